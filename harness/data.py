@@ -1,0 +1,57 @@
+"""Which users a run sees: official LaMP files (downloaded on demand) or the synthetic data, then selection."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from lampbench.tasks.data import load_users, resolve_data_dir, select_users, split_files
+from lampbench.tasks.specs import TaskSpec, User
+
+#: Users written per split of the synthetic data (more when a run asks for more).
+SYNTHETIC_USERS = {"train": 200, "dev": 100, "test": 100}
+
+
+def synthetic_files(task: TaskSpec, split: str, *, n_users: int, seed: int = 0) -> tuple[Path, Path | None]:
+    """The synthetic split's files in the cache, generated on first use (deterministic, so cached by its inputs)."""
+    from lampbench.harness.models import cache_dir
+    from lampbench.tasks.synthetic import SYNTHETIC_VERSION, write_synthetic
+
+    root = cache_dir() / "synthetic" / f"v{SYNTHETIC_VERSION}-seed{seed}-n{n_users}"
+    questions, outputs = split_files(task, split, root)
+    if not questions.exists():
+        # Written beside the cache and moved in, so a concurrent or interrupted run never reads half a split.
+        tmp = root.with_name(f"{root.name}.tmp{os.getpid()}")
+        write_synthetic(task, tmp, split=split, n_users=n_users, seed=seed)
+        target = questions.parent
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(split_files(task, split, tmp)[0].parent, target)
+        except OSError:  # another process wrote it first
+            pass
+        shutil.rmtree(tmp, ignore_errors=True)
+    return questions, outputs
+
+
+def split_users(spec, task: TaskSpec, split: str, n: int | None) -> list[User]:
+    """The selected users of one split, as `spec` (a RunSpec) asks."""
+    if spec.data == "synthetic":
+        size = max(SYNTHETIC_USERS.get(split, 100), n or 0)
+        questions, outputs = synthetic_files(task, split, n_users=size)  # one fixed data seed: --seed varies methods, not data
+    elif spec.data == "lamp":
+        from lampbench.tasks.download import ensure_split
+
+        root = resolve_data_dir(Path(spec.data_dir) if spec.data_dir else None)
+        questions, outputs = ensure_split(task, split, root, time_split=spec.time_split)
+    else:
+        raise ValueError(f"--data must be lamp or synthetic, not {spec.data!r}")
+    users = load_users(task, questions, outputs)
+    return select_users(users, n, select=spec.select, seed=spec.seed, max_profile=spec.max_profile)
+
+
+def load_eval_and_train(spec, task: TaskSpec, *, with_train: bool) -> tuple[list[User], list[User]]:
+    """Evaluation users of `spec.split` and, when the method trains collectively, users of the train split."""
+    users = split_users(spec, task, spec.split, spec.users)
+    train = split_users(spec, task, "train", spec.train_users) if with_train and spec.split != "train" else []
+    return users, train

@@ -1,0 +1,321 @@
+"""Loading, validating and selecting LaMP users from the official files (format: ``shared/LAMP.md``).
+
+Every problem with a file is a `DataError` whose message is one line naming the file, the entry and what is
+wrong, so a bad download or a wrong path reads as a sentence, not a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lampbench.tasks.specs import DataError, Query, TaskSpec, User
+
+SPLITS = ("train", "dev", "test")
+SELECTIONS = ("most-active", "random")
+
+_HTML_HINT = "looks like an HTML page (a wrong URL answers 200 with an error page)"
+
+
+def _kind(value: Any) -> str:
+    """The JSON name of a value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def _read_json(path: Path) -> Any:
+    """Parse a JSON file, turning every failure into a one-line `DataError`."""
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot open ({e.strerror or e})") from None
+    with f:
+        head = f.read(4096).lstrip()
+        if not head:
+            raise DataError(f"{path}: not JSON: the file is empty")
+        if head.startswith(b"<"):
+            raise DataError(f"{path}: not JSON: {_HTML_HINT}")
+        f.seek(0)
+        try:
+            # json.load on the binary file reads it once; the parsed objects are the only other copy we keep.
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: not valid JSON (not UTF-8: {e.reason} at byte {e.start})") from None
+
+
+def _entry_id(entry: dict[str, Any], where: str) -> str:
+    """The entry's id as a string (real files use strings; ints are accepted and converted)."""
+    if "id" not in entry:
+        raise DataError(f"{where}: missing field 'id'")
+    value = entry["id"]
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise DataError(f"{where}: field 'id' must be a string or an int, got {_kind(value)}")
+    return str(value)
+
+
+def _field(entry: dict[str, Any], name: str, kind: type, where: str) -> Any:
+    if name not in entry:
+        raise DataError(f"{where}: missing field {name!r}")
+    value = entry[name]
+    if not isinstance(value, kind):
+        raise DataError(f"{where}: field {name!r} must be {_kind(kind())}, got {_kind(value)}")
+    return value
+
+
+def _read_questions(task: TaskSpec, path: Path) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """Validated (id, input, profile) rows of a questions file, in file order."""
+    data = _read_json(path)
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a JSON list of questions, got {_kind(data)}")
+    if not data:
+        raise DataError(f"{path}: the list of questions is empty")
+    # Items are keyed by their id when grouping users, so "id" is required even if a spec forgot it.
+    required = tuple(dict.fromkeys(("id", *task.profile_fields)))
+    seen: dict[str, int] = {}
+    rows = []
+    for i, entry in enumerate(data):
+        where = f"{path}: entry {i}"
+        if not isinstance(entry, dict):
+            raise DataError(f"{where}: expected an object, got {_kind(entry)}")
+        qid = _entry_id(entry, where)
+        where = f"{where} (id {qid!r})"
+        if qid in seen:
+            raise DataError(f"{where}: duplicate id (first seen at entry {seen[qid]})")
+        seen[qid] = i
+        text = _field(entry, "input", str, where)
+        profile = _field(entry, "profile", list, where)
+        if not profile:
+            raise DataError(f"{where}: empty profile")
+        for j, item in enumerate(profile):
+            if not isinstance(item, dict):
+                raise DataError(f"{where}: profile item {j} must be an object, got {_kind(item)}")
+            for name in required:
+                if name not in item:
+                    raise DataError(
+                        f"{where}: profile item {j} has no field {name!r} ({task.name} needs "
+                        f"{', '.join(task.profile_fields)})"
+                    )
+        rows.append((qid, text, profile))
+    return rows
+
+
+def _read_golds(task: TaskSpec, path: Path) -> dict[str, str]:
+    """Validated gold outputs by question id."""
+    data = _read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("golds"), list):
+        shape = _kind(data) if not isinstance(data, dict) else 'an object without a "golds" list'
+        raise DataError(f'{path}: expected an object with a "golds" list, got {shape}')
+    # Both LaMP-2 variants write "LaMP_2", so comparing with task.lamp is enough.
+    name = data.get("task")
+    if name is not None and name != task.lamp:
+        raise DataError(f"{path}: outputs are for task {name!r} but {task.name} expects {task.lamp!r}")
+    golds: dict[str, str] = {}
+    for i, entry in enumerate(data["golds"]):
+        where = f"{path}: gold {i}"
+        if not isinstance(entry, dict):
+            raise DataError(f"{where}: expected an object, got {_kind(entry)}")
+        gid = _entry_id(entry, where)
+        where = f"{where} (id {gid!r})"
+        if gid in golds:
+            raise DataError(f"{where}: duplicate id")
+        golds[gid] = _field(entry, "output", str, where)
+    return golds
+
+
+def _check_ids(questions: Path, outputs: Path, qids: list[str], golds: dict[str, str]) -> None:
+    asked = set(qids)
+    missing = [q for q in qids if q not in golds]
+    extra = [g for g in golds if g not in asked]
+    if not missing and not extra:
+        return
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} question id(s) have no gold (e.g. {', '.join(map(repr, missing[:3]))})")
+    if extra:
+        parts.append(f"{len(extra)} gold id(s) match no question (e.g. {', '.join(map(repr, extra[:3]))})")
+    raise DataError(f"{outputs}: ids do not match {questions}: {'; '.join(parts)}")
+
+
+def load_users(task: TaskSpec, questions: Path, outputs: Path | None) -> list[User]:
+    """Load and validate an official LaMP split.
+
+    Questions with identical profiles (same item ids, in the same order) are one user with several queries;
+    the user's id is its first question's id. Profile items are kept as they are in the file (values may be
+    numbers, `date` may be absent). Known defects of real files (an input without instruction, a gold found
+    verbatim in the profile) load fine.
+
+    Args:
+        task: the task the files belong to.
+        questions: the `*_questions.json` file.
+        outputs: the `*_outputs.json` file, or None when golds are unknown (test split; golds are None).
+
+    Returns:
+        The users in file order (order of their first question).
+
+    Raises:
+        DataError: one line naming the file, the entry and the problem.
+    """
+    rows = _read_questions(task, questions)
+    golds: dict[str, str] | None = None
+    if outputs is not None:
+        golds = _read_golds(task, outputs)
+        _check_ids(questions, outputs, [qid for qid, _, _ in rows], golds)
+    groups: dict[tuple[str, ...], tuple[str, list[dict[str, Any]], list[Query]]] = {}
+    for qid, text, profile in rows:
+        key = tuple(str(item["id"]) for item in profile)
+        if key not in groups:
+            groups[key] = (qid, profile, [])
+        groups[key][2].append(Query(id=qid, input=text, gold=None if golds is None else golds[qid]))
+    return [User(id=uid, profile=tuple(profile), queries=tuple(qs)) for uid, profile, qs in groups.values()]
+
+
+def _date_key(value: Any) -> float | datetime | None:
+    """A sortable date, or None when the value is neither a number nor an ISO-like string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        # Mixed naive/aware datetimes do not compare: read naive ones as UTC.
+        return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    return None
+
+
+def _truncate(profile: tuple[dict[str, Any], ...], n: int) -> tuple[dict[str, Any], ...]:
+    if len(profile) <= n:
+        return profile
+    keys = [_date_key(item.get("date")) for item in profile]
+    if all(k is not None for k in keys) and len({type(k) for k in keys}) == 1:
+        # Stable sort: equal dates keep file order; the kept items then go back to file order.
+        recent = sorted(range(len(profile)), key=lambda i: keys[i], reverse=True)[:n]  # type: ignore
+        return tuple(profile[i] for i in sorted(recent))
+    return profile[:n]
+
+
+def select_users(
+    users: Sequence[User],
+    n: int | None,
+    *,
+    select: str = "most-active",
+    seed: int = 0,
+    max_profile: int | None = None,
+) -> list[User]:
+    """Pick the users a run evaluates.
+
+    Args:
+        users: all users of the split.
+        n: how many to keep; None keeps all (in the order `select` gives).
+        select: `most-active` (largest profiles first, ties in file order) or `random`
+            (`random.Random(seed).sample`).
+        seed: the seed of `random`.
+        max_profile: cap each profile at this many items. When every item has a `date` (numbers, or
+            ISO-like strings that `datetime.fromisoformat` reads) the most recent items are kept, else the
+            first ones in file order; either way the kept items stay in file order.
+
+    Returns:
+        The selected users.
+
+    Raises:
+        ValueError: unknown `select`, negative `n`, or `max_profile` below 1.
+    """
+    if select not in SELECTIONS:
+        raise ValueError(f"unknown select {select!r}; choose one of {', '.join(SELECTIONS)}")
+    if n is not None and n < 0:
+        raise ValueError(f"n must be >= 0 or None, got {n}")
+    if max_profile is not None and max_profile < 1:
+        raise ValueError(f"max_profile must be >= 1 or None, got {max_profile}")
+    k = len(users) if n is None else min(n, len(users))
+    if select == "most-active":
+        chosen = sorted(users, key=lambda u: -len(u.profile))[:k]
+    else:
+        chosen = random.Random(seed).sample(list(users), k)
+    if max_profile is None:
+        return chosen
+    return [
+        u if len(u.profile) <= max_profile else User(u.id, _truncate(u.profile, max_profile), u.queries)
+        for u in chosen
+    ]
+
+
+def resolve_data_dir(cli_value: Path | None) -> Path:
+    """Where LaMP files live: `--data-dir`, else `$LAMPBENCH_DATA`, else `<user cache>/lampbench/data`."""
+    if cli_value is not None:
+        return Path(cli_value).expanduser()
+    env = os.environ.get("LAMPBENCH_DATA", "").strip()
+    if env:
+        return Path(env).expanduser()
+    import platformdirs  # only needed for the default
+
+    return Path(platformdirs.user_cache_dir("lampbench")) / "data"
+
+
+def split_files(
+    task: TaskSpec, split: str, root: Path, *, time_split: bool = False
+) -> tuple[Path, Path | None]:
+    """The paths of a split's files, laid out like the official URLs.
+
+    `root/[time/]<task.path>/<split>/<split>_questions.json` and `..._outputs.json`; the outputs path is None
+    for `test`, whose golds are held back. The files need not exist.
+
+    Raises:
+        ValueError: `split` is not train, dev or test.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    folder = Path(root)
+    if time_split:
+        folder = folder / "time"
+    folder = folder.joinpath(*task.path.split("/"), split)
+    outputs = None if split == "test" else folder / f"{split}_outputs.json"
+    return folder / f"{split}_questions.json", outputs
+
+
+def describe(task: TaskSpec, root: Path, *, time_split: bool = False) -> list[dict[str, Any]]:
+    """Summaries of the splits on disk, for `bench data info` (loads and validates each file).
+
+    Returns:
+        One dict per split whose questions file exists, with keys `split`, `path` (the split folder),
+        `users`, `queries`, `profile_min`, `profile_median`, `profile_max`, `profile_mean` (items per user),
+        `has_golds` and `bytes` (size of the questions and outputs files together).
+    """
+    rows = []
+    for split in SPLITS:
+        questions, outputs = split_files(task, split, root, time_split=time_split)
+        if not questions.exists():
+            continue
+        if outputs is not None and not outputs.exists():
+            outputs = None
+        users = load_users(task, questions, outputs)
+        sizes = [len(u.profile) for u in users]
+        rows.append({
+            "split": split,
+            "path": str(questions.parent),
+            "users": len(users),
+            "queries": sum(len(u.queries) for u in users),
+            "profile_min": min(sizes),
+            "profile_median": statistics.median(sizes),
+            "profile_max": max(sizes),
+            "profile_mean": statistics.fmean(sizes),
+            "has_golds": outputs is not None,
+            "bytes": sum(p.stat().st_size for p in (questions, outputs) if p is not None),
+        })  # fmt: skip
+    return rows

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import pytest
+
+from lampbench.harness.budget import Clock, budget_callback, format_seconds, overrun_allowance, parse_budget
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("90s", 90), ("20m", 1200), ("1h30m", 5400), ("1h", 3600), ("2m30s", 150), ("1.5h", 5400), ("45", 45), (" 5M ", 300)],
+)
+def test_parse_budget(text, seconds):
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "20x", "1h-5m", "ten minutes", "30s20m"])
+def test_parse_budget_rejects(text):
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_budget(text)
+
+
+def test_format_seconds_round_trips():
+    for seconds in (0, 45, 90, 1200, 5400, 3661):
+        assert parse_budget(format_seconds(seconds)) == seconds
+
+
+class FakeTime:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_clock_charges_only_inside_charging():
+    now = FakeTime()
+    clock = Clock(10, now=now)
+    now.t += 50  # loading data, predicting: not charged
+    assert clock.spent == 0 and clock.remaining() == 10 and not clock.expired
+    with clock.charging():
+        now.t += 4
+        assert clock.spent == 4  # visible while running, so a method can watch it
+        with clock.charging():  # re-entrant: charged once
+            now.t += 1
+    assert clock.spent == 5
+    with clock.charging():
+        now.t += 2
+        with clock.paused():  # loading a shared model
+            now.t += 30
+    assert clock.spent == 7
+    with clock.charging():
+        now.t += 3.5
+    assert clock.expired and clock.remaining() == 0
+
+
+def test_over_budget_allowance_is_max_of_ten_percent_and_thirty_seconds():
+    assert overrun_allowance(60) == 30
+    assert overrun_allowance(1200) == 120
+    now = FakeTime()
+    clock = Clock(60, now=now)
+    with clock.charging():
+        now.t += 89
+    assert clock.expired and not clock.over_budget
+    with clock.charging():
+        now.t += 2
+    assert clock.over_budget
+
+
+def test_share_gives_deadlines_on_the_spent_scale():
+    now = FakeTime()
+    clock = Clock(100, now=now)
+    with clock.charging():
+        now.t += 20
+    assert clock.share(0.5) == 60  # half of the 80 s left, from 20 s spent
+
+
+def test_budget_callback_stops_training_when_time_runs_out():
+    from transformers import TrainerControl, TrainerState
+
+    now = FakeTime()
+    clock = Clock(10, now=now)
+    callback = budget_callback(clock)
+    state, control = TrainerState(), TrainerControl()
+    with clock.charging():
+        state.global_step = 1
+        callback.on_step_end(None, state, control)
+        assert not control.should_training_stop
+        now.t += 11
+        state.global_step = 2
+        callback.on_step_end(None, state, control)
+    assert control.should_training_stop and callback.stopped and callback.steps == 2
+
+
+def test_budget_callback_with_a_per_user_deadline():
+    from transformers import TrainerControl, TrainerState
+
+    now = FakeTime()
+    clock = Clock(100, now=now)
+    with clock.charging():
+        callback = budget_callback(clock, deadline=clock.share(0.1))  # 10 s of the 100
+        now.t += 11
+        control = TrainerControl()
+        callback.on_step_end(None, TrainerState(), control)
+    assert control.should_training_stop and not clock.expired
