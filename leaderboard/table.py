@@ -56,7 +56,7 @@ def _gain(frame: pd.DataFrame, row: pd.Series) -> float | None:
     at_budget = same[same["budget_s"] == row["budget_s"]]
     base = (at_budget if not at_budget.empty else same)["score"].iloc[-1]
     gain = row["score"] - base
-    return -gain if row["primary"] in LOWER_IS_BETTER else gain
+    return (-gain if row["primary"] in LOWER_IS_BETTER else gain) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def render(frame: pd.DataFrame, fmt: str = "table") -> str:

@@ -2,22 +2,23 @@
 
 Plain data, no logic. Two rules keep the planted signals recoverable from text alone:
 
-- the sentiment lexicons (`SENTIMENT`) are disjoint from each other and from every other word used in a review;
-- every cue string (`MOVIE_CUES`, `NEWS_CUES`) occurs verbatim in the text it is put in and in no other label's
-  list, so the labels a text hints at can be read back by substring search.
+- the sentiment lexicons (`SENTIMENT`) are disjoint from each other and from every other review word;
+- every cue string (`MOVIE_CUES`, `NEWS_CUES`) occurs verbatim in the text it is put in and in no other
+  label's list, so the labels a text hints at can be read back by substring search.
 
 Changing anything here changes the generated files: bump `SYNTHETIC_VERSION` in `tasks/synthetic.py`.
 """
 
 from __future__ import annotations
 
-# --------------------------------------------------------------------------------------------------------- lamp3
+# ---- lamp3
 
 #: Sentiment level (1..5) -> adjectives that carry it. Disjoint sets; no other review word may appear here.
 SENTIMENT: dict[int, tuple[str, ...]] = {
-    1: ("terrible", "awful", "useless", "horrible", "dreadful", "worthless", "defective", "atrocious", "pathetic"),
-    2: ("disappointing", "flimsy", "underwhelming", "clunky", "overpriced", "unreliable", "subpar", "lackluster",
-        "frustrating"),
+    1: ("terrible", "awful", "useless", "horrible", "dreadful", "worthless", "defective", "atrocious",
+        "pathetic"),
+    2: ("disappointing", "flimsy", "underwhelming", "clunky", "overpriced", "unreliable", "subpar",
+        "lackluster", "frustrating"),
     3: ("okay", "average", "mediocre", "acceptable", "ordinary", "passable", "middling", "unremarkable",
         "adequate"),
     4: ("good", "solid", "nice", "reliable", "pleasant", "sturdy", "handy", "dependable", "likeable"),
@@ -40,7 +41,8 @@ SENTIMENT_CLOSINGS: dict[int, tuple[str, ...]] = {
 
 #: Product family -> (products, aspects a reviewer comments on).
 PRODUCTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "electronics": (("headphones", "bluetooth speaker", "phone charger", "e-reader", "webcam", "smartwatch"),
+    "electronics": (("pair of headphones", "bluetooth speaker", "phone charger", "e-reader", "webcam",
+                     "smartwatch"),
                     ("sound", "battery", "buttons", "setup", "cable", "display")),
     "kitchen": (("blender", "coffee grinder", "frying pan", "kettle", "knife set", "toaster"),
                 ("handle", "lid", "motor", "finish", "cleanup", "heat control")),
@@ -63,7 +65,7 @@ REVIEW_DETAILS = (
     "The color matches the photos.", "Delivery was on time.",
 )  # fmt: skip
 
-# --------------------------------------------------------------------------------------------------------- lamp2
+# ---- lamp2
 
 #: Movie tag -> cue strings. A lowercase cue is a verb phrase said of the protagonist ("The pilot <cue>.");
 #: a capitalized cue is a whole sentence.
@@ -74,10 +76,12 @@ MOVIE_CUES: dict[str, tuple[str, ...]] = {
                         "The screenplay follows the beloved book chapter by chapter.",
                         "Fans of the original novel will recognize every character.",
                         "The film brings a celebrated literary saga to the screen."),
-    "comedy": ("stumbles through a series of hilarious mishaps", "Slapstick gags and witty banter fill every scene.",
+    "comedy": ("stumbles through a series of hilarious mishaps",
+               "Slapstick gags and witty banter fill every scene.",
                "accidentally becomes the star of a goofy talent show", "The jokes land one after another."),
     "action": ("escapes a high-speed car chase through the city", "battles a squad of armed mercenaries",
-               "Explosions and shootouts drive the plot forward.", "leads a daring rescue mission behind enemy lines"),
+               "Explosions and shootouts drive the plot forward.",
+               "leads a daring rescue mission behind enemy lines"),
     "twist ending": ("Nothing is what it seems until the final scene.",
                      "A shocking reveal in the last minutes changes everything.",
                      "uncovers a secret that turns the whole story upside down",
@@ -86,25 +90,31 @@ MOVIE_CUES: dict[str, tuple[str, ...]] = {
                  "The society is ruled by constant surveillance.",
                  "survives in a ruined city after the collapse of civilization",
                  "rebels against a government that bans free speech"),
-    "dark comedy": ("Morbid humor runs through a botched funeral.", "tries to hide a body with darkly comic results",
+    "dark comedy": ("Morbid humor runs through a botched funeral.",
+                    "tries to hide a body with darkly comic results",
                     "The laughs come from grim and twisted situations.",
                     "plots a clumsy murder that keeps going wrong"),
     "classic": ("A timeless black-and-white masterpiece from the golden age of Hollywood.",
-                "Critics have celebrated this film for decades.", "The legendary performances still hold up today.",
+                "Critics have celebrated this film for decades.",
+                "The legendary performances still hold up today.",
                 "A landmark of early cinema that shaped the genre."),
     "psychology": ("slowly loses grip on reality", "confides in a psychiatrist about recurring nightmares",
                    "The story explores trauma, memory and identity.",
                    "struggles with an obsession that takes over the mind"),
     "fantasy": ("discovers a hidden kingdom of wizards and dragons",
                 "must recover a magic sword from an enchanted forest",
-                "A prophecy binds elves, dwarves and sorcerers together.", "learns to cast spells at a school of magic"),
-    "romance": ("falls in love with a stranger met on a train", "A tender love story unfolds over one summer.",
-                "must choose between a career and true love", "rekindles a romance with a childhood sweetheart"),
+                "A prophecy binds elves, dwarves and sorcerers together.",
+                "learns to cast spells at a school of magic"),
+    "romance": ("falls in love with a stranger met on a train",
+                "A tender love story unfolds over one summer.",
+                "must choose between a career and true love",
+                "rekindles a romance with a childhood sweetheart"),
     "thought-provoking": ("The film raises hard questions about what makes us human.",
                           "questions the meaning of free will and fate",
                           "It leaves viewers debating its ideas long after the credits.",
                           "confronts a moral dilemma with no easy answer"),
-    "social commentary": ("The story exposes the gap between rich and poor.", "fights discrimination in a divided town",
+    "social commentary": ("The story exposes the gap between rich and poor.",
+                          "fights discrimination in a divided town",
                           "A sharp critique of consumer culture and inequality.",
                           "challenges the corruption of powerful institutions"),
     "violence": ("The film features brutal fights and graphic bloodshed.",
@@ -116,12 +126,14 @@ MOVIE_CUES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 MOVIE_SETTINGS = (
-    "a small coastal town", "a sprawling metropolis", "a remote mountain village", "the deserts of the southwest",
-    "a crowded boarding school", "a quiet suburb", "an island off the coast of Norway", "a rainy port city",
-    "a run-down motel", "a snowbound research station", "a busy hospital", "a traveling circus",
+    "a small coastal town", "a sprawling metropolis", "a remote mountain village",
+    "the deserts of the southwest", "a crowded boarding school", "a quiet suburb",
+    "an island off the coast of Norway", "a rainy port city", "a run-down motel",
+    "a snowbound research station", "a busy hospital", "a traveling circus",
 )  # fmt: skip
 MOVIE_ADJECTIVES = (
-    "young", "retired", "reluctant", "ambitious", "lonely", "weary", "curious", "stubborn", "gifted", "restless",
+    "young", "retired", "reluctant", "ambitious", "lonely", "weary", "curious", "stubborn", "gifted",
+    "restless",
 )  # fmt: skip
 MOVIE_ROLES = (
     "detective", "schoolteacher", "pilot", "nurse", "musician", "farmer", "journalist", "chef", "engineer",
@@ -129,12 +141,13 @@ MOVIE_ROLES = (
 )  # fmt: skip
 MOVIE_LINKS = ("The {role}", "Soon the {role}", "Later the {role}", "Along the way the {role}")
 
-# -------------------------------------------------------------------------------------------------------- lamp2n
+# ---- lamp2n
 
 #: The category list in the order the real LaMP-2 (news) inputs print it; the label list (specs.py) differs.
 NEWS_INPUT_ORDER = (
     "women", "religion", "politics", "style & beauty", "entertainment", "culture & arts", "sports",
-    "science & technology", "travel", "business", "crime", "education", "healthy living", "parents", "food & drink",
+    "science & technology", "travel", "business", "crime", "education", "healthy living", "parents",
+    "food & drink",
 )  # fmt: skip
 
 #: News category -> cue sentences (each one only ever hints at its own category).
@@ -144,7 +157,8 @@ NEWS_CUES: dict[str, tuple[str, ...]] = {
                      "Local wineries reported a strong harvest this fall.",
                      "Critics praised the bakery's sourdough and pastries."),
     "sports": ("The coach praised the defense after the playoff win.",
-               "Fans packed the stadium for the season opener.", "The striker scored twice in the second half.",
+               "Fans packed the stadium for the season opener.",
+               "The striker scored twice in the second half.",
                "The marathon drew runners from twelve countries."),
     "education": ("The school district is hiring two hundred new teachers.",
                   "Students will take the revised state exam in May.",
@@ -175,9 +189,11 @@ NEWS_CUES: dict[str, tuple[str, ...]] = {
                              "Astronomers spotted a planet orbiting a nearby star.",
                              "Engineers tested a self-driving delivery robot."),
     "culture & arts": ("The museum opened an exhibit of contemporary sculpture.",
-                       "A local poet won a national literary prize.", "The orchestra premiered a new symphony.",
+                       "A local poet won a national literary prize.",
+                       "The orchestra premiered a new symphony.",
                        "Painters restored a historic mural downtown."),
-    "entertainment": ("The actor confirmed a sequel to the hit movie.", "The pop star announced a world tour.",
+    "entertainment": ("The actor confirmed a sequel to the hit movie.",
+                      "The pop star announced a world tour.",
                       "The reality show finale drew record ratings.",
                       "Fans lined up for the celebrity's red carpet appearance."),
     "politics": ("The senator introduced a bill on campaign finance.",
@@ -190,10 +206,12 @@ NEWS_CUES: dict[str, tuple[str, ...]] = {
               "Activists marched for reproductive rights."),
     "style & beauty": ("Designers showed bold colors at fashion week.",
                        "The makeup artist shared a simple skincare routine.",
-                       "Vintage denim is trending again this season.", "The model's evening gown went viral."),
+                       "Vintage denim is trending again this season.",
+                       "The model's evening gown went viral."),
     "healthy living": ("Doctors recommend thirty minutes of daily exercise.",
                        "A nutritionist explained the benefits of more fiber.",
-                       "Meditation apps may help reduce stress.", "Getting enough sleep improves heart health."),
+                       "Meditation apps may help reduce stress.",
+                       "Getting enough sleep improves heart health."),
 }  # fmt: skip
 
 #: News category -> headline openers ("<opener> in <place>"), used for a random plausible category only.
@@ -224,11 +242,11 @@ NEWS_OUTROS = (
 )  # fmt: skip
 
 PLACES = (
-    "Riverside", "Maple Heights", "Oakdale", "Port Ellis", "Cedar Falls", "Westbrook", "Lakeview", "Brighton Bay",
-    "Granite City", "Fairhaven", "Willow Creek", "Northgate",
+    "Riverside", "Maple Heights", "Oakdale", "Port Ellis", "Cedar Falls", "Westbrook", "Lakeview",
+    "Brighton Bay", "Granite City", "Fairhaven", "Willow Creek", "Northgate",
 )  # fmt: skip
 
-# ------------------------------------------------------------------------------------------------ lamp1 / lamp5
+# ---- lamp1 / lamp5
 
 #: Research topic -> methods, problems, vocabulary terms, datasets. Vocabularies are disjoint across topics.
 TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -243,18 +261,22 @@ TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "computer vision": {
         "methods": ("convolutional backbones", "vision transformers", "contrastive image pretraining",
-                    "diffusion-based generators", "feature pyramid networks", "self-supervised pixel encoders"),
+                    "diffusion-based generators", "feature pyramid networks",
+                    "self-supervised pixel encoders"),
         "problems": ("object detection", "semantic segmentation", "image super-resolution", "pose estimation",
                      "video action recognition", "depth estimation"),
-        "terms": ("image", "pixel", "bounding box", "camera", "visual features", "convolution", "scene", "frames"),
+        "terms": ("image", "pixel", "bounding box", "camera", "visual features", "convolution", "scene",
+                  "frames"),
         "datasets": ("ImageNet", "COCO", "Cityscapes"),
     },
     "natural language processing": {
-        "methods": ("pretrained language models", "sequence-to-sequence transformers", "retrieval-augmented generation",
-                    "instruction tuning", "subword tokenizers", "prompt ensembles"),
-        "problems": ("machine translation", "question answering", "text summarization", "named entity recognition",
-                     "dialogue generation", "sentiment analysis"),
-        "terms": ("corpus", "token", "sentence", "language", "syntax", "vocabulary", "annotation", "discourse"),
+        "methods": ("pretrained language models", "sequence-to-sequence transformers",
+                    "retrieval-augmented generation", "instruction tuning", "subword tokenizers",
+                    "prompt ensembles"),
+        "problems": ("machine translation", "question answering", "text summarization",
+                     "named entity recognition", "dialogue generation", "sentiment analysis"),
+        "terms": ("corpus", "token", "sentence", "language", "syntax", "vocabulary", "annotation",
+                  "discourse"),
         "datasets": ("SQuAD", "GLUE", "WMT"),
     },
     "databases": {
@@ -278,8 +300,8 @@ TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
                     "secure multiparty computation", "differential privacy", "fuzz testing"),
         "problems": ("private set intersection", "malware detection", "side-channel resistance",
                      "password authentication", "secure aggregation", "key exchange"),
-        "terms": ("adversary", "ciphertext", "attack", "secret key", "threat model", "encryption", "vulnerability",
-                  "proof"),
+        "terms": ("adversary", "ciphertext", "attack", "secret key", "threat model", "encryption",
+                  "vulnerability", "proof"),
         "datasets": ("NIST test vectors", "CVE records", "VirusShare"),
     },
     "robotics": {
@@ -287,31 +309,36 @@ TOPICS: dict[str, dict[str, tuple[str, ...]]] = {
                     "SLAM pipelines", "compliant actuators", "sampling-based motion planning"),
         "problems": ("legged locomotion", "autonomous navigation", "dexterous manipulation", "drone swarms",
                      "human-robot collaboration", "warehouse picking"),
-        "terms": ("robot", "actuator", "gripper", "odometry", "torque", "kinematics", "sensor", "manipulator"),
+        "terms": ("robot", "actuator", "gripper", "odometry", "torque", "kinematics", "sensor",
+                  "manipulator"),
         "datasets": ("KITTI", "YCB objects", "RoboSuite"),
     },
     "computational biology": {
         "methods": ("protein language models", "phylogenetic inference", "single-cell clustering",
-                    "hidden Markov gene finders", "molecular dynamics simulation", "graph neural networks on molecules"),
+                    "hidden Markov gene finders", "molecular dynamics simulation",
+                    "graph neural networks on molecules"),
         "problems": ("protein structure prediction", "gene expression analysis", "drug-target interaction",
                      "variant calling", "cell type annotation", "metagenomic binning"),
-        "terms": ("protein", "gene", "genome", "cell", "sequencing reads", "mutation", "enzyme", "expression"),
+        "terms": ("protein", "gene", "genome", "cell", "sequencing reads", "mutation", "enzyme",
+                  "expression"),
         "datasets": ("UniProt", "PDB", "GTEx"),
     },
     "human-computer interaction": {
         "methods": ("participatory design", "eye-tracking studies", "voice interfaces", "haptic feedback",
                     "mixed-methods surveys", "augmented reality overlays"),
-        "problems": ("accessibility for blind users", "technology use by older adults", "online learning engagement",
-                     "notification overload", "collaborative writing", "mobile text entry"),
-        "terms": ("participants", "usability", "interface", "interviews", "user study", "design", "interaction",
-                  "cognitive load"),
+        "problems": ("accessibility for blind users", "technology use by older adults",
+                     "online learning engagement", "notification overload", "collaborative writing",
+                     "mobile text entry"),
+        "terms": ("participants", "usability", "interface", "interviews", "user study", "design",
+                  "interaction", "cognitive load"),
         "datasets": ("screen reader logs", "classroom deployments", "crowdsourced diaries"),
     },
     "quantum computing": {
         "methods": ("variational quantum circuits", "surface code decoders", "quantum annealing",
                     "tensor network simulation", "qubit routing", "error mitigation"),
-        "problems": ("quantum chemistry simulation", "combinatorial optimization", "fault-tolerant computation",
-                     "quantum state tomography", "noisy device benchmarking", "quantum machine learning"),
+        "problems": ("quantum chemistry simulation", "combinatorial optimization",
+                     "fault-tolerant computation", "quantum state tomography", "noisy device benchmarking",
+                     "quantum machine learning"),
         "terms": ("qubit", "entanglement", "gate", "Hamiltonian", "decoherence", "circuit depth", "fidelity",
                   "superposition"),
         "datasets": ("IBM Quantum devices", "random circuits", "molecular Hamiltonians"),
@@ -345,17 +372,19 @@ ABSTRACT_PARTS = (
 PAPER_PREFIXES = ("efficient", "scalable", "robust", "simple", "principled", "lightweight")
 PAPER_SUFFIXES = ("revisited", "in the wild", "at scale", "made practical")
 
-# --------------------------------------------------------------------------------------------------------- lamp4
+# ---- lamp4
 
 #: News topic -> section name, subjects (text, is_plural) and actions (3rd-person verb, base verb, objects).
 NEWS_TOPICS: dict[str, dict[str, tuple]] = {
     "local government": {
         "section": ("Local politics",),
         "subjects": (("the city council", False), ("the mayor", False), ("county officials", True)),
-        "actions": (("approves", "approve", ("new bike lanes", "a property tax increase", "a ban on plastic bags")),
+        "actions": (("approves", "approve", ("new bike lanes", "a property tax increase",
+                                             "a ban on plastic bags")),
                     ("delays", "delay", ("a vote on rent control", "the downtown transit plan",
                                          "library renovations")),
-                    ("rejects", "reject", ("a proposal for a new stadium", "a plan to close two fire stations"))),
+                    ("rejects", "reject", ("a proposal for a new stadium",
+                                           "a plan to close two fire stations"))),
     },
     "business": {
         "section": ("Business",),
@@ -380,7 +409,8 @@ NEWS_TOPICS: dict[str, dict[str, tuple]] = {
     },
     "education": {
         "section": ("Education",),
-        "subjects": (("the university", False), ("the teachers' union", False), ("high school students", True)),
+        "subjects": (("the university", False), ("the teachers' union", False),
+                      ("high school students", True)),
         "actions": (("announces", "announce", ("a tuition freeze", "a new computer science program")),
                     ("protests", "protest", ("larger class sizes", "cuts to arts funding")),
                     ("wins", "win", ("a national robotics contest", "a grant for reading tutors"))),
@@ -418,7 +448,8 @@ NEWS_REASONS = (
     "in response to growing demand", "despite objections from critics",
 )  # fmt: skip
 NEWS_FILLERS = (
-    "Residents reacted with a mix of hope and concern.", "A spokesperson said more details would follow next week.",
+    "Residents reacted with a mix of hope and concern.",
+    "A spokesperson said more details would follow next week.",
     "The change is expected to take effect in the spring.", "Critics argue the plan moves too fast.",
     "Supporters called it a long overdue step.", "Officials did not say how much it would cost.",
 )  # fmt: skip
@@ -428,7 +459,7 @@ DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
 HEADLINE_PREFIXES = ("Breaking", "Exclusive", "Watch", "Update")
 HEADLINE_SUFFIXES = ("(photos)", "| analysis", "— what to know")
 
-# --------------------------------------------------------------------------------------------------------- lamp7
+# ---- lamp7
 
 TWEET_TEMPLATES = (
     "Just {act} and now {fol}.", "Finally {act} this {part} and {fol}.", "I {act} {when} and {fol}.",
@@ -457,5 +488,13 @@ TWEET_ABBREVIATIONS = {
 TWEET_OPENERS = ("ngl", "honestly", "ok so", "tbh", "lowkey", "omg")
 TWEET_CLOSERS = ("lol", "fr", "smh", "haha", "no cap", "yay")
 TWEET_HASHTAGS = ("#blessed", "#mondaymood", "#coffeetime", "#grind", "#nofilter", "#goals", "#weekendvibes")
-TWEET_EMOJIS = ("\U0001f602", "\U0001f525", "\u2728", "\U0001f64f", "\U0001f62d", "\U0001f60e", "\u2764\ufe0f")
+TWEET_EMOJIS = (
+    "\U0001f602",
+    "\U0001f525",
+    "\u2728",
+    "\U0001f64f",
+    "\U0001f62d",
+    "\U0001f60e",
+    "\u2764\ufe0f",
+)
 TWEET_ENDINGS = (".", "!!!", "...", "", "!!")

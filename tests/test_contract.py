@@ -1,0 +1,48 @@
+"""Every registered method through fit / personalize / predict on the tiny model (PEFT's table pattern).
+
+A new method gets this test for free; `FAST` holds the config overrides that keep it quick on `tiny-random`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from lampbench.harness.config import build_config
+from lampbench.harness.runner import RunSpec, run
+from lampbench.harness.store import Store
+from lampbench.methods.registry import METHODS
+
+FAST: dict[str, dict] = {}
+TASKS = ["lamp3", "lamp2", "lamp7"]
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("name", sorted(METHODS.entries()))
+def test_method_contract(name, task, tiny_backbone, cache, tmp_path):
+    cls = METHODS.get(name)
+    config = build_config(cls.Config, FAST.get(name, {}))
+    spec = RunSpec(
+        method=name, task=task, budget=120, method_config=dataclasses.asdict(config), data="synthetic", users=3,
+        train_users=4, model="tiny-random", max_prompt_tokens=256,
+    )  # fmt: skip
+    store = Store(tmp_path / "runs")
+    record = run(spec, cls(config), store=store, progress=False, backbone=tiny_backbone)
+    assert record["status"] == "ok", record.get("error")
+
+    out = store.run_dir(spec.run_id)
+    config_json = json.loads((out / "config.json").read_text())
+    assert config_json["method_config"] == dataclasses.asdict(config)
+    predictions = json.loads((out / "predictions.json").read_text())
+    lines = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
+    assert predictions["task"] in ("LaMP_2", "LaMP_3", "LaMP_7")
+    assert [p["id"] for p in predictions["golds"]] == [line["id"] for line in lines] and len(lines) == record["queries"]
+    assert all(isinstance(line["raw"], str) and isinstance(line["parsed"], bool) for line in lines)
+    assert set(json.loads((out / "metrics.json").read_text())) == set(record["metrics"]) and record["metrics"]
+    assert record["unparsed"] == sum(not line["parsed"] for line in lines)
+    for row in record["per_user"]:
+        assert row["state_bytes"] >= 0 and row["state_parameters"] >= 0 and row["personalize_s"] >= 0
+    assert record["budget_used_s"] <= record["fit_s"] + record["personalize_s"] + 1e-6
+    assert [r["run_id"] for r in store.index()] == [spec.run_id]
