@@ -463,7 +463,8 @@ HEADLINE_SUFFIXES = ("(photos)", "| analysis", "— what to know")
 
 TWEET_TEMPLATES = (
     "Just {act} and now {fol}.", "Finally {act} this {part} and {fol}.", "I {act} {when} and {fol}.",
-    "Cannot believe I {act} {when} and {fol}.",
+    "Cannot believe I {act} {when} and {fol}.", "Well, I {act} {when} and {fol}.",
+    "Guess who {act} this {part}? Me, and {fol}.",
 )  # fmt: skip
 TWEET_ACTS = (
     "finished my morning run", "cleaned the whole apartment", "watched the new season of that show",
@@ -471,12 +472,17 @@ TWEET_ACTS = (
     "tried the new taco place downtown", "started reading a new book", "fixed the leaky kitchen sink",
     "finished a huge work project", "adopted a puppy", "planted tomatoes in the garden",
     "went to the beach with friends", "beat my personal record at the gym", "painted the bedroom walls",
+    "learned to make fresh pasta", "signed up for a pottery class", "finally replied to all my emails",
+    "hiked to the top of the hill", "rearranged my bookshelf", "saw my favorite band live",
+    "ran into an old friend at the store", "cooked dinner for the whole family",
 )  # fmt: skip
 TWEET_FOLLOWS = (
     "I really need a nap", "you are all invited to celebrate", "the weekend cannot come soon enough",
     "I am going to treat myself to pizza", "my legs are done for the day", "I want to do it all again",
     "the coffee is calling my name", "I am so proud of myself", "it feels like a fresh start",
     "I am ready for bed", "your recommendations are welcome", "the neighbors are really jealous",
+    "nobody can stop me now", "you should really try it too", "my cat is judging me",
+    "tomorrow is going to be even better", "I deserve a snack", "the playlist was perfect",
 )  # fmt: skip
 TWEET_PARTS = ("morning", "afternoon", "weekend", "evening")
 TWEET_WHENS = ("today", "yesterday", "this morning", "last night")

@@ -33,9 +33,9 @@ Planted signals:
   sentence), an optional signature word ("Efficient ...", "... revisited") and a length habit (long adds
   "on <dataset>"). Gold and noise as for lamp4.
 - **lamp7 (tweets)**: the input is a neutral tweet; the gold is the same words in the user's style: casing,
-  word shortcuts (you -> u, and -> &), an ending ("!!!", "..."), an emoji, and at least one signature word
-  that ROUGE sees: an opener ("ngl"), a closer ("lol") or a hashtag ("#grind"). The profile holds the
-  user's past tweets in that style; out of character a tweet is left neutral.
+  word shortcuts (you -> u, and -> &), an ending ("!!!", "..."), an emoji, and two or three signature words
+  that ROUGE sees, out of an opener ("ngl"), a closer ("lol") and a hashtag ("#grind"). The profile holds
+  the user's past tweets in that style; out of character a tweet is left neutral.
 
 Ids are strings of digits, unique across tasks and splits: a question id is
 ``<task digit><split digit><user index><3-digit query number>``; a profile item id is ``9`` followed by the
@@ -89,6 +89,7 @@ _INPUT = {
 
 Item = dict[str, str]
 Pair = tuple[str, str]  # (input, gold)
+UserDraw = tuple[list[Item], list[Pair]]  # one user's profile items (ids not yet set) and questions
 
 
 # ---- public API
@@ -173,6 +174,9 @@ def plausible_labels(task: TaskSpec, text: str) -> list[str]:
 
     Returns:
         The plausible labels; empty for a text without cues.
+
+    Raises:
+        ValueError: for a task other than lamp2 and lamp2n.
     """
     cues = {"lamp2": W.MOVIE_CUES, "lamp2n": W.NEWS_CUES}.get(task.name)
     if cues is None:
@@ -189,21 +193,22 @@ def paper_topic(text: str) -> str | None:
     Returns:
         The topic with most vocabulary hits (ties: bank order), or None when nothing matches.
     """
-    low = text.lower()
-    hits = {topic: sum(len(rx.findall(low)) for rx in regexes) for topic, regexes in _TOPIC_REGEXES.items()}
-    best = max(hits, key=lambda t: hits[t])
-    return best if hits[best] else None
+    hits = Counter(_TOPIC_OF[phrase] for phrase in _TOPIC_RX.findall(text.lower()))
+    return max(W.TOPICS, key=lambda t: hits[t]) if hits else None
 
 
 # ---- helpers
 
 _LEXICON = {word: level for level, words in W.SENTIMENT.items() for word in words}
-# Whole-word patterns, so "gate" (quantum computing) does not fire inside "aggregation" (security).
-_TOPIC_REGEXES = {
-    topic: [re.compile(rf"\b{re.escape(phrase.lower())}\b") for key in ("methods", "problems", "terms")
-            for phrase in bank[key]]
+# Vocabulary phrase -> topic, matched as whole words in one pass (longest phrase first), so "gate" (quantum
+# computing) does not fire inside "aggregation" (security).
+_TOPIC_OF = {
+    phrase.lower(): topic
     for topic, bank in W.TOPICS.items()
-}  # fmt: skip
+    for key in ("methods", "problems", "terms")
+    for phrase in bank[key]
+}
+_TOPIC_RX = re.compile(r"\b(" + "|".join(map(re.escape, sorted(_TOPIC_OF, key=len, reverse=True))) + r")\b")
 _SMALL_WORDS = frozenset("a an and at by for from in of on or the to via".split())
 
 
@@ -300,7 +305,7 @@ def _review(rng: random.Random, base: int) -> str:
     return " ".join([intro, first, detail, second, rng.choice(W.SENTIMENT_CLOSINGS[base])])
 
 
-def _lamp3_user(rng: random.Random, n_items: int, n_queries: int) -> tuple[list[Item], list[Pair]]:
+def _lamp3_user(rng: random.Random, n_items: int, n_queries: int) -> UserDraw:
     bias = rng.choices((-2, -1, 0, 1, 2), weights=(15, 25, 20, 25, 15))[0]
 
     def draw() -> tuple[str, str]:
@@ -336,7 +341,7 @@ def _movie(rng: random.Random, tags: list[str]) -> str:
     return " ".join(sentences)
 
 
-def _lamp2_user(rng: random.Random, n_items: int, n_queries: int) -> tuple[list[Item], list[Pair]]:
+def _lamp2_user(rng: random.Random, n_items: int, n_queries: int) -> UserDraw:
     labels = MOVIE_TAGS
     favourites = rng.sample(labels, rng.choice((2, 3)))
 
@@ -359,7 +364,7 @@ def _article(rng: random.Random, categories: list[str]) -> tuple[str, str]:
     return title, " ".join(s for s in sentences if s)
 
 
-def _lamp2n_user(rng: random.Random, n_items: int, n_queries: int) -> tuple[list[Item], list[Pair]]:
+def _lamp2n_user(rng: random.Random, n_items: int, n_queries: int) -> UserDraw:
     labels = NEWS_CATEGORIES
     favourites = rng.sample(labels, rng.choice((2, 3)))
 
@@ -397,9 +402,7 @@ def _paper(rng: random.Random, topic: str) -> tuple[str, str]:
     return _capitalize(rng.choice(W.PAPER_TITLES).format(**paper)), paper["abstract"]
 
 
-def _lamp1_user(
-    rng: random.Random, n_items: int, n_queries: int, parity: int
-) -> tuple[list[Item], list[Pair]]:
+def _lamp1_user(rng: random.Random, n_items: int, n_queries: int, parity: int) -> UserDraw:
     topics = list(W.TOPICS)
     topic = rng.choice(topics)
     others = [t for t in topics if t != topic]
@@ -469,7 +472,7 @@ def _news_fact(rng: random.Random) -> tuple[dict[str, Any], str]:
     return fact, " ".join([lede, *rng.sample(W.NEWS_FILLERS, 2)])
 
 
-def _lamp4_user(rng: random.Random, n_items: int, n_queries: int) -> tuple[list[Item], list[Pair]]:
+def _lamp4_user(rng: random.Random, n_items: int, n_queries: int) -> UserDraw:
     style = _headline_style(rng)
 
     def draw() -> tuple[str, str]:
@@ -516,7 +519,7 @@ def _paper_title(style: dict[str, Any] | None, method: str, problem: str, datase
     return _apply_casing(core, style["casing"])
 
 
-def _lamp5_user(rng: random.Random, n_items: int, n_queries: int) -> tuple[list[Item], list[Pair]]:
+def _lamp5_user(rng: random.Random, n_items: int, n_queries: int) -> UserDraw:
     style = _paper_style(rng)
     topic = rng.choice(list(W.TOPICS))
 
@@ -535,18 +538,12 @@ def _lamp5_user(rng: random.Random, n_items: int, n_queries: int) -> tuple[list[
 
 
 def _tweet_style(rng: random.Random) -> dict[str, Any]:
-    markers = {
-        "opener": rng.choice(W.TWEET_OPENERS) if rng.random() < 0.5 else None,
-        "closer": rng.choice(W.TWEET_CLOSERS) if rng.random() < 0.5 else None,
-        "hashtag": rng.choice(W.TWEET_HASHTAGS) if rng.random() < 0.5 else None,
-    }
-    if not any(markers.values()):
-        # Every user gets at least one signature word, so the profile always tells something a scorer sees
-        # (ROUGE drops emoji and punctuation).
-        key = rng.choice(sorted(markers))
-        markers[key] = rng.choice({"opener": W.TWEET_OPENERS, "closer": W.TWEET_CLOSERS,
-                                   "hashtag": W.TWEET_HASHTAGS}[key])  # fmt: skip
-    return {**markers, "casing": rng.choice(("lower", "sentence")), "abbreviate": rng.random() < 0.4,
+    # Two or three signature words per user (opener, closer, hashtag), so the profile always shows something
+    # ROUGE can see: it drops emoji and punctuation.
+    slots = {"opener": W.TWEET_OPENERS, "closer": W.TWEET_CLOSERS, "hashtag": W.TWEET_HASHTAGS}
+    chosen = rng.sample(sorted(slots), rng.choice((2, 2, 3)))
+    markers = {slot: rng.choice(bank) if slot in chosen else None for slot, bank in slots.items()}
+    return {**markers, "casing": rng.choice(("lower", "sentence")), "abbreviate": rng.random() < 0.5,
             "ending": rng.choice(W.TWEET_ENDINGS),
             "emoji": rng.choice(W.TWEET_EMOJIS) if rng.random() < 0.6 else None}  # fmt: skip
 
@@ -574,7 +571,7 @@ def _neutral_tweet(rng: random.Random) -> str:
     )
 
 
-def _lamp7_user(rng: random.Random, n_items: int, n_queries: int) -> tuple[list[Item], list[Pair]]:
+def _lamp7_user(rng: random.Random, n_items: int, n_queries: int) -> UserDraw:
     style = _tweet_style(rng)
 
     def draw() -> tuple[str, str]:
@@ -588,11 +585,8 @@ def _lamp7_user(rng: random.Random, n_items: int, n_queries: int) -> tuple[list[
     return items, pairs
 
 
+# lamp1 is called apart: it also takes the gold position parity.
 _GENERATORS = {
-    "lamp2": _lamp2_user,
-    "lamp2n": _lamp2n_user,
-    "lamp3": _lamp3_user,
-    "lamp4": _lamp4_user,
-    "lamp5": _lamp5_user,
-    "lamp7": _lamp7_user,
-}
+    "lamp2": _lamp2_user, "lamp2n": _lamp2n_user, "lamp3": _lamp3_user, "lamp4": _lamp4_user,
+    "lamp5": _lamp5_user, "lamp7": _lamp7_user,
+}  # fmt: skip
