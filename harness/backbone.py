@@ -78,7 +78,9 @@ class Backbone:
             return self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return self.tokenizer(prompt)["input_ids"]
 
-    def _batches(self, prompts: Sequence[str], batch_size: int) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    def _batches(
+        self, prompts: Sequence[str], batch_size: int
+    ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
         """Length-sorted, left-padded batches: (original indices, input_ids, attention_mask)."""
         encoded = [self.encode(p) for p in prompts]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))

@@ -110,8 +110,8 @@ def budget_callback(clock: Clock, deadline: float | None = None):
     """A `transformers.TrainerCallback` that stops training when the clock (or `deadline`, in spent seconds) runs out.
 
     Training stops at the next step boundary; the trainer keeps what it learnt. A method should check
-    `clock.expired` before it starts a trainer at all, since a trainer always runs its first step. The callback records how many
-    optimizer steps ran in `callback.steps` and whether it had to stop training in `callback.stopped`.
+    `clock.expired` before it starts a trainer at all, since a trainer always runs its first step. The callback
+    records how many optimizer steps ran in `callback.steps` and whether it stopped training in `callback.stopped`.
     """
     from transformers import TrainerCallback
 

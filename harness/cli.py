@@ -52,7 +52,9 @@ def run(
     max_profile: Annotated[int | None, typer.Option(help="Keep at most N history items per user.")] = None,
     train_users: Annotated[int | None, typer.Option(help="Training users for methods with a collective stage.")] = None,
     model: Annotated[str, typer.Option(help="smollm2 (embedded), tiny-random, a hub name or a folder.")] = "smollm2",
-    embedder: Annotated[str, typer.Option(help="Sentence embedder (default: the packaged MiniLM).")] = "all-MiniLM-L6-v2",
+    embedder: Annotated[
+        str, typer.Option(help="Sentence embedder (default: the packaged MiniLM).")
+    ] = "all-MiniLM-L6-v2",
     max_prompt_tokens: Annotated[int, typer.Option(help="Prompt budget in tokens (LaMP uses 512).")] = 512,
     batch_size: Annotated[int, typer.Option(help="Generation batch size.")] = 8,
     config: Annotated[Path | None, typer.Option(help="YAML file of method config keys.")] = None,
@@ -99,7 +101,9 @@ def run(
     if record.get("error"):
         typer.echo(f"  error: {record['error']}  (traceback in {out / record['run_id'] / 'log.txt'})")
     metrics = "  ".join(f"{k}={v:.4f}" for k, v in record.get("metrics", {}).items())
-    typer.echo(f"  {metrics or 'no metrics (no golds)'}  unparsed={record.get('unparsed', 0)}/{record.get('queries', 0)}")
+    typer.echo(
+        f"  {metrics or 'no metrics (no golds)'}  unparsed={record.get('unparsed', 0)}/{record.get('queries', 0)}"
+    )
     typer.echo(
         f"  budget {format_seconds(record['budget_s'])}: used {record.get('budget_used_s', 0):.1f}s "
         f"(fit {record.get('fit_s', 0):.1f}s, personalize {record.get('personalize_s', 0):.1f}s); "
@@ -157,7 +161,9 @@ def data_info(
     except _user_errors() as e:
         _fail(str(e))
     if not rows:
-        typer.echo(f"no {task_spec.name} files under {root}; get them with `bench data download {task_spec.name} --split dev`")
+        typer.echo(
+            f"no {task_spec.name} files under {root}; get them with `bench data download {task_spec.name} --split dev`"
+        )
         return
     for r in rows:
         typer.echo(
@@ -234,5 +240,7 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+
+
 if __name__ == "__main__":
     main()

@@ -55,7 +55,9 @@ def build_config(cls: type, *layers: dict[str, Any], where: str = "config") -> A
         for key, value in layer.items():
             if key not in fields:
                 close = difflib.get_close_matches(key, list(fields), n=3)
-                hint = f"; did you mean {' or '.join(close)}?" if close else f"; known keys: {', '.join(fields) or 'none'}"
+                hint = (
+                    f"; did you mean {' or '.join(close)}?" if close else f"; known keys: {', '.join(fields) or 'none'}"
+                )
                 raise ConfigError(f"unknown {where} key {key!r}{hint}")
             values[key] = _coerce(key, value, hints[key])
     return cls(**values)

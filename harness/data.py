@@ -38,7 +38,9 @@ def split_users(spec, task: TaskSpec, split: str, n: int | None) -> list[User]:
     """The selected users of one split, as `spec` (a RunSpec) asks."""
     if spec.data == "synthetic":
         size = max(SYNTHETIC_USERS.get(split, 100), n or 0)
-        questions, outputs = synthetic_files(task, split, n_users=size)  # one fixed data seed: --seed varies methods, not data
+        questions, outputs = synthetic_files(
+            task, split, n_users=size
+        )  # one fixed data seed: --seed varies methods, not data
     elif spec.data == "lamp":
         from lampbench.tasks.download import ensure_split
 

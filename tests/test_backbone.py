@@ -24,7 +24,10 @@ def test_prompts_over_the_limit_are_cut_from_the_right(tiny_backbone):
     try:
         tiny_backbone.max_prompt_tokens = 10
         ids = tiny_backbone.encode("0123456789abcdefghij")
-        assert "0123456789" in tiny_backbone.tokenizer.decode(ids) and "a" not in tiny_backbone.tokenizer.decode(ids)[-30:-20]
+        assert (
+            "0123456789" in tiny_backbone.tokenizer.decode(ids)
+            and "a" not in tiny_backbone.tokenizer.decode(ids)[-30:-20]
+        )
     finally:
         tiny_backbone.max_prompt_tokens = limit
     assert tiny_backbone.truncate("abcdef", 3) == "abc"

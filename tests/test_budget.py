@@ -7,7 +7,16 @@ from lampbench.harness.budget import Clock, budget_callback, format_seconds, ove
 
 @pytest.mark.parametrize(
     "text, seconds",
-    [("90s", 90), ("20m", 1200), ("1h30m", 5400), ("1h", 3600), ("2m30s", 150), ("1.5h", 5400), ("45", 45), (" 5M ", 300)],
+    [
+        ("90s", 90),
+        ("20m", 1200),
+        ("1h30m", 5400),
+        ("1h", 3600),
+        ("2m30s", 150),
+        ("1.5h", 5400),
+        ("45", 45),
+        (" 5M ", 300),
+    ],
 )
 def test_parse_budget(text, seconds):
     assert parse_budget(text) == seconds

@@ -46,7 +46,9 @@ def test_bad_run_options_give_one_line(args, message, cache, tmp_path):
 
 def test_missing_real_data_says_how_to_get_it(cache, tmp_path, monkeypatch):
     monkeypatch.setattr("lampbench.tasks.download.BASE_URL", "http://127.0.0.1:9")  # nothing listens: fails fast
-    result = bench("run", "--method", "base", "--task", "lamp2", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path))
+    result = bench(
+        "run", "--method", "base", "--task", "lamp2", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path)
+    )
     assert result.exit_code == 2 and "bench data download lamp2" in result.output
     assert len(result.output.strip().splitlines()) == 1
 

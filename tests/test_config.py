@@ -32,8 +32,12 @@ def test_unknown_key_suggests():
 
 @pytest.mark.parametrize(
     "sets, message",
-    [(["k=two"], "must be an integer"), (["mode=both"], "must be one of user, group"), (["unseen=2"], "true or false"),
-     (["k"], "not key=value")],
+    [
+        (["k=two"], "must be an integer"),
+        (["mode=both"], "must be one of user, group"),
+        (["unseen=2"], "true or false"),
+        (["k"], "not key=value"),
+    ],
 )
 def test_bad_values(sets, message):
     with pytest.raises(ConfigError, match=message):

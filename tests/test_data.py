@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from lampbench.tasks.data import describe, load_users, resolve_data_dir, select_users, split_files
 from lampbench.tasks.specs import TASKS, DataError, User
 

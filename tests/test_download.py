@@ -11,6 +11,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from lampbench.tasks import download as dl
 from lampbench.tasks.data import load_users, split_files
 from lampbench.tasks.download import BASE_URL, download, ensure_split, url_for
