@@ -217,20 +217,9 @@ def score(
         typer.echo(f"note: {note}")
 
 
-@app.command()
-def leaderboard(
-    task: Annotated[str | None, typer.Option(help="Only this task.")] = None,
-    out: Annotated[Path, typer.Option(help="Results directory.")] = Path("runs"),
-    fmt: Annotated[str, typer.Option("--format", help="table, markdown, csv or json.")] = "table",
-) -> None:
-    """The finished runs as a table, best first per task and budget."""
-    from lampbench.leaderboard.table import load_runs, render
+from lampbench.leaderboard.commands import register as _register_leaderboard  # noqa: E402 - after `app`
 
-    try:
-        frame = load_runs(out, task=task)
-        typer.echo(render(frame, fmt))
-    except _user_errors() as e:
-        _fail(str(e))
+_register_leaderboard(app)
 
 
 def main() -> None:
