@@ -6,7 +6,9 @@ Bad input ends with one line on stderr saying what is wrong and where, and exit 
 
 from __future__ import annotations
 
+import inspect
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -37,65 +39,208 @@ def _user_errors():
     return (ConfigError, DataError, UnknownMethod, UnknownTask, ValueError, FileNotFoundError)
 
 
+# Options shared by `bench run` and `bench sweep` (a sweep accepts every option of a run).
+Data = Annotated[str, typer.Option(help="lamp (official files) or synthetic (offline, planted signal).")]
+Split = Annotated[str, typer.Option(help="Evaluation split: dev, test (no golds) or train.")]
+Users = Annotated[int | None, typer.Option(help="Evaluate on N users (all when omitted).")]
+Select = Annotated[str, typer.Option(help="Which users: most-active or random.")]
+MaxProfile = Annotated[int | None, typer.Option(help="Keep at most N history items per user.")]
+TrainUsers = Annotated[int | None, typer.Option(help="Training users for methods with a collective stage.")]
+Model = Annotated[str, typer.Option(help="smollm2 (embedded), tiny-random, a hub name or a folder.")]
+Embedder = Annotated[str, typer.Option(help="Sentence embedder (default: the packaged MiniLM).")]
+MaxPromptTokens = Annotated[int, typer.Option(help="Prompt budget in tokens (LaMP uses 512).")]
+BatchSize = Annotated[int, typer.Option(help="Generation batch size.")]
+Sets = Annotated[list[str] | None, typer.Option("--set", help="Method config key=value (repeatable).")]
+Out = Annotated[Path, typer.Option(help="Results directory.")]
+Force = Annotated[bool, typer.Option(help="Run again even if this exact configuration has finished.")]
+
+
+def _run_options(**options) -> dict:
+    """`bench run`/`bench sweep` options as RunSpec fields (paths as strings, so specs hash and serialize)."""
+    options["data_dir"] = str(options["data_dir"]) if options["data_dir"] else None
+    return options
+
+
 @app.command()
 def run(
     method: Annotated[str, typer.Option(help="Method name (`bench methods`) or package.module:Class.")],
     task: Annotated[str, typer.Option(help="Task name (`bench tasks`).")],
     budget: Annotated[str, typer.Option(help="Wall-clock budget for fit + personalize: 90s, 20m, 1h30m.")] = "20m",
-    data: Annotated[str, typer.Option(help="lamp (official files) or synthetic (offline, planted signal).")] = "lamp",
-    split: Annotated[str, typer.Option(help="Evaluation split: dev, test (no golds) or train.")] = "dev",
+    data: Data = "lamp",
+    split: Split = "dev",
     time_split: TimeSplit = False,
     data_dir: DataDir = None,
-    users: Annotated[int | None, typer.Option(help="Evaluate on N users (all when omitted).")] = None,
-    select: Annotated[str, typer.Option(help="Which users: most-active or random.")] = "most-active",
+    users: Users = None,
+    select: Select = "most-active",
     seed: Annotated[int, typer.Option(help="Seed for user selection and the method.")] = 0,
-    max_profile: Annotated[int | None, typer.Option(help="Keep at most N history items per user.")] = None,
-    train_users: Annotated[int | None, typer.Option(help="Training users for methods with a collective stage.")] = None,
-    model: Annotated[str, typer.Option(help="smollm2 (embedded), tiny-random, a hub name or a folder.")] = "smollm2",
-    embedder: Annotated[
-        str, typer.Option(help="Sentence embedder (default: the packaged MiniLM).")
-    ] = "all-MiniLM-L6-v2",
-    max_prompt_tokens: Annotated[int, typer.Option(help="Prompt budget in tokens (LaMP uses 512).")] = 512,
-    batch_size: Annotated[int, typer.Option(help="Generation batch size.")] = 8,
+    max_profile: MaxProfile = None,
+    train_users: TrainUsers = None,
+    model: Model = "smollm2",
+    embedder: Embedder = "all-MiniLM-L6-v2",
+    max_prompt_tokens: MaxPromptTokens = 512,
+    batch_size: BatchSize = 8,
     config: Annotated[Path | None, typer.Option(help="YAML file of method config keys.")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Method config key=value (repeatable).")] = None,
-    out: Annotated[Path, typer.Option(help="Results directory.")] = Path("runs"),
-    force: Annotated[bool, typer.Option(help="Run again even if this exact configuration has finished.")] = False,
+    set_: Sets = None,
+    out: Out = Path("runs"),
+    force: Force = False,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Run one method on one task under a budget and store the result."""
+    from lampbench.harness.config import parse_sets, read_yaml
+    from lampbench.harness.sweep import execute, expand
+
+    _quiet_libraries()
+    try:
+        options = _run_options(
+            data=data, split=split, time_split=time_split, data_dir=data_dir, users=users, select=select,
+            max_profile=max_profile, train_users=train_users, model=model, embedder=embedder,
+            max_prompt_tokens=max_prompt_tokens, batch_size=batch_size,
+        )  # fmt: skip
+        sets = {**(read_yaml(config) if config else {}), **parse_sets(set_ or [])}
+        (spec,) = expand([method], [task], [budget], [seed], run_options=options, method_sets={method: sets})
+        if data == "lamp":
+            _check_lamp_data(spec)
+        record = execute(spec, str(out), force=force, progress=not quiet)
+    except _user_errors() as e:
+        _fail(str(e))
+    _print_record(record, out)
+    if record["status"] == "error":
+        raise typer.Exit(1)
+
+
+@app.command()
+def sweep(
+    methods: Annotated[str | None, typer.Option(help="Comma-separated methods.")] = None,
+    task: Annotated[str | None, typer.Option(help="Comma-separated tasks.")] = None,
+    budgets: Annotated[str | None, typer.Option(help="Comma-separated budgets, e.g. 10m,20m,30m,40m.")] = None,
+    seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Sweep YAML (methods, tasks, budgets, seeds, run, set).")] = None,
+    executor: Annotated[
+        str, typer.Option(help="local (one run after another) or ray (each run a Ray task).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (e.g. auto); local when omitted.")
+    ] = None,
+    data: Data = "lamp",
+    split: Split = "dev",
+    time_split: TimeSplit = False,
+    data_dir: DataDir = None,
+    users: Users = None,
+    select: Select = "most-active",
+    max_profile: MaxProfile = None,
+    train_users: TrainUsers = None,
+    model: Model = "smollm2",
+    embedder: Embedder = "all-MiniLM-L6-v2",
+    max_prompt_tokens: MaxPromptTokens = 512,
+    batch_size: BatchSize = 8,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Method config key=v or key=v1,v2 (a grid); repeatable.")
+    ] = None,
+    out: Out = Path("runs"),
+    force: Force = False,
+) -> None:
+    """Run a grid of method x task x budget x seed; finished runs are reused, failures do not stop the rest."""
+    from lampbench.harness.config import parse_sets
+    from lampbench.harness.sweep import expand, read_sweep, run_sweep
+
+    _quiet_libraries()
+    try:
+        plan = read_sweep(config) if config else {}
+        cli_options = _run_options(
+            data=data, split=split, time_split=time_split, data_dir=data_dir, users=users, select=select,
+            max_profile=max_profile, train_users=train_users, model=model, embedder=embedder,
+            max_prompt_tokens=max_prompt_tokens, batch_size=batch_size,
+        )  # fmt: skip
+        # The YAML's `run:` options apply where the command line left an option at its default.
+        defaults = {p.name: p.default for p in inspect.signature(sweep).parameters.values()}
+        from_yaml = {k: v for k, v in (plan.get("run") or {}).items() if cli_options.get(k) == defaults.get(k)}
+        options = {**cli_options, **from_yaml}
+        shared = {k: _grid_value(v) for k, v in parse_sets(set_ or []).items()}
+        specs = expand(
+            _listed(methods) or plan.get("methods") or [],
+            _listed(task) or plan.get("tasks") or [],
+            _listed(budgets) or [str(b) for b in plan.get("budgets") or []],
+            [int(s) for s in (_listed(seeds) or plan.get("seeds") or [0])],
+            run_options=options, method_sets=plan.get("set") or {}, shared_sets=shared,
+        )  # fmt: skip
+        if not specs:
+            _fail("the sweep has no runs: give --methods, --task and --budgets, or a --config with them")
+        typer.echo(f"sweep: {len(specs)} runs into {out} ({executor})")
+        counts = run_sweep(specs, out, force=force, executor=executor, ray_address=ray_address, on_done=_echo_done)
+    except _user_errors() as e:
+        _fail(str(e))
+    typer.echo("summary: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("ok", "over_budget", "error", "reused")))
+    if counts.get("error"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def regress(
+    suite: Annotated[Path, typer.Option(help="Sweep YAML of the suite, with `tolerances` per metric.")] = Path(
+        "configs/ci-small.yaml"
+    ),
+    baseline: Annotated[Path, typer.Option(help="Baseline metrics JSON.")] = Path("leaderboard/baseline.json"),
+    out: Out = Path("runs/regress"),
+    update: Annotated[bool, typer.Option(help="Write the suite's current metrics as the new baseline.")] = False,
+    force: Force = False,
+) -> None:
+    """Run a small suite and compare it with a committed baseline; exit 1 on a regression."""
+    from lampbench.harness.sweep import expand, read_sweep, run_sweep
+    from lampbench.leaderboard.regress import compare, current_metrics, read_baseline, write_baseline
+
+    _quiet_libraries()
+    try:
+        plan = read_sweep(suite)
+        specs = expand(
+            plan.get("methods") or [], plan.get("tasks") or [], [str(b) for b in plan.get("budgets") or []],
+            plan.get("seeds") or [0], run_options=plan.get("run") or {}, method_sets=plan.get("set") or {},
+        )  # fmt: skip
+        counts = run_sweep(specs, out, force=force, on_done=_echo_done)
+        metrics = current_metrics(specs, out)
+        if update:
+            write_baseline(baseline, metrics)
+            typer.echo(f"baseline written: {baseline} ({len(metrics)} runs)")
+            return
+        report = compare(metrics, read_baseline(baseline), plan.get("tolerances") or {})
+    except _user_errors() as e:
+        _fail(str(e))
+    for line in report.lines:
+        typer.echo(line)
+    typer.echo(f"regress: {len(report.regressions)} regression(s) over {len(metrics)} runs ({dict(counts)})")
+    if report.regressions:
+        raise typer.Exit(1)
+
+
+def _listed(text: str | None) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else []
+
+
+def _grid_value(value):
+    """`--set k=1,2,4` in a sweep is the grid [1, 2, 4]; a value without commas stays as it is."""
+    import yaml
+
+    if isinstance(value, str) and "," in value:
+        return [yaml.safe_load(part) for part in value.split(",")]
+    return value
+
+
+def _quiet_libraries() -> None:
     import logging
     import warnings
 
-    from lampbench.harness.budget import format_seconds, parse_budget
-    from lampbench.harness.config import build_config, parse_sets, read_yaml
-    from lampbench.harness.runner import RunSpec
-    from lampbench.harness.runner import run as run_method
-    from lampbench.harness.store import Store
-    from lampbench.methods.registry import METHODS
-    from lampbench.tasks.specs import get_task
-
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     warnings.filterwarnings("ignore")
-    try:
-        task_spec = get_task(task)
-        seconds = parse_budget(budget)
-        cls = METHODS.get(method)
-        layers = [read_yaml(config)] if config else []
-        method_config = build_config(cls.Config, *layers, parse_sets(set_ or []), where=f"{method} config")
-        import dataclasses
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # "Loading weights" bars on every model load
 
-        spec = RunSpec(
-            method=method, task=task_spec.name, budget=seconds, method_config=dataclasses.asdict(method_config),
-            data=data, split=split, time_split=time_split, data_dir=str(data_dir) if data_dir else None,
-            users=users, select=select, seed=seed, max_profile=max_profile, train_users=train_users, model=model,
-            embedder=embedder, max_prompt_tokens=max_prompt_tokens, batch_size=batch_size,
-        )  # fmt: skip
-        if data == "lamp":
-            _check_lamp_data(spec, task_spec)
-        record = run_method(spec, cls(method_config), store=Store(out), force=force, progress=not quiet)
-    except _user_errors() as e:
-        _fail(str(e))
+
+def _echo_done(record: dict) -> None:
+    detail = record.get("error") or "  ".join(f"{k}={v:.4f}" for k, v in (record.get("metrics") or {}).items())
+    typer.echo(f"  {record['run_id']}: {'reused' if record.get('reused') else record['status']}  {detail}")
+
+
+def _print_record(record: dict, out: Path) -> None:
+    from lampbench.harness.budget import format_seconds
+
     tag = " (reused a finished run; --force to rerun)" if record.get("reused") else ""
     typer.echo(f"{record['run_id']}: {record['status']}{tag}")
     if record.get("error"):
@@ -110,17 +255,16 @@ def run(
         f"predict {record.get('predict_s', 0):.1f}s; state {record.get('state_bytes_per_user', 0):.0f} B/user"
     )
     typer.echo(f"  results in {out / record['run_id']}")
-    if record["status"] == "error":
-        raise typer.Exit(1)
 
 
-def _check_lamp_data(spec, task_spec) -> None:
+def _check_lamp_data(spec) -> None:
     """Download missing official files before the run starts (so the user sees the progress bar first)."""
     from lampbench.tasks.data import resolve_data_dir
     from lampbench.tasks.download import ensure_split
+    from lampbench.tasks.specs import get_task
 
     root = resolve_data_dir(Path(spec.data_dir) if spec.data_dir else None)
-    ensure_split(task_spec, spec.split, root, time_split=spec.time_split)
+    ensure_split(get_task(spec.task), spec.split, root, time_split=spec.time_split)
 
 
 @data_app.command("download")
