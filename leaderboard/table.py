@@ -1,88 +1,213 @@
-"""The leaderboard table: finished runs from the results index, one row per run, best first.
+"""The leaderboard's numbers: runs from the results store, and one row per method, task and budget.
 
-The gain over `base` is taken against the `base` run with the same task, budget, data, split, model and seed
-(`base` does not depend on the budget, so any budget's `base` run is used when the same budget has none), and
-its sign is flipped for metrics where lower is better, so a positive gain is always an improvement.
+`load_runs` gives one row per run: the finished runs of the index, plus runs whose folder says `error` (they are
+never indexed; they count in the status column and nowhere else). `leaderboard` folds the seeds of each method,
+task, budget (and data, split, model) into one row, the best seed or the mean over seeds with its std. Runs of
+one method with different method configs (a `--set` grid) stay apart: the `config` column names what differs.
+
+Definitions, the same in every output:
+
+- **gain over base**: the row's headline metric minus `base`'s at the same task, budget, data, split and model
+  (per run: and seed), sign flipped where lower is better (MAE, RMSE), so a positive gain is an improvement.
+  `base` does not adapt, so its result does not depend on the budget: where the budget has no `base` run, the
+  `base` run at the nearest budget is used.
+- **adaptation time**: `fit_s + personalize_s`, the time charged to the budget.
+- **coverage**: the fraction of users personalized within the budget, as the method reports it in `run.json`
+  (`method_report.personalized_fraction`; methods that fall back to the unpersonalized answer when time runs
+  out report it). A run that reports nothing personalized every user: 1.0 when `ok`, unknown when
+  `over_budget`.
+- Finished runs (`ok` and `over_budget`) are aggregated; the status column says how many runs had which status.
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from lampbench.harness.budget import format_seconds
-from lampbench.harness.store import Store
+from lampbench.harness.store import FINISHED, Store
 from lampbench.tasks.specs import LOWER_IS_BETTER, get_task
 
-FORMATS = ("table", "markdown", "csv", "json")
-_MATCH = ["task", "data", "split", "model", "seed"]
+AGGREGATES = ("best", "mean")
+GROUP = ["task", "method", "config", "budget_s", "data", "split", "model"]  # one leaderboard row per group
+_SETTING = ["task", "data", "split", "model"]  # what a `base` run must share to be compared against
+_COSTS = ["adapt_s", "fit_s", "personalize_s", "predict_s_per_query", "state_bytes_per_user",
+          "parameters_per_user", "collective_state_bytes", "coverage"]  # fmt: skip
 
 
-def load_runs(out: Path | str, *, task: str | None = None) -> pd.DataFrame:
-    """Finished runs as a frame: identity columns, one column per metric, costs and the gain over base."""
-    records = Store(out).index()
+def load_runs(
+    out: Path | str,
+    *,
+    task: str | None = None,
+    budgets: Sequence[float] | None = None,
+    config_keys: Iterable[str] = (),
+) -> pd.DataFrame:
+    """One row per run: identity, `metric:<name>` columns, costs, coverage, status and the gain over base.
+
+    Args:
+        out: the results directory.
+        task: keep this task only (a name or alias).
+        budgets: keep these budgets only, in seconds.
+        config_keys: method config keys to add as `config:<key>` columns (read from each run's `config.json`).
+
+    Returns:
+        The runs, oldest first; an empty frame when there are none.
+    """
+    store = Store(out)
+    records = store.index()
+    indexed = {r["run_id"] for r in records}
+    records += [r for r in _error_runs(store) if r["run_id"] not in indexed]
     if task is not None:
         name = get_task(task).name
         records = [r for r in records if r["task"] == name]
+    if budgets:
+        records = [r for r in records if any(abs(r["budget_s"] - b) < 1e-6 for b in budgets)]
     if not records:
         return pd.DataFrame()
+    configs = [_read_json(store.run_dir(r["run_id"]) / "config.json").get("method_config") or {} for r in records]
+    frame = pd.DataFrame([_row(store, r) for r in records])
+    frame.insert(2, "config", variants(frame, configs))
+    for key in config_keys:
+        frame[f"config:{key}"] = [c.get(key) for c in configs]
+    frame["gain_over_base"] = gains(frame, by=[*_SETTING, "seed"])
+    return frame
+
+
+def variants(frame: pd.DataFrame, configs: list[dict[str, Any]]) -> list[str]:
+    """Each run's method config where it differs among the runs of that method and task: `k=4` or "".
+
+    Runs of one method with different configs (a `--set` grid) are different entries, never folded together.
+    """
+    out = [""] * len(configs)
+    for positions in frame.groupby(["task", "method"]).indices.values():
+        keys = sorted({k for p in positions for k in configs[p]})
+        varying = [k for k in keys if len({json.dumps(configs[p].get(k), sort_keys=True) for p in positions}) > 1]
+        for p in positions:
+            out[p] = " ".join(f"{k}={configs[p].get(k)}" for k in varying)
+    return out
+
+
+def _error_runs(store: Store) -> list[dict[str, Any]]:
+    """The run records of run folders whose run ended in an error (the index only has finished runs)."""
+    found = []
+    for path in sorted(store.root.glob("*/run.json")):
+        record = _read_json(path)
+        if record.get("status") == "error" and {"run_id", "task", "method", "budget_s"} <= record.keys():
+            found.append(record)
+    return found
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _row(store: Store, r: dict[str, Any]) -> dict[str, Any]:
+    spec = get_task(r["task"])
+    finished = r.get("status") in FINISHED
+    row = {k: r.get(k) for k in ("task", "method", "budget_s", "seed", "data", "split", "model", "status")}
+    row.update({f"metric:{k}": v for k, v in (r.get("metrics") or {}).items() if finished})
+    row["primary"] = spec.primary_metric
+    row["lower_is_better"] = spec.primary_metric in LOWER_IS_BETTER
+    row["score"] = row.get(f"metric:{spec.primary_metric}", np.nan)
+    row["fit_s"] = r.get("fit_s")
+    row["personalize_s"] = r.get("personalize_s")
+    row["adapt_s"] = (r.get("fit_s") or 0.0) + (r.get("personalize_s") or 0.0)
+    row["predict_s_per_query"] = r.get("predict_s_per_query")
+    row["state_bytes_per_user"] = r.get("state_bytes_per_user")
+    row["parameters_per_user"] = r.get("state_parameters_per_user")
+    row["collective_state_bytes"] = r.get("collective_state_bytes")
+    report = r.get("method_report") or _read_json(store.run_dir(r["run_id"]) / "run.json").get("method_report") or {}
+    row["coverage"] = report.get("personalized_fraction", 1.0 if r.get("status") == "ok" else None)
+    row["users"] = r.get("users")
+    row["unparsed"] = r.get("unparsed")
+    row["run_id"] = r["run_id"]
+    return row
+
+
+def gains(frame: pd.DataFrame, *, by: list[str]) -> pd.Series:
+    """The gain of each row's `score` over the `base` row sharing `by` (same budget, else the nearest one).
+
+    Positive is better for every metric: the sign is flipped where lower is better.
+    """
+    base = frame[(frame["method"] == "base") & frame["score"].notna()]
+    out = pd.Series(np.nan, index=frame.index, dtype=float)
+    if base.empty:
+        return out
+    candidates = {key: rows for key, rows in base.groupby(by, dropna=False)}
+    for i, row in frame.iterrows():
+        rows = candidates.get(tuple(row[by]))
+        if rows is None or pd.isna(row["score"]):
+            continue
+        nearest = (rows["budget_s"] - row["budget_s"]).abs()
+        gain = row["score"] - rows.loc[nearest.idxmin(), "score"]  # idxmin: the first (oldest) when tied
+        out[i] = -gain if row["lower_is_better"] else gain
+    return out + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def metric_names(frame: pd.DataFrame) -> list[str]:
+    """The metrics in `frame`, in the order each task lists them."""
+    names: list[str] = []
+    for task in frame["task"].unique():
+        names += [m for m in get_task(task).metrics if f"metric:{m}" in frame and m not in names]
+    return names
+
+
+def leaderboard(runs: pd.DataFrame, aggregate: str = "best") -> pd.DataFrame:
+    """One row per method, task, budget, data, split and model, best first within each task and budget.
+
+    Args:
+        runs: `load_runs`'s frame.
+        aggregate: `best` (the seed with the best headline metric; its run's numbers) or `mean` (the mean over
+            seeds, with `metric:<name>:std` columns, the sample std; NaN for one seed).
+
+    Returns:
+        The rows, with `seeds` (finished runs aggregated), `status` ("ok", or counts such as "2 ok, 1 error")
+        and `run_ids`; an empty frame when `runs` is empty.
+    """
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"--aggregate must be one of {', '.join(AGGREGATES)}, not {aggregate!r}")
+    if runs.empty:
+        return pd.DataFrame()
+    metrics = [f"metric:{m}" for m in metric_names(runs)]
     rows = []
-    for r in records:
-        spec = get_task(r["task"])
-        row = {k: r.get(k) for k in ("task", "method", "budget_s", "seed", "data", "split", "model", "status")}
-        row.update({f"metric:{k}": v for k, v in r.get("metrics", {}).items()})
-        row["primary"] = spec.primary_metric
-        row["adapt_s"] = (r.get("fit_s") or 0.0) + (r.get("personalize_s") or 0.0)
-        row["predict_s_per_query"] = r.get("predict_s_per_query")
-        row["state_bytes_per_user"] = r.get("state_bytes_per_user")
-        row["parameters_per_user"] = r.get("state_parameters_per_user")
-        row["users"] = r.get("users")
-        row["unparsed"] = r.get("unparsed")
-        row["run_id"] = r["run_id"]
+    for key, group in runs.groupby(GROUP, dropna=False, sort=False):
+        done = group[group["status"].isin(FINISHED)]
+        row: dict[str, Any] = dict(zip(GROUP, key, strict=True))
+        row.update(primary=group["primary"].iloc[0], lower_is_better=bool(group["lower_is_better"].iloc[0]))
+        row["seeds"] = len(done)
+        if aggregate == "best" and done["score"].notna().any():
+            sign = 1 if row["lower_is_better"] else -1
+            best = done.loc[(done["score"] * sign).idxmin()]
+            row.update({c: best[c] for c in [*metrics, *_COSTS]})
+            row["run_ids"] = best["run_id"]
+        else:
+            for c in metrics:
+                row[c] = done[c].mean()
+                if aggregate == "mean":
+                    row[f"{c}:std"] = done[c].std()
+            row.update({c: pd.to_numeric(done[c], errors="coerce").mean() for c in _COSTS})
+            row["run_ids"] = " ".join(done["run_id"] if len(done) else group["run_id"])
+        row["status"] = _status(group["status"])
         rows.append(row)
-    frame = pd.DataFrame(rows)
-    frame["score"] = [r.get(f"metric:{r['primary']}") for r in rows]
-    frame["gain_over_base"] = [_gain(frame, row) for _, row in frame.iterrows()]
-    sign = frame["primary"].map(lambda m: 1 if m in LOWER_IS_BETTER else -1)
-    frame = (
-        frame.assign(_order=frame["score"] * sign).sort_values(["task", "budget_s", "_order"]).drop(columns="_order")
-    )
-    return frame.reset_index(drop=True)
+    board = pd.DataFrame(rows)
+    board["score"] = [r.get(f"metric:{r['primary']}", np.nan) for r in rows]
+    board["gain_over_base"] = gains(board, by=_SETTING)
+    sign = board["lower_is_better"].map({True: 1, False: -1})
+    board = board.assign(_order=board["score"] * sign).sort_values(["task", "budget_s", "_order"], na_position="last")
+    return board.drop(columns="_order").reset_index(drop=True)
 
 
-def _gain(frame: pd.DataFrame, row: pd.Series) -> float | None:
-    same = frame[(frame["method"] == "base") & (frame[_MATCH] == row[_MATCH]).all(axis=1)]
-    if same.empty or row["score"] is None or pd.isna(row["score"]):
-        return None
-    at_budget = same[same["budget_s"] == row["budget_s"]]
-    base = (at_budget if not at_budget.empty else same)["score"].iloc[-1]
-    gain = row["score"] - base
-    return (-gain if row["primary"] in LOWER_IS_BETTER else gain) + 0.0  # + 0.0 turns -0.0 into 0.0
-
-
-def render(frame: pd.DataFrame, fmt: str = "table") -> str:
-    """The frame as text: an aligned table, GitHub markdown, CSV or JSON records."""
-    if fmt not in FORMATS:
-        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    if frame.empty:
-        return "no finished runs yet: start one with `bench run`"
-    if fmt == "json":
-        return frame.to_json(orient="records", indent=2)
-    if fmt == "csv":
-        return frame.to_csv(index=False)
-    shown = frame.drop(columns=["run_id", "primary", "score"]).copy()
-    shown["budget_s"] = shown["budget_s"].map(format_seconds)
-    shown = shown.rename(columns=lambda c: c.removeprefix("metric:")).rename(columns={"budget_s": "budget"})
-    shown = shown.dropna(axis=1, how="all")
-    if fmt == "markdown":
-        cells = [[_cell(v) for v in row] for row in shown.itertuples(index=False)]
-        lines = ["| " + " | ".join(shown.columns) + " |", "|" + "---|" * len(shown.columns)]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
-    return shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")
-
-
-def _cell(value) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+def _status(statuses: pd.Series) -> str:
+    counts = Counter(statuses)
+    if len(counts) == 1:
+        return next(iter(counts))
+    order = ["ok", "over_budget", "error"]
+    return ", ".join(f"{counts[s]} {s}" for s in sorted(counts, key=lambda s: (order + [s]).index(s)))

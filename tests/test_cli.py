@@ -63,11 +63,12 @@ def test_run_then_leaderboard_on_tiny_model(cache, tmp_path):
     assert bench("run", "--method", "rag", "--set", "k=2", *common).exit_code == 0
     assert "reused a finished run" in bench("run", "--method", "base", *common).output
     table = bench("leaderboard", "--out", out)
-    assert table.exit_code == 0 and "rag" in table.output and "gain_over_base" in table.output
+    assert table.exit_code == 0 and "rag" in table.output and "gain ↑" in table.output
     records = json.loads(bench("leaderboard", "--out", out, "--format", "json").output)
     assert {r["method"] for r in records} == {"base", "rag"}
     markdown = bench("leaderboard", "--out", out, "--format", "markdown").output
-    assert markdown.startswith("| task | method |")
+    assert markdown.startswith("**lamp3** · product rating · best seed")
+    assert "\n| method | budget | seeds | mae ↓ | rmse ↓ | gain ↑ |" in markdown
 
 
 def test_score_files(tmp_path):

@@ -1,0 +1,301 @@
+"""Plots of results (matplotlib, the Agg backend: no display needed), each readable without a caption.
+
+- `budget_curve`: a metric (and optionally the gain over `base`) against the budget in minutes, one line per
+  method, the line at the mean over seeds and a band over seeds (min-max or ±std): the CHAMELEON paper's
+  Figure 4 as a line chart.
+- `setting_curve`: the same against a method config value (CHAMELEON's `group_size`, `history_k`).
+- `cost_scatter`: per-user state bytes or adaptation time (log x) against the metric, one point per method and
+  budget.
+
+Every axis says what it measures and in which unit, the metric axis says which direction is better and an
+arrow marked "better" points that way. Runs that went over budget are marked with a red ring.
+Figures are built with `matplotlib.figure.Figure`, never pyplot, so no global state is touched.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from lampbench.harness.budget import format_seconds
+from lampbench.harness.store import FINISHED
+from lampbench.tasks.specs import LOWER_IS_BETTER, get_task
+
+BANDS = ("minmax", "std")
+COSTS = {"state": ("state_bytes_per_user", "per-user state (bytes)"), "time": ("adapt_s", "adaptation time (s)")}
+SETTINGS = {"group_size": "group size (users per group)", "history_k": "history items per user (history_k)"}
+_NAMES = {
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "accuracy": "accuracy",
+    "f1": "macro F1",
+    "rouge-1": "ROUGE-1 F",
+    "rouge-L": "ROUGE-L F",
+}
+_UNITS = {"mae": "rating points", "rmse": "rating points"}
+_BAND = {"minmax": "band: min-max over seeds", "std": "band: mean ± std over seeds"}
+_OVER, _OVER_GID = "#d62728", "over-budget"
+_MARKERS = "osD^vPX"
+
+
+def metric_label(metric: str) -> str:
+    """`MAE (rating points), ↓ lower is better`: what an axis of this metric should say."""
+    unit = f" ({_UNITS[metric]})" if metric in _UNITS else ""
+    direction = "↓ lower is better" if metric in LOWER_IS_BETTER else "↑ higher is better"
+    return f"{_NAMES.get(metric, metric)}{unit}, {direction}"
+
+
+def budget_curve(
+    runs: pd.DataFrame, *, task: str, metric: str | None = None, gain: bool = False, band: str = "minmax"
+) -> Figure:
+    """The metric (and with `gain`, the gain over base in a second panel) against the budget, per method.
+
+    Args:
+        runs: `load_runs`'s frame.
+        task: the task to plot.
+        metric: a metric of the task (default: its headline metric).
+        gain: add a panel with the gain of the headline metric over `base` (positive = better).
+        band: `minmax` or `std`, what the band over seeds shows.
+    """
+    rows, metric = _select(runs, task, metric, band)
+    rows = rows.assign(x=rows["budget_s"] / 60)
+    gain = gain and bool((rows["method"] == "base").any())
+    fig = Figure(figsize=(7.5, 7.5 if gain else 4.8), layout="constrained")
+    axes = fig.subplots(2 if gain else 1, 1, sharex=True, squeeze=False)[:, 0]
+    colors = _colors(rows["method"])
+    for (method, label), line in _curves(rows).items():
+        _line(axes[0], line, f"metric:{metric}", label, colors[method], band)
+        if gain and method != "base":
+            _line(axes[1], line, "gain_over_base", label, colors[method], band)
+    _direction(axes[0], lower=metric in LOWER_IS_BETTER)
+    axes[0].set_ylabel(metric_label(metric))
+    if gain:
+        primary = get_task(task).primary_metric
+        axes[1].axhline(0, color="0.3", lw=1, ls="--", label="base")
+        axes[1].set_ylabel(f"gain over base in {_NAMES.get(primary, primary)}\n(↑ positive is better)")
+        _direction(axes[1], lower=False)
+    budgets = sorted(rows["x"].unique())
+    axes[-1].set_xticks(budgets, [format_seconds(b * 60) for b in budgets])
+    axes[-1].set_xlabel("wall-clock budget for adaptation (minutes)")
+    for ax in axes:
+        _finish(ax)
+    fig.suptitle(f"{task} ({get_task(task).description}): {_NAMES.get(metric, metric)} against budget")
+    axes[0].set_title(f"line: mean over seeds, {_BAND[band]}", fontsize=9, loc="left")
+    return fig
+
+
+def _curves(rows: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """The budget curves: one per method config that was run at two budgets or more (a config run at one budget
+    only, such as a point of a group-size sweep, is left out where the method has a curve), labelled by method
+    and, where the method was run with several configs, the config."""
+    curves = {}
+    for method, runs in rows.groupby("method", sort=True):
+        configs = {c: g for c, g in runs.groupby("config", sort=True)}
+        spanning = {c: g for c, g in configs.items() if g["x"].nunique() > 1}
+        kept = spanning or configs
+        for config, g in kept.items():
+            curves[(method, f"{method} {config}".strip() if len(configs) > 1 else method)] = g
+    return curves
+
+
+def setting_curve(
+    runs: pd.DataFrame,
+    *,
+    task: str,
+    key: str,
+    metric: str | None = None,
+    band: str = "minmax",
+    x_label: str | None = None,
+) -> Figure:
+    """The metric against a method config value (`config:<key>` in `runs`), one line per method and budget.
+
+    Runs that differ in other config values make separate lines; a line needs two values of `key` or more.
+
+    Raises:
+        ValueError: when no method of `task` was run with two values of `key`.
+    """
+    rows, metric = _select(runs, task, metric, band)
+    column = f"config:{key}"
+    if column not in rows:
+        raise ValueError(f"load the runs with config_keys=[{key!r}] to plot against {key}")
+    rows = rows.assign(x=pd.to_numeric(rows[column], errors="coerce")).dropna(subset=["x"])
+    rest = rows["config"].str.replace(rf"(^| ){re.escape(key)}=\S+", "", regex=True).str.strip()
+    rows = rows.assign(rest=rest)
+    lines = [(k, g) for k, g in rows.groupby(["method", "budget_s", "rest"], sort=True) if g["x"].nunique() > 1]
+    if not lines:
+        raise ValueError(f"no method was run on {task} with two values of {key!r} or more: sweep it with --set")
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.subplots()
+    colors = _colors(rows["method"])
+    styles = ["-", "--", ":", "-."]
+    budgets = sorted({budget for (_, budget, _), _ in lines})  # a line style per budget
+    for (method, budget, other), line in lines:
+        label = " · ".join(p for p in (method, format_seconds(budget), other) if p)
+        _line(ax, line, f"metric:{metric}", label, colors[method], band, ls=styles[budgets.index(budget) % 4])
+    xs = sorted(pd.concat([g["x"] for _, g in lines]).unique())
+    if xs[0] > 0 and xs[-1] / xs[0] >= 20:
+        ax.set_xscale("log")
+    ax.set_xticks(xs, [f"{x:g}" for x in xs])
+    ax.set_xlabel(x_label or SETTINGS.get(key, key))
+    ax.set_ylabel(metric_label(metric))
+    _direction(ax, lower=metric in LOWER_IS_BETTER)
+    _finish(ax)
+    fig.suptitle(f"{task} ({get_task(task).description}): {_NAMES.get(metric, metric)} against {key}")
+    ax.set_title(f"line: mean over seeds, {_BAND[band]}", fontsize=9, loc="left")
+    return fig
+
+
+def cost_scatter(board: pd.DataFrame, *, task: str, metric: str | None = None, cost: str = "state") -> Figure:
+    """Cost (per-user state bytes or adaptation time, log x) against the metric: one point per leaderboard row.
+
+    Args:
+        board: `leaderboard`'s frame (mean aggregation draws ±std error bars).
+        task: the task to plot.
+        metric: a metric of the task (default: its headline metric).
+        cost: `state` (per-user state bytes) or `time` (adaptation seconds).
+    """
+    if cost not in COSTS:
+        raise ValueError(f"--cost must be one of {', '.join(COSTS)}, not {cost!r}")
+    rows, metric = _select(board, task, metric)
+    column, label = COSTS[cost]
+    title = f"{task} ({get_task(task).description}): {_NAMES.get(metric, metric)} against {label.split(' (')[0]}"
+    rows = rows.dropna(subset=[column])
+    x = rows[column].to_numpy(dtype=float)
+    positive = x[x > 0]
+    zero_at = 10 ** (math.floor(math.log10(positive.min() if positive.size else 1.0)) - 1)
+    rows = rows.assign(x=np.where(x > 0, x, zero_at), y=rows[f"metric:{metric}"])  # log x: 0 drawn at `zero_at`
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.subplots()
+    colors = _colors(rows["method"])
+    for method, runs in rows.groupby("method", sort=True):
+        for i, (config, points) in enumerate(runs.groupby("config", sort=True)):
+            std = points.get(f"metric:{metric}:std")
+            ax.errorbar(points["x"], points["y"], yerr=None if std is None else std.fillna(0), fmt=_MARKERS[i % 7],
+                        ms=7, capsize=3, color=colors[method], label=f"{method} {config}".strip())  # fmt: skip
+            _mark_over_budget(ax, points, "x", "y")
+    for (px, py), same in rows.groupby(["x", "y"]):  # one label for points that coincide (base at every budget)
+        budgets = ", ".join(format_seconds(b) for b in sorted(same["budget_s"].unique()))
+        ax.annotate(budgets, (px, py), fontsize=7, xytext=(5, 4), textcoords="offset points", color="0.25")
+    ax.set_xscale("log")
+    if (x <= 0).any():
+        top = math.ceil(math.log10(max(positive.max(), zero_at * 10))) if positive.size else 1
+        ticks = [zero_at * 10**i for i in range(1, round(math.log10(10**top / zero_at)) + 1)]
+        ax.set_xticks([zero_at, *ticks], ["0", *(f"$10^{{{round(math.log10(t))}}}$" for t in ticks)])
+        ax.set_xlim(zero_at / 2, None)
+        label += ", log scale; 0 at the left"
+    else:
+        label += ", log scale"
+    ax.set_xlabel(f"{label}  ← cheaper")
+    ax.set_ylabel(metric_label(metric))
+    _direction(ax, lower=metric in LOWER_IS_BETTER, cheaper=True)
+    _finish(ax)
+    fig.suptitle(title)
+    ax.set_title("one point per method and budget (labelled); bars: ±std over seeds", fontsize=9, loc="left")
+    return fig
+
+
+def save(fig: Figure, to: Path | str) -> list[Path]:
+    """Write `fig` as `to`: PNG or SVG by its suffix, or both (`to.png`, `to.svg`) for any other name."""
+    to = Path(to)
+    paths = [to] if to.suffix.lower() in (".png", ".svg") else [Path(f"{to}.png"), Path(f"{to}.svg")]
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        svg = path.suffix.lower() == ".svg"  # no timestamp, so an unchanged plot makes an unchanged file
+        if svg:
+            fig.savefig(path, metadata={"Date": None})
+        else:  # zlib level 3: a plot writes several times faster than at the default 6, a few % larger
+            fig.savefig(path, dpi=150, metadata={"Software": None}, pil_kwargs={"compress_level": 3})
+    return paths
+
+
+def _select(frame: pd.DataFrame, task: str, metric: str | None, band: str = "minmax") -> tuple[pd.DataFrame, str]:
+    if band not in BANDS:
+        raise ValueError(f"--band must be one of {', '.join(BANDS)}, not {band!r}")
+    spec = get_task(task)
+    metric = metric or spec.primary_metric
+    if metric not in spec.metrics:
+        raise ValueError(f"{spec.name} has no metric {metric!r}; its metrics: {', '.join(spec.metrics)}")
+    if frame.empty or f"metric:{metric}" not in frame:
+        raise ValueError(f"no finished {spec.name} runs to plot")
+    rows = frame[(frame["task"] == spec.name) & frame[f"metric:{metric}"].notna()]
+    if "seed" in rows:  # a frame of runs, not of leaderboard rows
+        rows = rows[rows["status"].isin(FINISHED)]
+    if rows.empty:
+        raise ValueError(f"no finished {spec.name} runs to plot")
+    return rows, metric
+
+
+def _colors(methods: pd.Series) -> dict[str, str]:
+    """A colour per method (the same method, the same colour on every plot of a page); `base` in grey."""
+    palette = [f"C{i}" for i in range(10)]
+    others = [m for m in sorted(methods.unique()) if m != "base"]
+    return {"base": "0.35", **{m: palette[i % 10] for i, m in enumerate(others)}}
+
+
+def _line(ax, rows: pd.DataFrame, column: str, label: str, color: str, band: str, ls: str = "-") -> None:
+    stats = rows.groupby("x")[column].agg(["mean", "min", "max", "std", "count"]).sort_index()
+    if stats["mean"].isna().all():
+        return
+    seeds = int(stats["count"].max())
+    ax.plot(
+        stats.index,
+        stats["mean"],
+        marker="o",
+        ms=4,
+        color=color,
+        ls=ls,
+        label=f"{label} ({seeds} seed{'s' if seeds > 1 else ''})",
+    )
+    if seeds > 1:
+        low, high = (
+            (stats["min"], stats["max"])
+            if band == "minmax"
+            else (stats["mean"] - stats["std"].fillna(0), stats["mean"] + stats["std"].fillna(0))
+        )
+        ax.fill_between(stats.index, low, high, color=color, alpha=0.18, lw=0)
+    over = rows[rows["status"] == "over_budget"]
+    if not over.empty:
+        ax.scatter(over["x"], over[column], s=70, facecolors="none", edgecolors=_OVER, zorder=3, gid=_OVER_GID)
+
+
+def _mark_over_budget(ax, rows: pd.DataFrame, x: str, y: str) -> None:
+    over = rows[rows["status"].astype(str).str.contains("over_budget")]
+    if not over.empty:
+        ax.scatter(over[x], over[y], s=140, facecolors="none", edgecolors=_OVER, zorder=3, gid=_OVER_GID)
+
+
+def _direction(ax, *, lower: bool, cheaper: bool = False) -> None:
+    """An arrow marked "better" pointing the way results improve: beside the y axis on the right, or with
+    `cheaper`, inside the axes towards the cheap-and-good corner."""
+    tip = (0.04 if cheaper else 1.03, 0.06 if lower else 0.94)
+    tail = (0.16 if cheaper else 1.03, 0.24 if lower else 0.76)
+    ax.annotate(
+        "better",
+        xy=tip,
+        xytext=tail,
+        xycoords="axes fraction",
+        ha="center",
+        va="center",
+        fontsize=8,
+        color="0.2",
+        rotation=0 if cheaper else 90,
+        arrowprops={"arrowstyle": "-|>", "color": "0.2", "patchA": None, "shrinkA": 16},  # start clear of the text
+        annotation_clip=False,
+    )
+
+
+def _finish(ax) -> None:
+    ax.grid(True, alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    if any(c.get_gid() == _OVER_GID for c in ax.collections):
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], ls="", marker="o", mfc="none", mec=_OVER, ms=9))
+        labels.append("over budget")
+    if handles:
+        ax.legend(handles, labels, fontsize=8, loc="best", framealpha=0.85)

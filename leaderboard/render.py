@@ -1,0 +1,158 @@
+"""The leaderboard as text: an aligned table or markdown (one block per task), CSV or JSON (flat, raw numbers).
+
+The text formats are for people: metric headers carry their direction (`mae ↓`, `accuracy ↑`), a mean shows
+`± std`, sizes are in KiB/MiB, and columns that are the same for every row of a task (data, split, model) move
+into the task's heading. CSV and JSON keep the machine names and raw numbers, for scripts and plots.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from lampbench.harness.budget import format_seconds
+from lampbench.leaderboard.table import metric_names
+from lampbench.tasks.specs import LOWER_IS_BETTER, get_task
+
+FORMATS = ("table", "markdown", "csv", "json")
+EMPTY = "no finished runs yet: start one with `bench run`"
+LEGEND = "↓ lower is better, ↑ higher is better; gain: over `base` at the same budget, positive = better"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column as people see it: its header, the frame column it shows, and how a value reads."""
+
+    header: str
+    key: str
+    text: Callable[[pd.Series], str]
+    numeric: bool = True
+
+
+def render(board: pd.DataFrame, fmt: str = "table", *, aggregate: str = "best") -> str:
+    """`leaderboard`'s frame as text in `fmt` (table, markdown, csv or json)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if board.empty:
+        return EMPTY
+    if fmt == "json":
+        return board.to_json(orient="records", indent=2, force_ascii=False)
+    if fmt == "csv":
+        return board.to_csv(index=False)
+    blocks = []
+    for task, rows in board.groupby("task", sort=True):
+        columns = columns_for(rows)
+        cells = [[c.text(row) for c in columns] for _, row in rows.iterrows()]
+        headers = [c.header for c in columns]
+        body = _markdown(headers, cells, columns) if fmt == "markdown" else _aligned(headers, cells, columns)
+        blocks.append(f"{heading(task, rows, aggregate, markdown=fmt == 'markdown')}\n\n{body}")
+    return "\n\n".join(blocks + [f"_{LEGEND}_" if fmt == "markdown" else LEGEND])
+
+
+def heading(task: str, rows: pd.DataFrame, aggregate: str, *, markdown: bool = False) -> str:
+    """One line naming the task and what is fixed across its rows."""
+    spec = get_task(task)
+    how = "best seed" if aggregate == "best" else "mean ± std over seeds"
+    fixed = [f"{c} {rows[c].iloc[0]}" for c in ("data", "split", "model") if rows[c].nunique(dropna=False) == 1]
+    name = f"**{task}**" if markdown else task
+    return " · ".join([name, spec.description, how, *fixed])
+
+
+def columns_for(rows: pd.DataFrame) -> list[Column]:
+    """The columns people see for these rows (one task's, or several tasks' in one table)."""
+    columns = [Column("method", "method", lambda r: str(r["method"]), numeric=False)]
+    if (rows["config"] != "").any():
+        columns.append(Column("config", "config", lambda r: str(r["config"]), numeric=False))
+    columns += [
+        Column(c, c, lambda r, c=c: str(r[c]), numeric=False)
+        for c in ("data", "split", "model")
+        if rows[c].nunique(dropna=False) > 1
+    ]
+    columns += [
+        Column("budget", "budget_s", lambda r: format_seconds(r["budget_s"])),
+        Column("seeds", "seeds", lambda r: str(int(r["seeds"]))),
+    ]
+    for m in metric_names(rows):
+        arrow = "↓" if m in LOWER_IS_BETTER else "↑"
+        columns.append(Column(f"{m} {arrow}", f"metric:{m}", lambda r, m=m: _metric(r, m)))
+    columns += [
+        Column("gain ↑", "gain_over_base", lambda r: _number(r["gain_over_base"], "{:+.3f}")),
+        Column("adapt", "adapt_s", lambda r: seconds(r["adapt_s"])),
+        Column("s/query", "predict_s_per_query", lambda r: _number(r["predict_s_per_query"], "{:.3g}")),
+        Column("state/user", "state_bytes_per_user", lambda r: size(r["state_bytes_per_user"])),
+        Column("params/user", "parameters_per_user", lambda r: count(r["parameters_per_user"])),
+        Column("coverage", "coverage", lambda r: _number(r["coverage"], "{:.0%}")),
+        Column("status", "status", lambda r: str(r["status"]), numeric=False),
+    ]
+    return columns
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _number(value: Any, pattern: str) -> str:
+    return "" if _missing(value) else pattern.format(value)
+
+
+def _metric(row: pd.Series, metric: str) -> str:
+    value = row.get(f"metric:{metric}")
+    if _missing(value):
+        return ""
+    std = row.get(f"metric:{metric}:std")
+    return f"{value:.3f}" if _missing(std) else f"{value:.3f} ± {std:.3f}"
+
+
+def seconds(value: Any) -> str:
+    """`<0.01s`, `0.42s`, `12.3s`, `4m12s`: a duration as people read it."""
+    if _missing(value):
+        return ""
+    if value < 0.01:
+        return "<0.01s" if value > 0 else "0s"
+    if value < 60:
+        return f"{value:.2f}s" if value < 1 else f"{value:.1f}s"
+    return format_seconds(value)
+
+
+def size(value: Any) -> str:
+    """`0 B`, `812 B`, `1.2 KiB`, `3.4 MiB`, `1.1 GiB`."""
+    if _missing(value):
+        return ""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= scale:
+            return f"{value / scale:.1f} {unit}"
+    return f"{value:.0f} B"
+
+
+def count(value: Any) -> str:
+    """`0`, `812`, `12.3k`, `4.2M`, `1.1B`: a parameter count."""
+    if _missing(value):
+        return ""
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.1f}{unit}"
+    return f"{value:.0f}"
+
+
+def _escape(cell: str) -> str:
+    return cell.replace("|", "\\|")
+
+
+def _markdown(headers: list[str], cells: list[list[str]], columns: list[Column]) -> str:
+    rule = "|" + "|".join("---:" if c.numeric else "---" for c in columns) + "|"
+    lines = ["| " + " | ".join(headers) + " |", rule]
+    return "\n".join(lines + ["| " + " | ".join(_escape(c) for c in row) + " |" for row in cells])
+
+
+def _aligned(headers: list[str], cells: list[list[str]], columns: list[Column]) -> str:
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+
+    def line(values: list[str]) -> str:
+        parts = [v.rjust(w) if c.numeric else v.ljust(w) for v, w, c in zip(values, widths, columns, strict=True)]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(headers), *(line(row) for row in cells)])
