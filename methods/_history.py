@@ -1,0 +1,63 @@
+"""History rendering and coverage bookkeeping shared by the LLM-summary baselines (`pag`, `llm-rec`).
+
+Both methods show the backbone a handful of the user's history items, rendered with LaMP's own item template
+(`TaskSpec.rag_item`, e.g. LaMP-3's `4 is the score for "..."`) so the item's output field (score, tag, title)
+is visible next to its text, and both fall back to the plain task input for users they could not summarize in
+time. What is common to the two lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from lampbench.methods.api import Context
+from lampbench.tasks.prompts import render_items
+
+
+def cut_words(text: str, n_words: int) -> str:
+    """`text` cut to its first `n_words` whitespace-separated words (the papers cut history items by words)."""
+    words = str(text).split()
+    return text if len(words) <= n_words else " ".join(words[:n_words])
+
+
+def render_history(
+    ctx: Context, items: Sequence[dict[str, Any]], max_tokens: int, item_words: int | None = None
+) -> list[str]:
+    """`items` rendered with the task's LaMP template, together within `max_tokens` tokens.
+
+    Each item's long field is first cut to `item_words` words when given (the profile and summary prompts do
+    this; retrieved items in an answer prompt are cut by tokens only, as `rag` cuts them).
+    Then the long field of each item is cut to its share of the token budget (`tasks/prompts.py`); when even
+    the items' frames do not fit, items are dropped from the end (the least relevant, for ranked lists) until they do.
+    """
+    task = ctx.task
+    cut = list(items)
+    if item_words is not None:
+        cut = [{**item, task.rag_truncate: cut_words(item.get(task.rag_truncate, ""), item_words)} for item in cut]
+    backbone = ctx.backbone
+    while cut:
+        try:
+            return render_items(task, cut, max_tokens, backbone.count_tokens, backbone.truncate)
+        except ValueError:
+            cut = cut[:-1]
+    return []
+
+
+def record_coverage(ctx: Context, *, personalized: bool, reason: str = "") -> None:
+    """Count a user as personalized or as a fallback in `ctx.report`, with the fraction personalized so far.
+
+    Args:
+        ctx: the run's context; its `report` ends up in run.json under `method_report`.
+        personalized: whether the user got their LLM-written text.
+        reason: why not (`budget` when the clock had run out, `no_history` for an empty profile).
+    """
+    report = ctx.report
+    report.setdefault("personalized_users", 0)
+    report.setdefault("fallback_users", 0)
+    report["personalized_users" if personalized else "fallback_users"] += 1
+    if not personalized and reason:
+        reasons = report.setdefault("fallback_reasons", {})
+        reasons[reason] = reasons.get(reason, 0) + 1
+    done = report["personalized_users"]
+    report["personalized_fraction"] = done / (done + report["fallback_users"])
