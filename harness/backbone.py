@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -202,6 +203,48 @@ class Backbone:
         for module in self.model.modules():
             if isinstance(module, LoraLayer) and adapter in module.lora_A:
                 module.reset_lora_parameters(adapter, init_lora_weights=True)
+
+    @property
+    def adapters(self) -> tuple[str, ...]:
+        """Names of the injected adapters."""
+        return tuple(self._lora_names)
+
+    def activate_lora(self, adapters: str | Sequence[str]) -> None:
+        """Make exactly `adapters` active (used in the forward pass, trainable); every other adapter is switched off.
+
+        peft leaves only the most recently injected adapter active in the layers it touches, so a method that holds
+        several adapters, or shares the model with another method's, names the ones it means.
+        """
+        from peft.tuners.tuners_utils import set_adapter
+
+        set_adapter(self.model, [adapters] if isinstance(adapters, str) else list(adapters))
+
+    def remove_lora(self, adapter: str, *, merge: bool = False) -> None:
+        """Take an injected adapter out of the model; with `merge`, first fold its weights into the base weights.
+
+        Merging changes the base model for everything that uses this backbone afterwards (OPPU merges its task LoRA
+        before it trains per-user adapters). Layers left with no adapter become the plain modules they were.
+        """
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        if adapter not in self._lora_names:
+            raise KeyError(f"no adapter {adapter!r}; injected: {', '.join(self._lora_names) or 'none'}")
+        for name, module in list(self.model.named_modules()):
+            if not isinstance(module, BaseTunerLayer) or adapter not in module._all_available_adapter_names():
+                continue
+            if merge:
+                module.merge(adapter_names=[adapter])
+                # The weights now belong to the base layer: the layer must not count as merged (a merged peft layer
+                # ignores its other adapters, and disabling adapters would subtract the weights again).
+                module.merged_adapters.remove(adapter)
+            with warnings.catch_warnings():  # "adapter X was active, now Y is": callers activate what they want
+                warnings.simplefilter("ignore")
+                module.delete_adapter(adapter)
+            if not module._all_available_adapter_names():
+                parent, _, child = name.rpartition(".")
+                setattr(self.model.get_submodule(parent), child, module.get_base_layer())
+        getattr(self.model, "peft_config", {}).pop(adapter, None)
+        self._lora_names.remove(adapter)
 
     @contextmanager
     def adapter_disabled(self) -> Iterator[None]:

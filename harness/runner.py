@@ -133,13 +133,15 @@ def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, 
         if backbone is None:
             from lampbench.harness.backbone import Backbone
 
-            backbone = Backbone.load(spec.model, batch_size=spec.batch_size)
+            # A method config may ask for a 4-bit base (QLoRA-style training, CUDA + bitsandbytes only).
+            four_bit = bool(spec.method_config.get("load_in_4bit", False))
+            backbone = Backbone.load(spec.model, batch_size=spec.batch_size, load_in_4bit=four_bit)
         timings["load_s"] = time.perf_counter() - t
         log.info("run %s: %d users, %d training users", spec.run_id, len(users), len(train))
         ctx = Context(
             task=task, clock=clock, seed=spec.seed, max_prompt_tokens=spec.max_prompt_tokens,
             batch_size=spec.batch_size, progress=progress, _backbone=backbone, _embedder=embedder,
-            embedder_factory=lambda: _load_embedder(spec.embedder, backbone),
+            embedder_factory=lambda: _load_embedder(spec.embedder, backbone), eval_users=tuple(users),
         )  # fmt: skip
         t = time.perf_counter()
         with clock.charging():

@@ -56,6 +56,9 @@ class Context:
     embedder_factory: Callable[[], Any] | None = None
     #: What the method wants recorded about itself in run.json (counts, losses, coverage...); plain JSON values.
     report: dict[str, Any] = field(default_factory=dict)
+    #: The run's evaluation users in the order `personalize` will see them, so a method can split its per-user
+    #: budget fairly (empty when the caller does not say).
+    eval_users: tuple[User, ...] = ()
     _backbone: Backbone | None = None
     _embedder: Any = None
 

@@ -1,0 +1,86 @@
+"""CHAMELEON's settings. Paper values where the paper gives them; where it is silent, the source is named.
+
+- `history_k=10`: Section 4.1 selects "up to 10 user history entries per profile"; Fig. 5 sweeps 5..25.
+- `group_size=100`: Section 4.1, "we randomly select 100 users from the training split".
+- `n_layers=5`: the paper edits "the layers that have lowest average CCS loss" without saying how many. Its
+  editing is "inspired by ALIGNEZ", whose released code edits `--n-layers 5` MLP layers by default; 5 of
+  Mistral-7B's 32 layers is about the same share as 5 of SmolLM2's 30.
+- CCS (`ccs_*`): the reference implementation of Burns et al. (2023): 10 random restarts, 1000 full-batch
+  epochs of AdamW at lr 1e-3 with weight decay 0.01; the probe with the lowest loss is kept.
+- `insight_max_tokens=32`: the paper gives no length; ALIGNEZ generates its insights with 50 new tokens. An
+  insight is one sentence that fills "The user prefers [INSIGHT]." (SmolLM2's run to about 20 tokens), and each
+  user costs two of them, so the default is a modest 32 for CPU runs; set 50 for ALIGNEZ's length.
+- `positions="last"`: the paper edits "the output of the MLP" without naming positions. The directions are
+  estimated at the last token, and ALIGNEZ's code edits the last position of every forward pass (the last
+  prompt token, then each generated token); `all` edits every position.
+- `answer_prompt="history"`: Section 4.1 answers with "the same prompt format and ... the same pre-selected user
+  history profile, excluding any insights"; `input` answers from the task input alone, isolating the edit.
+  Either way the pair embeddings are taken on history + query + answer, as Section 3.1 builds the pairs.
+- `scaling="projection"`: the paper's edit (Section 3.2). `tanh` and `relu` are ALIGNEZ-style scalings of the
+  projection onto the unit direction, an option, not the paper's method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from lampbench.methods.api import MethodConfig
+
+
+@dataclass(frozen=True)
+class ChameleonConfig(MethodConfig):
+    mode: Literal["user", "group"] = field(
+        default="user",
+        metadata={"help": "user: directions from each user's own pairs; group: one set pooled over training users"},
+    )
+    group_size: int = field(
+        default=100, metadata={"help": "group mode: how many training users (sampled at random) pool their pairs"}
+    )
+    unseen: bool = field(
+        default=False,
+        metadata={"help": "group mode: answer evaluation users with the group directions, never reading their history"},
+    )
+    history_k: int = field(
+        default=10, metadata={"help": "history items kept by the PCA selection (k of Eq. 2; the paper sweeps 5..25)"}
+    )
+    edit: Literal["both", "personal-only", "neutral-only"] = field(
+        default="both",
+        metadata={"help": "which edits to apply: add theta^P, remove theta^N, or both (the Table 3 ablation)"},
+    )
+    n_layers: int = field(
+        default=5, metadata={"help": "how many decoder layers to edit: those with the lowest CCS loss (ALIGNEZ: 5)"}
+    )
+    scaling: Literal["projection", "tanh", "relu"] = field(
+        default="projection",
+        metadata={"help": "projection: the paper's edit; tanh/relu: ALIGNEZ-style scaled projection (an option)"},
+    )
+    positions: Literal["last", "all"] = field(
+        default="last", metadata={"help": "which positions' MLP outputs are edited in each forward pass"}
+    )
+    answer_prompt: Literal["history", "input"] = field(
+        default="history",
+        metadata={"help": "history: the selected history + query, no insight (the paper); input: the task input alone"},
+    )
+    insight_max_tokens: int = field(
+        default=32, metadata={"help": "new tokens for each personalized / neutral insight (two per user)"}
+    )
+    ccs_restarts: int = field(default=10, metadata={"help": "random restarts of the CCS probe; lowest loss is kept"})
+    ccs_epochs: int = field(default=1000, metadata={"help": "full-batch AdamW steps per CCS probe"})
+    ccs_lr: float = field(default=1e-3, metadata={"help": "CCS learning rate"})
+    ccs_weight_decay: float = field(default=0.01, metadata={"help": "CCS AdamW weight decay"})
+    fit_share: float = field(
+        default=0.9,
+        metadata={"help": "group mode: share of the budget the group stage may use (the rest is for test users)"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.unseen and self.mode != "group":
+            raise ValueError("unseen=true needs mode=group: unseen users are answered with group directions")
+        for name in ("group_size", "history_k", "n_layers", "ccs_restarts", "ccs_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.insight_max_tokens < 1:
+            raise ValueError(f"insight_max_tokens must be at least 1, got {self.insight_max_tokens}")
+        if not 0 < self.fit_share <= 1:
+            raise ValueError(f"fit_share must be in (0, 1], got {self.fit_share}")

@@ -1,0 +1,271 @@
+"""`chameleon`: personalization by editing MLP outputs along directions found in self-generated preference data.
+
+CHAMELEON (Zhang et al. 2025, papers/chameleon-2503.01048.txt), as Sections 3-4 and Appendix A.3-A.5 describe it:
+
+1. History selection: the user's history items are embedded with the sentence embedder and the `history_k`
+   items with the longest projections onto the top principal components are kept (Eq. 1-2).
+2. Insights: from that history the backbone writes a personalized insight c^P and a neutral one c^N.
+3. Preference pairs: for each of the user's queries (the task input, never its gold) the backbone answers
+   once guided by c^P (y^P) and once by c^N (y^N), with Appendix A.3's prompts. Pairs whose two answers are
+   identical are dropped; the counts kept and dropped are recorded.
+4. Embeddings: the output of every decoder layer's MLP at the last token of history + query + answer, for
+   both answers of each kept pair.
+5. Directions, per layer: theta^P, the top right singular vector of the personalized embeddings (SVD);
+   theta^N, the direction of an unsupervised CCS probe (several restarts, lowest loss kept). The `n_layers`
+   layers with the lowest CCS loss are edited.
+6. Answering: the selected history and the query, without insight (Section 4.1's shared prompt format), with
+   x += proj(x, theta^P) and x -= proj(x, theta^N) on the chosen layers' MLP outputs (`editing.py`).
+
+Modes (`mode`, `unseen`): `user` finds directions from each evaluation user's own pairs in `personalize`;
+`group` pools the pairs of up to `group_size` training users, sampled at random, into one set of directions in
+`fit` (Section 3.3); with `unseen=true` evaluation users are answered with those directions and the task input
+alone, and `personalize` never reads their history (Section 4.3, Table 2).
+
+Anytime: in `user` mode a user whose turn comes after the clock ran out (or who runs out part-way) is answered
+exactly as `base` answers; a user whose pairs are all identical has no directions and is answered as `base`
+too. In `group` mode the group stage stops at `fit_share` of the budget and uses the users finished by then;
+with none finished, every user is answered as `base`. `ctx.report` records the fraction of users
+personalized, each user's insights and pairs, the chosen layers with their CCS losses and every layer's loss,
+and the time of each phase (history, insights, pairs, embeddings, directions) read from the budget clock.
+
+The per-user state is the chosen layers' theta^P and theta^N (2 x n_layers x hidden floats) and the selected
+history the answer prompt shows. In `group` mode the directions are the collective state, not a user's.
+The method always declares `uses_train_users`, so the runner loads the train split (outside the budget) even
+in `user` mode, where `fit` ignores it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from lampbench.methods.api import Context, Method
+from lampbench.methods.chameleon.config import ChameleonConfig
+from lampbench.methods.chameleon.directions import Directions, find_directions, mlp_outputs
+from lampbench.methods.chameleon.editing import edited
+from lampbench.methods.chameleon.prompts import Templates, answer_prompt, query_text, templates
+from lampbench.methods.chameleon.selfdata import (
+    SelfData,
+    history_budget,
+    insights,
+    preference_answers,
+    selected_history,
+)
+from lampbench.tasks.specs import Query, User
+
+PHASES = ("history", "insights", "pairs", "embeddings", "directions")
+
+
+@dataclass(frozen=True)
+class ChameleonState:
+    """What CHAMELEON keeps per user.
+
+    Attributes:
+        directions: the user's own directions (`user` mode); None in `group` mode, whose are shared.
+        history: the selected history shown in the answer prompt; "" answers from the task input alone.
+    """
+
+    directions: Directions | None
+    history: str
+
+
+class _Phases:
+    """Budget seconds per phase, read from the clock (`spent` differences), for one user or the group stage."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+        self.seconds = dict.fromkeys(PHASES, 0.0)
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = self.clock.spent
+        try:
+            yield
+        finally:
+            self.seconds[name] += self.clock.spent - start
+
+
+class Chameleon(Method):
+    """CHAMELEON: self-generated preference pairs, SVD/CCS directions, MLP-output edits while answering."""
+
+    Config = ChameleonConfig
+    config: ChameleonConfig
+    uses_train_users = True
+
+    def __init__(self, config: ChameleonConfig | None = None):
+        super().__init__(config)
+        self._group: Directions | None = None  # what `fit` learnt in group mode: shared by every user
+
+    def collective_state(self) -> Directions | None:
+        return self._group
+
+    # -- the group stage ------------------------------------------------------------------------------------
+
+    def fit(self, ctx: Context, train: Sequence[User]) -> None:
+        cfg = self.config
+        if cfg.mode != "group":
+            return
+        t = templates(ctx.task)
+        deadline = ctx.clock.share(cfg.fit_share)
+        sample = random.Random(ctx.seed).sample(list(train), min(cfg.group_size, len(train)))
+        phases = _Phases(ctx.clock)
+        record: dict[str, Any] = {"users_planned": len(sample), "users": {}}
+        ps, ns = [], []
+        out_of_time = lambda: ctx.clock.spent >= deadline  # noqa: E731
+        for user in sample:
+            got = None if out_of_time() else self._self_data(ctx, t, user, out_of_time, phases)
+            if got is None:
+                break  # out of time: the users finished so far make the group
+            data, p, n = got
+            record["users"][user.id] = data.record()
+            ps.append(p)
+            ns.append(n)
+        record["users_used"] = len(record["users"])
+        record["pairs_kept"] = sum(len(p) for p in ps)
+        record["pairs_dropped"] = sum(u["pairs_dropped"] for u in record["users"].values())
+        if record["pairs_kept"]:
+            with phases("directions"):
+                self._group, losses = self._directions(ctx, torch.cat(ps), torch.cat(ns))
+            record.update(self._layer_record(self._group, losses))
+        else:
+            ctx.log.warning("chameleon: no group directions (no training user finished); users get base answers")
+        record["phase_s"] = phases.seconds
+        ctx.report["group"] = record
+
+    # -- the per-user stage ---------------------------------------------------------------------------------
+
+    def personalize(self, ctx: Context, user: User) -> ChameleonState | None:
+        cfg = self.config
+        t = templates(ctx.task)
+        phases = _Phases(ctx.clock)
+        if cfg.mode == "group":
+            if self._group is None:
+                return self._count(ctx, user, None, "no_group_directions", phases, {})
+            if cfg.unseen or cfg.answer_prompt == "input":
+                return self._count(ctx, user, ChameleonState(None, ""), "", phases, {})  # the profile is not read
+            with phases("history"):
+                budget = history_budget(ctx, t, self._longest(ctx, t, user.queries), cfg.insight_max_tokens)
+                history, ids = selected_history(ctx, t, user.profile, cfg.history_k, budget)
+            return self._count(ctx, user, ChameleonState(None, history), "", phases, {"history_ids": list(ids)})
+
+        if ctx.clock.expired:
+            return self._count(ctx, user, None, "budget", phases, {})
+        got = self._self_data(ctx, t, user, lambda: ctx.clock.expired, phases)
+        if got is None:
+            return self._count(ctx, user, None, "budget", phases, {})
+        data, p, n = got
+        entry = data.record()
+        if not len(p):
+            return self._count(ctx, user, None, "no_pairs", phases, entry)
+        if ctx.clock.expired:
+            return self._count(ctx, user, None, "budget", phases, entry)
+        with phases("directions"):
+            directions, losses = self._directions(ctx, p, n)
+        entry.update(self._layer_record(directions, losses))
+        history = data.history if cfg.answer_prompt == "history" else ""
+        return self._count(ctx, user, ChameleonState(directions, history), "", phases, entry)
+
+    def predict(self, ctx: Context, state: ChameleonState | None, queries: Sequence[Query]) -> list[str]:
+        cfg = self.config
+        backbone = ctx.backbone
+        if state is None:  # not personalized: exactly what `base` answers
+            prompts, directions = [q.input for q in queries], None
+        else:
+            t = templates(ctx.task)
+            texts = self._query_texts(ctx, t, queries)
+            prompts = [answer_prompt(t, state.history, q) if state.history else query.input
+                       for q, query in zip(texts, queries, strict=True)]  # fmt: skip
+            directions = state.directions if cfg.mode == "user" else self._group
+        with edited(backbone, directions, edit=cfg.edit, scaling=cfg.scaling, positions=cfg.positions):
+            return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+
+    # -- helpers --------------------------------------------------------------------------------------------
+
+    def _self_data(
+        self, ctx: Context, t: Templates, user: User, out_of_time: Callable[[], bool], phases: _Phases
+    ) -> tuple[SelfData, torch.Tensor, torch.Tensor] | None:
+        """Steps 1-4 for one user: (data, P, N) with P, N the kept pairs' MLP outputs; None when out of time."""
+        cfg = self.config
+        texts = self._query_texts(ctx, t, user.queries)
+        with phases("history"):
+            budget = history_budget(ctx, t, self._longest(ctx, t, user.queries), cfg.insight_max_tokens)
+            history, ids = selected_history(ctx, t, user.profile, cfg.history_k, budget)
+        if out_of_time():
+            return None
+        with phases("insights"):
+            insight_p, insight_n = insights(ctx, t, history, cfg.insight_max_tokens)
+        if out_of_time():
+            return None
+        with phases("pairs"):
+            personal, neutral = preference_answers(ctx, t, history, texts, insight_p, insight_n)
+        data = SelfData(
+            history, ids, insight_p, insight_n, tuple(q.id for q in user.queries), tuple(texts), tuple(personal),
+            tuple(neutral),
+        )  # fmt: skip
+        if out_of_time():
+            return None
+        kept = data.kept
+        hidden = ctx.backbone.model.config.hidden_size
+        empty = torch.empty(0, ctx.backbone.num_layers, hidden)
+        if not kept:
+            return data, empty, empty
+        with phases("embeddings"):
+            prompts = [answer_prompt(t, history, texts[i]) for i in kept]
+            answers = [personal[i] for i in kept] + [neutral[i] for i in kept]
+            emb = mlp_outputs(ctx.backbone, prompts + prompts, answers, batch_size=ctx.batch_size)
+        return data, emb[: len(kept)], emb[len(kept) :]
+
+    def _directions(self, ctx: Context, p: torch.Tensor, n: torch.Tensor) -> tuple[Directions, list[float]]:
+        cfg = self.config
+        return find_directions(
+            p, n, n_layers=min(cfg.n_layers, p.shape[1]), restarts=cfg.ccs_restarts, epochs=cfg.ccs_epochs,
+            lr=cfg.ccs_lr, weight_decay=cfg.ccs_weight_decay, seed=ctx.seed,
+        )  # fmt: skip
+
+    @staticmethod
+    def _layer_record(directions: Directions, losses: list[float]) -> dict[str, Any]:
+        return {
+            "layers": list(directions.layers),
+            "layers_ccs_loss": [round(x, 6) for x in directions.ccs_loss],
+            "ccs_loss_per_layer": [round(x, 6) for x in losses],
+        }
+
+    def _query_texts(self, ctx: Context, t: Templates, queries: Sequence[Query]) -> list[str]:
+        """Each query's `[QUERY]`, cut to half the prompt budget so the history keeps room."""
+        cut = ctx.backbone.truncate
+        return [cut(query_text(ctx.task, t, q.input), ctx.max_prompt_tokens // 2) for q in queries]
+
+    def _longest(self, ctx: Context, t: Templates, queries: Sequence[Query]) -> int:
+        count = ctx.backbone.count_tokens
+        return max((count(q) for q in self._query_texts(ctx, t, queries)), default=0)
+
+    def _count(
+        self, ctx: Context, user: User, state: ChameleonState | None, reason: str, phases: _Phases, entry: dict
+    ) -> ChameleonState | None:
+        """Record the user in `ctx.report` (coverage, data, phase times) and hand back their state."""
+        report = ctx.report
+        personalized = state is not None
+        report.setdefault("mode", self.config.mode + ("-unseen" if self.config.unseen else ""))
+        report.setdefault("personalized_users", 0)
+        report.setdefault("fallback_users", 0)
+        report["personalized_users" if personalized else "fallback_users"] += 1
+        if reason:
+            reasons = report.setdefault("fallback_reasons", {})
+            reasons[reason] = reasons.get(reason, 0) + 1
+        done = report["personalized_users"]
+        report["personalized_fraction"] = done / (done + report["fallback_users"])
+        totals = report.setdefault("phase_s", dict.fromkeys(PHASES, 0.0))
+        for name, seconds in phases.seconds.items():
+            totals[name] += seconds
+        for key in ("pairs_kept", "pairs_dropped"):
+            report[key] = report.get(key, 0) + entry.get(key, 0)
+        entry = {**entry, "personalized": personalized, "phase_s": phases.seconds}
+        if reason:
+            entry["fallback"] = reason
+        report.setdefault("users", {})[user.id] = entry
+        return state

@@ -1,0 +1,128 @@
+"""Adapters on the shared backbone: inject once, train from fresh, swap stored weights in to answer.
+
+A method's adapter is injected once per run under a fixed name and reused: each training starts from a freshly
+initialised adapter (seeded, so a user's adapter does not depend on who came before), and what is stored is the
+adapter's weight dict (`Backbone.adapter_state`). To answer, the stored weights are copied in and only that
+adapter is switched on; afterwards every adapter is switched off, so between a method's answers the backbone
+behaves as its base for whoever uses it next (the contract tests share one backbone across methods).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from lampbench.methods.api import Context
+from lampbench.methods.finetune.config import PerUserConfig, TrainConfig
+from lampbench.methods.finetune.examples import Example
+from lampbench.methods.finetune.train import Outcome, train_sft
+from lampbench.tasks.specs import User
+
+
+def lora_config(cfg: TrainConfig, target_modules: Sequence[str] | None = None):
+    """The `peft.LoraConfig` a method's config asks for."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+        target_modules=list(target_modules or cfg.target_modules), bias="none",
+    )  # fmt: skip
+
+
+def ensure_adapter(backbone, name: str, config) -> None:
+    """Inject adapter `name`, unless one of that name and shape is there (an adapter of another shape is replaced)."""
+    if name in backbone.adapters:
+        old = getattr(backbone.model, "peft_config", {}).get(name)
+        shape = ("r", "lora_alpha", "lora_dropout")
+        if (
+            old is not None
+            and all(getattr(old, a) == getattr(config, a) for a in shape)
+            and set(old.target_modules) == set(config.target_modules)
+        ):
+            return
+        backbone.remove_lora(name)
+    with warnings.catch_warnings():  # peft warns that the model already has adapters: here that is the point
+        warnings.simplefilter("ignore")
+        backbone.add_lora(config, name)
+    # A bf16 (CUDA) or 4-bit base gets fp32 adapter weights, as peft's get_peft_model does: mixed-precision training
+    # keeps its master weights in fp32. On the CPU everything is fp32 already.
+    from peft.tuners.tuners_utils import cast_adapter_dtype
+
+    cast_adapter_dtype(backbone.model, name)
+
+
+def fresh_adapter(backbone, name: str, seed: int) -> None:
+    """Re-initialise adapter `name` from `seed` and make it the only active (and trainable) one."""
+    torch.manual_seed(seed)
+    backbone.reset_adapter(name)
+    backbone.activate_lora(name)
+
+
+def train_adapter(
+    ctx: Context, name: str, config, examples: Sequence[Example], cfg: TrainConfig, *, deadline: float | None,
+    seed: int, epochs: float | None = None,
+) -> tuple[dict[str, torch.Tensor] | None, Outcome]:  # fmt: skip
+    """Train adapter `name` from fresh on `examples`; its weights (None when no step ran) and the outcome."""
+    backbone = ctx.backbone
+    ensure_adapter(backbone, name, config)
+    fresh_adapter(backbone, name, seed)
+    outcome = train_sft(ctx, examples, cfg, deadline=deadline, seed=seed, epochs=epochs)
+    return (backbone.adapter_state(name) if outcome.trained else None), outcome
+
+
+@contextmanager
+def answering_with(backbone, name: str | None, state: dict[str, torch.Tensor] | None) -> Iterator[None]:
+    """Inside this block the model is the base plus adapter `name` holding `state` (the plain base when None)."""
+    if name is None or state is None:
+        with backbone.adapter_disabled():
+            yield
+        return
+    backbone.load_adapter(state, name)
+    backbone.activate_lora(name)
+    try:
+        yield
+    finally:
+        backbone.activate_lora([])  # every adapter off: cheaper than re-initialising one, and as safe
+
+
+def generate(ctx: Context, prompts: Sequence[str], name: str | None, state: dict | None) -> list[str]:
+    """Greedy answers to `prompts` with adapter `name` holding `state` swapped in."""
+    with answering_with(ctx.backbone, name, state):
+        return ctx.backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+
+
+def user_deadline(ctx: Context, user: User, cfg: PerUserConfig) -> float:
+    """This user's deadline (on the clock's `spent` scale): their share of the time left to them and later users.
+
+    Shares are equal or proportional to history size (`budget_split`); they are taken of the time *left*, so time
+    a user does not need goes to the users after them, and the last user gets whatever remains. Without the run's
+    user list (`ctx.eval_users`), a user may use all the time left.
+    """
+    ids = [u.id for u in ctx.eval_users]
+    if user.id not in ids:
+        return ctx.clock.share(1.0)
+    rest = ctx.eval_users[ids.index(user.id) :]
+
+    def weight(u: User) -> float:
+        return max(1, len(u.profile)) if cfg.budget_split == "proportional" else 1.0
+
+    return ctx.clock.share(weight(user) / sum(weight(u) for u in rest))
+
+
+def record_user(ctx: Context, user: User, outcome: Outcome, **extra: Any) -> None:
+    """Add a user's training outcome to the run report, and keep the per-user totals up to date."""
+    report = ctx.report
+    report.setdefault("users", []).append({"user": user.id, **outcome.report(), **extra})
+    totals = report.setdefault(
+        "per_user_totals", {"users": 0, "trained": 0, "steps": 0, "examples_seen": 0, "skipped": {}}
+    )
+    totals["users"] += 1
+    totals["trained"] += int(outcome.trained)
+    totals["steps"] += outcome.steps
+    totals["examples_seen"] += outcome.examples_seen
+    if outcome.skipped:
+        totals["skipped"][outcome.skipped] = totals["skipped"].get(outcome.skipped, 0) + 1

@@ -1,0 +1,105 @@
+"""`aloe`: ALOE-style supervised fine-tuning on history-conditioned examples of the training users (Wu et al. 2024).
+
+Each training user's questions (with their gold outputs) and history items become examples whose prompt is
+LaMP's RAG prompt: the `history_k` items of *that* user's history that BM25 ranks first (a history item is
+conditioned on the user's other items), then the input. One model (a LoRA by default, every weight with
+`mode: full`) is trained on all of them with trl's SFTTrainer: the examples are prompt-completion pairs, which is
+what it is built for, and it gives the loss on the completion only and the budget callback for free. At test, each
+user's own history goes into the prompt the same way.
+
+`mode: full` changes the shared backbone's weights for the rest of the run; its collective state is a copy of
+every trained weight (so the harness reports what full fine-tuning costs to store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from lampbench.methods.api import Context, Method
+from lampbench.methods.finetune.adapters import generate, lora_config, train_adapter
+from lampbench.methods.finetune.config import AloeConfig, HistoryConfig
+from lampbench.methods.finetune.examples import Example, fit_prompt, history_examples
+from lampbench.methods.finetune.train import Outcome, seed_for, train_sft
+from lampbench.methods.rag import Rag, RagConfig, RagState
+from lampbench.tasks.specs import Query, User
+
+
+class HistoryMethod(Method):
+    """A collective model that answers with the user's own history in the prompt (shared by `aloe` and `dpo`).
+
+    A subclass sets `ADAPTER` and fills `self._weights` in `fit`; the per-user state is the user's history index.
+    """
+
+    ADAPTER = ""
+    config: HistoryConfig
+
+    def __init__(self, config: HistoryConfig | None = None):
+        super().__init__(config)
+        self._weights: dict[str, torch.Tensor] | None = None
+
+    def _examples(self, ctx: Context, train: Sequence[User]) -> list[Example]:
+        cfg = self.config
+        kwargs = {"k": cfg.history_k, "source": cfg.source, "per_user": cfg.history_per_user}
+        return [ex for user in train for ex in history_examples(ctx, user, **kwargs)]
+
+    def _rag(self) -> Rag:
+        return Rag(RagConfig(k=self.config.history_k))
+
+    def personalize(self, ctx: Context, user: User) -> RagState:
+        return self._rag().personalize(ctx, user)
+
+    def predict(self, ctx: Context, state: RagState, queries: Sequence[Query]) -> list[str]:
+        rag = self._rag()
+        prompts = [fit_prompt(ctx, rag.prompt(ctx, state, q)) for q in queries]
+        return generate(ctx, prompts, self._adapter(), self._weights)
+
+    def _adapter(self) -> str | None:
+        """The adapter that holds the collective weights (None: they are in the model itself)."""
+        return self.ADAPTER
+
+    def collective_state(self) -> dict[str, torch.Tensor] | None:
+        return self._weights
+
+
+class Aloe(HistoryMethod):
+    """SFT of one model on (history + input -> the user's real output) pairs of the training users."""
+
+    Config = AloeConfig
+    config: AloeConfig
+    uses_train_users = True
+    ADAPTER = "aloe"
+
+    def fit(self, ctx: Context, train: Sequence[User]) -> None:
+        cfg = self.config
+        examples = self._examples(ctx, train)
+        seed = seed_for(ctx.seed, "aloe")
+        if cfg.mode == "lora":
+            self._weights, outcome = train_adapter(
+                ctx, self.ADAPTER, lora_config(cfg), examples, cfg, deadline=None, seed=seed
+            )
+        else:
+            outcome = self._full(ctx, examples, seed)
+        ctx.report["collective"] = {"train_users": len(train), "mode": cfg.mode, **outcome.report()}
+
+    def _adapter(self) -> str | None:
+        return self.ADAPTER if self.config.mode == "lora" else None
+
+    def _full(self, ctx: Context, examples: Sequence[Example], seed: int) -> Outcome:
+        """Fine-tune every base weight (adapters of other methods are switched off and stay frozen)."""
+        backbone = ctx.backbone
+        backbone.activate_lora([])
+        flags = {p: p.requires_grad for p in backbone.model.parameters()}
+        for name, p in backbone.model.named_parameters():
+            p.requires_grad_("lora_" not in name)
+        try:
+            outcome = train_sft(ctx, examples, self.config, deadline=None, seed=seed)
+        finally:
+            for p, flag in flags.items():
+                p.requires_grad_(flag)
+        if outcome.trained:
+            self._weights = {
+                n: p.detach().to("cpu", copy=True) for n, p in backbone.model.named_parameters() if "lora_" not in n
+            }
+        return outcome

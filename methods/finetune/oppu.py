@@ -1,0 +1,100 @@
+"""OPPU (Tan et al. 2024) and its two halves: `lora-c` (task LoRA), `lora-p` (per-user LoRA), `oppu` (both).
+
+Stage 1 trains one task LoRA on the training users (their questions with gold outputs, as OPPU's `task_LoRA.py`;
+`source` adds their history items). Stage 2 trains one LoRA per evaluation user, from a fresh adapter, on that
+user's history items turned into task examples, and stores the adapter's weights as the user's state. `oppu`
+merges stage 1 into the base weights before stage 2, as OPPU does (`merge_and_unload`): the merge changes the
+shared backbone for the rest of the run (the runner builds one backbone per run; a caller that passes its own
+backbone gets it back with the task LoRA folded in).
+
+Each stage answers with what it has: a stage the budget cut short keeps its last weights, and a stage that could
+not run one step (no time, or no examples) answers with the model as it was (the base, or base + task LoRA).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lampbench.methods.api import Context, Method
+from lampbench.methods.finetune.adapters import generate, lora_config, record_user, train_adapter, user_deadline
+from lampbench.methods.finetune.config import LoraCConfig, LoraPConfig, OppuConfig
+from lampbench.methods.finetune.examples import fit_prompt, item_examples, task_examples
+from lampbench.methods.finetune.train import seed_for
+from lampbench.tasks.specs import Query, User
+
+TASK, USER = "task", "user"
+
+
+class LoraC(Method):
+    """`lora-c`: one task LoRA (r 8, alpha 8, q/k/v/o) trained on the training users; no per-user stage."""
+
+    Config = LoraCConfig
+    config: LoraCConfig
+    uses_train_users = True
+
+    def __init__(self, config: LoraCConfig | None = None):
+        super().__init__(config)
+        self._task: dict | None = None
+
+    def fit(self, ctx: Context, train: Sequence[User]) -> None:
+        cfg = self.config
+        examples = task_examples(ctx, train, cfg.source)
+        self._task, outcome = train_adapter(
+            ctx, TASK, lora_config(cfg), examples, cfg, deadline=None, seed=seed_for(ctx.seed, "lora-c")
+        )
+        ctx.report["collective"] = {"train_users": len(train), **outcome.report()}
+
+    def personalize(self, ctx: Context, user: User) -> None:
+        return None
+
+    def predict(self, ctx: Context, state: None, queries: Sequence[Query]) -> list[str]:
+        return generate(ctx, [fit_prompt(ctx, q.input) for q in queries], TASK, self._task)
+
+    def collective_state(self) -> dict | None:
+        return self._task
+
+
+class LoraP(Method):
+    """`lora-p`: one LoRA per evaluation user (r 8, alpha 8, q/v), from the base, on that user's history."""
+
+    Config = LoraPConfig
+    config: LoraPConfig
+
+    def personalize(self, ctx: Context, user: User) -> dict | None:
+        cfg = self.config
+        state, outcome = train_adapter(
+            ctx, USER, lora_config(cfg), item_examples(ctx, user), cfg,
+            deadline=user_deadline(ctx, user, cfg), seed=seed_for(ctx.seed, user.id),
+        )  # fmt: skip
+        record_user(ctx, user, outcome)
+        return state
+
+    def predict(self, ctx: Context, state: dict | None, queries: Sequence[Query]) -> list[str]:
+        return generate(ctx, [fit_prompt(ctx, q.input) for q in queries], USER, state)
+
+
+class Oppu(LoraP):
+    """`oppu`: the task LoRA merged into the base (stage 1), then `lora-p` on top of it (stage 2)."""
+
+    Config = OppuConfig
+    config: OppuConfig
+    uses_train_users = True
+
+    def __init__(self, config: OppuConfig | None = None):
+        super().__init__(config)
+        self._task: dict | None = None
+
+    def fit(self, ctx: Context, train: Sequence[User]) -> None:
+        cfg = self.config
+        backbone = ctx.backbone
+        examples = task_examples(ctx, train, cfg.task_source)
+        self._task, outcome = train_adapter(
+            ctx, TASK, lora_config(cfg, cfg.task_target_modules), examples, cfg,
+            deadline=ctx.clock.share(cfg.task_fraction), seed=seed_for(ctx.seed, "oppu-task"), epochs=cfg.task_epochs,
+        )  # fmt: skip
+        # Fold the task LoRA into the base weights (or just drop an untrained one): stage 2 starts from base + task.
+        backbone.remove_lora(TASK, merge=self._task is not None)
+        ctx.report["collective"] = {"train_users": len(train), "merged": self._task is not None, **outcome.report()}
+
+    def collective_state(self) -> dict | None:
+        return self._task

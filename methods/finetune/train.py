@@ -1,0 +1,274 @@
+"""Training under the budget: trl's SFTTrainer and DPOTrainer, stopped by the clock, keeping what they learnt.
+
+Both trainers get the foundation's `budget_callback` (training stops at the first step boundary past the
+deadline), our own optimizer and learning-rate schedule (see `TrainConfig.schedule_by`), and a model that is the
+shared backbone with an adapter already injected and activated: the trainer sees a plain `transformers` model
+whose only trainable weights are that adapter's. A trainer always runs its first step, so the clock is checked
+before one is built and again before it starts; when no step can run, the outcome says why and the caller
+answers with what it has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+import warnings
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from lampbench.harness.budget import Clock, budget_callback
+from lampbench.methods.api import Context
+from lampbench.methods.finetune.config import TrainConfig
+from lampbench.methods.finetune.examples import Example
+
+NO_TIME = "budget too small for one training step"
+NO_EXAMPLES = "no training examples"
+
+
+@dataclass
+class Outcome:
+    """What one training stage did (recorded in the run's method report)."""
+
+    examples: int
+    examples_seen: int = 0
+    steps: int = 0
+    planned_steps: int = 0
+    stopped_by_budget: bool = False
+    skipped: str | None = None
+    seconds: float = 0.0
+    losses: list[float] = field(default_factory=list)
+    margins: list[float] = field(default_factory=list)
+
+    @property
+    def trained(self) -> bool:
+        return self.steps > 0
+
+    def report(self) -> dict[str, Any]:
+        """Plain-JSON summary: counts, and the first and last loss (and DPO reward margin)."""
+        out = {k: v for k, v in asdict(self).items() if k not in ("losses", "margins")}
+        out["seconds"] = round(self.seconds, 3)
+        for name, values in (("loss", self.losses), ("margin", self.margins)):
+            if values:
+                out[f"first_{name}"], out[f"last_{name}"] = round(values[0], 5), round(values[-1], 5)
+        return out
+
+
+def out_of_time(clock: Clock, deadline: float | None) -> bool:
+    return clock.expired or (deadline is not None and clock.spent >= deadline)
+
+
+def seed_for(seed: int, key: str) -> int:
+    """A per-user (or per-stage) seed: results do not depend on which users came before."""
+    return (seed * 1_000_003 + zlib.crc32(key.encode())) % 2**31
+
+
+def examples_seen(n: int, batch: int, accum: int, steps: int) -> int:
+    """Examples the optimizer consumed in `steps` steps (the last batch of an epoch may be short)."""
+    micro = math.ceil(n / batch)
+    per_epoch = math.ceil(micro / accum)
+    epochs, rest = divmod(steps, per_epoch)
+    return epochs * n + min(n, rest * accum * batch)
+
+
+def planned_steps(n: int, cfg: TrainConfig, epochs: float) -> int:
+    per_epoch = math.ceil(math.ceil(n / cfg.batch_size) / cfg.grad_accum)
+    total = math.ceil(epochs * per_epoch)
+    return min(total, cfg.max_steps) if cfg.max_steps > 0 else total
+
+
+def lr_factor(step: int, total: int, cfg: TrainConfig, time_fraction: float) -> float:
+    """Warm-up then decay; progress is the step fraction, or the time fraction when that is further along."""
+    warm = max((step + 1) / max(total, 1), time_fraction)  # the warm-up counts the step about to be taken
+    if cfg.warmup_ratio > 0 and warm < cfg.warmup_ratio:
+        return warm / cfg.warmup_ratio
+    progress = max(step / max(total, 1), time_fraction)
+    rest = min(1.0, max(0.0, (progress - cfg.warmup_ratio) / max(1e-9, 1 - cfg.warmup_ratio)))
+    if cfg.lr_scheduler == "linear":
+        return 1.0 - rest
+    if cfg.lr_scheduler == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * rest))
+    return 1.0
+
+
+def _optimizer(model, cfg: TrainConfig, clock: Clock, deadline: float | None, total: int):
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.learning_rate)
+    start = clock.spent
+    end = deadline if deadline is not None else clock.budget
+
+    def factor(step: int) -> float:
+        by_time = cfg.schedule_by == "budget" and end > start
+        return lr_factor(step, total, cfg, (clock.spent - start) / (end - start) if by_time else 0.0)
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _arguments(cfg: TrainConfig, model, out_dir: str, seed: int, steps: int) -> dict[str, Any]:
+    """TrainingArguments shared by SFTConfig and DPOConfig: fp32 on CPU, bf16 on CUDA, nothing written or printed.
+
+    `steps` is the planned number of optimizer steps (epochs, capped by `max_steps`): given as `max_steps`, so
+    transformers runs exactly that many unless the budget stops it first.
+    """
+    cuda = next(model.parameters()).device.type == "cuda"
+    return dict(
+        output_dir=out_dir, per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        max_steps=steps,
+        learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm,
+        bf16=cuda, fp16=False, use_cpu=not cuda, gradient_checkpointing=cfg.gradient_checkpointing,
+        # Non-reentrant: the frozen embeddings give the checkpointed layers inputs that do not require grad.
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        report_to="none", save_strategy="no", logging_strategy="steps", logging_steps=1, disable_tqdm=True,
+        seed=seed, data_seed=seed, dataloader_pin_memory=False,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _borrowed(model) -> Iterator[str]:
+    """Lend the shared model to a trl trainer and take it back as it was.
+
+    trl wraps `model.forward` with a fused LM head on every trainer it builds (stacking one wrapper per user if
+    left), transformers leaves it in train mode (and with gradient checkpointing on, if asked for), and a 4-bit
+    model must look PEFT-loaded to transformers' check.
+    Warnings and datasets' progress bars are silenced while the trainer exists; its output folder is temporary.
+    """
+    import datasets
+
+    own_forward, checkpointing = model.__dict__.get("forward"), model.is_gradient_checkpointing
+    bars, tqdm_env = datasets.is_progress_bar_enabled(), os.environ.get("TQDM_DISABLE")
+    datasets.disable_progress_bars()
+    os.environ["TQDM_DISABLE"] = "1"  # trl's "Computing reference log probs" bar reads it
+    if getattr(model, "is_loaded_in_4bit", False):  # untested here: no CUDA
+        model._hf_peft_config_loaded = True
+    try:
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="lampbench-train-") as tmp:
+            warnings.simplefilter("ignore")
+            yield tmp
+    finally:
+        if own_forward is None:
+            model.__dict__.pop("forward", None)
+        else:
+            model.forward = own_forward
+        model.eval()
+        if model.is_gradient_checkpointing and not checkpointing:
+            model.gradient_checkpointing_disable()
+        if bars:
+            datasets.enable_progress_bars()
+        if tqdm_env is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = tqdm_env
+
+
+def _train(trainer, callback, outcome: Outcome, clock: Clock, deadline: float | None, n: int, cfg) -> Outcome:
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    if out_of_time(clock, deadline):  # building the trainer (DPO: reference log-probs) used the time up
+        outcome.skipped = NO_TIME
+        return outcome
+    start = clock.spent
+    trainer.train()
+    outcome.seconds = clock.spent - start
+    outcome.steps = trainer.state.global_step
+    outcome.stopped_by_budget = callback.stopped and outcome.steps < outcome.planned_steps
+    outcome.examples_seen = examples_seen(n, cfg.batch_size, cfg.grad_accum, outcome.steps)
+    logs = trainer.state.log_history
+    outcome.losses = [float(h["loss"]) for h in logs if "loss" in h]
+    outcome.margins = [float(h["rewards/margins"]) for h in logs if "rewards/margins" in h]
+    return outcome
+
+
+def _tokenized(ctx: Context, examples: Sequence[Example], max_target_tokens: int) -> list[dict[str, list[int]]]:
+    """Prompt through the chat template exactly as `Backbone.generate` sees it, then the target and end-of-turn."""
+    backbone = ctx.backbone
+    tokenizer, eos = backbone.tokenizer, backbone.tokenizer.eos_token_id
+    rows = []
+    for ex in examples:
+        prompt = backbone.encode(ex.prompt)
+        target = tokenizer(ex.target, add_special_tokens=False)["input_ids"][:max_target_tokens] + [eos]
+        rows.append({"input_ids": prompt + target, "completion_mask": [0] * len(prompt) + [1] * len(target)})
+    return rows
+
+
+def train_sft(
+    ctx: Context, examples: Sequence[Example], cfg: TrainConfig, *, deadline: float | None, seed: int,
+    epochs: float | None = None,
+) -> Outcome:  # fmt: skip
+    """Supervised fine-tuning (loss on the target only) of whatever is trainable in the backbone's model."""
+    clock, epochs = ctx.clock, cfg.epochs if epochs is None else epochs
+    outcome = Outcome(examples=len(examples), planned_steps=planned_steps(len(examples), cfg, epochs))
+    if out_of_time(clock, deadline):
+        outcome.skipped = NO_TIME
+        return outcome
+    if not examples or outcome.planned_steps < 1:
+        outcome.skipped = NO_EXAMPLES
+        return outcome
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    model = ctx.backbone.model
+    rows = _tokenized(ctx, examples, cfg.max_target_tokens)
+    with _borrowed(model) as tmp:
+        args = SFTConfig(
+            **_arguments(cfg, model, tmp, seed, outcome.planned_steps), completion_only_loss=True, max_length=None,
+        )  # fmt: skip
+        callback = budget_callback(clock, deadline)
+        trainer = SFTTrainer(
+            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=ctx.backbone.tokenizer,
+            callbacks=[callback], optimizers=_optimizer(model, cfg, clock, deadline, outcome.planned_steps),
+        )  # fmt: skip
+        return _train(trainer, callback, outcome, clock, deadline, len(rows), cfg)
+
+
+def train_dpo(
+    ctx: Context, pairs: Sequence[tuple[str, str, str]], cfg: TrainConfig, *, beta: float,
+    deadline: float | None, seed: int,
+) -> Outcome:  # fmt: skip
+    """DPO on (prompt, chosen, rejected) triples; the reference is the model as it is when this is called.
+
+    trl computes the reference log-probabilities once, before training (`precompute_ref_log_probs`), from the
+    model as given: the caller passes a freshly zeroed adapter, so the reference is the base model. That needs no
+    second copy of the model and no `PeftModel` wrapper around the shared backbone.
+    """
+    clock = ctx.clock
+    outcome = Outcome(examples=len(pairs), planned_steps=planned_steps(len(pairs), cfg, cfg.epochs))
+    if out_of_time(clock, deadline):
+        outcome.skipped = NO_TIME
+        return outcome
+    if not pairs or outcome.planned_steps < 1:
+        outcome.skipped = NO_EXAMPLES
+        return outcome
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    model = ctx.backbone.model
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": prompt}],
+            "chosen": [{"role": "assistant", "content": chosen}],
+            "rejected": [{"role": "assistant", "content": rejected}],
+        }
+        for prompt, chosen, rejected in pairs
+    ]
+    with _borrowed(model) as tmp:
+        args = DPOConfig(
+            **_arguments(cfg, model, tmp, seed, outcome.planned_steps), beta=beta, precompute_ref_log_probs=True,
+            max_length=None,
+        )  # fmt: skip
+        callback = budget_callback(clock, deadline)
+        trainer = DPOTrainer(
+            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=ctx.backbone.tokenizer,
+            callbacks=[callback], optimizers=_optimizer(model, cfg, clock, deadline, outcome.planned_steps),
+        )  # fmt: skip
+        return _train(trainer, callback, outcome, clock, deadline, len(rows), cfg)

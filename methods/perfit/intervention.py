@@ -1,0 +1,207 @@
+"""The LoReFT intervention phi(h) = h + Rᵀ(W h + b − R h), and plain PyTorch forward hooks that apply it.
+
+Written here rather than taken from `pyreft`/`pyvene` on purpose: their releases pin an old `transformers` and
+pull in jupyter, wandb and more, none of which a benchmark harness should carry. What PerFit needs is small: a
+module with an orthonormal-row R (torch's `orthogonal` parametrization keeps it so while training, as pyreft's
+`LowRankRotateLayer` does), and forward hooks on decoder layers through `Backbone.hooks`, which are always
+removed when the block exits.
+
+Where it acts: on the output of the chosen decoder layers (the residual stream), at the first `first_n` and last
+`last_n` positions of the *prompt* (pyreft's `f7+l7`). While answering, the prompt pass is intervened on and the
+generated tokens are not: they see the edit through the attention keys and values of the prompt positions in the
+cache, as in pyreft, whose default intervenes on prompt positions only. Training does the same, so the model is
+trained exactly as it is used: the target tokens are never intervened on.
+
+How positions are found: in training the caller knows each prompt's length and sets the mask itself. While
+answering, a hook on the input embeddings reads each batch's token ids: a call with more than one position is a
+prompt pass (prompts are left-padded, so a row's prompt starts after its run of leading pad tokens); a call with
+one position is a decoding step, and nothing is intervened on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+def loreft(h: torch.Tensor, R: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """phi(h) = h + Rᵀ(W h + b − R h) for h of shape [..., d]; R and W are [r, d], b is [r]."""
+    return h + (h @ W.T + b - h @ R.T) @ R
+
+
+@dataclass(frozen=True)
+class Phi:
+    """Trained LoReFT parameters at some layers, as plain tensors (what is stored and measured).
+
+    Attributes:
+        layers: the decoder layers, in the order of the stacked tensors.
+        R: [n_layers, r, d], rows orthonormal.
+        W: [n_layers, r, d].
+        b: [n_layers, r].
+    """
+
+    layers: tuple[int, ...]
+    R: torch.Tensor
+    W: torch.Tensor
+    b: torch.Tensor
+
+    def apply(self, layer: int, h: torch.Tensor) -> torch.Tensor:
+        i = self.layers.index(layer)
+        return loreft(h, self.R[i], self.W[i], self.b[i])
+
+    def to(self, device: torch.device | str) -> Phi:
+        """A copy on `device` (the stored copy stays on the CPU)."""
+        return Phi(self.layers, self.R.to(device), self.W.to(device), self.b.to(device))
+
+
+class LoReFT(nn.Module):
+    """One layer's trainable intervention. Starts as the identity: W = R, b = 0.
+
+    Args:
+        d: hidden size.
+        r: rank.
+    """
+
+    def __init__(self, d: int, r: int):
+        super().__init__()
+        if r > d:
+            raise ValueError(f"rank {r} is larger than the hidden size {d}")
+        self.rotate = nn.Linear(d, r, bias=False)
+        # Registering the parametrization orthonormalises the random initial rows (QR) and keeps them so.
+        nn.utils.parametrizations.orthogonal(self.rotate)
+        self.learned = nn.Linear(d, r)
+        with torch.no_grad():
+            self.learned.weight.copy_(self.rotate.weight)
+            self.learned.bias.zero_()
+
+    @property
+    def R(self) -> torch.Tensor:
+        return self.rotate.weight
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return loreft(h, self.R, self.learned.weight, self.learned.bias)
+
+
+class TrainablePhi(nn.Module):
+    """LoReFT interventions at several layers, trained together; `export()` gives the stored `Phi`."""
+
+    def __init__(self, layers: Sequence[int], d: int, r: int):
+        super().__init__()
+        self.layers = tuple(layers)
+        self.per_layer = nn.ModuleList(LoReFT(d, r) for _ in self.layers)
+
+    def apply(self, layer: int, h: torch.Tensor) -> torch.Tensor:
+        return self.per_layer[self.layers.index(layer)](h)
+
+    def param_groups(self, weight_decay: float) -> list[dict]:
+        """AdamW parameter groups: weight decay on W only.
+
+        Never on R: for a wide matrix torch's `orthogonal` uses Householder reflectors whose stored diagonal holds
+        the signs (+-1, read back with `.int()`) and gets no gradient; decay would shrink it below 1 and turn R
+        into zeros after one step. Nor on b, a bias.
+        """
+        decayed = [m.learned.weight for m in self.per_layer]
+        ids = {id(p) for p in decayed}
+        rest = [p for p in self.parameters() if id(p) not in ids]
+        return [{"params": decayed, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+    @torch.no_grad()
+    def export(self) -> Phi:
+        return Phi(
+            layers=self.layers,
+            R=torch.stack([m.R.detach().float().cpu() for m in self.per_layer]),
+            W=torch.stack([m.learned.weight.detach().float().cpu() for m in self.per_layer]),
+            b=torch.stack([m.learned.bias.detach().float().cpu() for m in self.per_layer]),
+        )
+
+
+def prompt_mask(starts: torch.Tensor, lengths: torch.Tensor, width: int, first_n: int, last_n: int) -> torch.Tensor:
+    """[batch, width] bool: the first `first_n` and last `last_n` positions of each row's prompt.
+
+    Row i's prompt occupies positions starts[i] .. starts[i] + lengths[i] - 1; short prompts are covered whole.
+    """
+    rel = torch.arange(width, device=starts.device)[None, :] - starts[:, None]
+    inside = (rel >= 0) & (rel < lengths[:, None])
+    return inside & ((rel < first_n) | (rel >= lengths[:, None] - last_n))
+
+
+class Positions:
+    """Which positions the hooks intervene on in the current forward pass (`mask`: [batch, seq] bool, or None)."""
+
+    def __init__(self) -> None:
+        self.mask: torch.Tensor | None = None
+
+
+def _layer_hook(layer: int, stages: Sequence, positions: Positions):
+    def hook(module, inputs, output):
+        h = output[0] if isinstance(output, tuple) else output
+        mask = positions.mask
+        if mask is None or tuple(mask.shape) != tuple(h.shape[:2]):
+            return None  # a decoding step, or a pass the caller did not mark: leave it alone
+        y = h.float()  # interventions are fp32 even on a bf16 model
+        for stage in stages:
+            y = stage.apply(layer, y)
+        out = torch.where(mask.unsqueeze(-1), y.to(h.dtype), h)
+        return (out, *output[1:]) if isinstance(output, tuple) else out
+
+    return hook
+
+
+def _embedding_hook(positions: Positions, pad_id: int | None, first_n: int, last_n: int):
+    def hook(module, inputs, output):
+        ids = inputs[0]
+        if ids.dim() != 2 or ids.shape[1] <= 1:
+            positions.mask = None  # a decoding step: generated tokens are not intervened on
+            return None
+        if pad_id is None:
+            starts = torch.zeros(ids.shape[0], dtype=torch.long, device=ids.device)
+        else:
+            # Left padding: the prompt starts after the leading run of pad tokens (chat prompts never start with one).
+            starts = torch.cumprod((ids == pad_id).long(), dim=1).sum(dim=1)
+        positions.mask = prompt_mask(starts, ids.shape[1] - starts, ids.shape[1], first_n, last_n)
+        return None
+
+    return hook
+
+
+def check_layers(backbone, layers: Sequence[int]) -> None:
+    """Refuse layer indices the backbone does not have (a config meant for another model)."""
+    bad = [layer for layer in layers if not 0 <= layer < backbone.num_layers]
+    if bad:
+        raise ValueError(
+            f"layers {bad} do not exist: {backbone.name} has {backbone.num_layers} decoder layers (0-based); "
+            "set `layers` for this model"
+        )
+
+
+def _embedding_name(model) -> str:
+    embeddings = model.get_input_embeddings()
+    return next(name for name, module in model.named_modules() if module is embeddings)
+
+
+@contextmanager
+def intervening(
+    backbone, stages: Sequence, layers: Sequence[int], *, first_n: int, last_n: int,
+    positions: Positions | None = None,
+) -> Iterator[Positions]:  # fmt: skip
+    """Apply `stages` (each a `Phi` or `TrainablePhi`, composed in order) at `layers` inside this block.
+
+    Without `positions`, prompt positions are found from each batch's token ids (answering with
+    `Backbone.generate`); with it, the caller sets `positions.mask` before each forward pass (training).
+    """
+    check_layers(backbone, layers)
+    auto = positions is None
+    positions = positions or Positions()
+    hooks = {backbone.layer_module(layer): _layer_hook(layer, stages, positions) for layer in layers}
+    if auto:
+        pad_id = backbone.tokenizer.pad_token_id
+        hooks[_embedding_name(backbone.model)] = _embedding_hook(positions, pad_id, first_n, last_n)
+    try:
+        with backbone.hooks(hooks):
+            yield positions
+    finally:
+        positions.mask = None

@@ -1,0 +1,105 @@
+"""PerFit (papers/perfit-personalization-shifts.txt): personalized fine-tuning in representation space, two stages.
+
+At the chosen decoder layers, the residual stream h at the first and last few prompt positions becomes
+(phi2 ∘ phi1)(h), each phi(h) = h + Rᵀ(W h + b − R h) a LoReFT intervention (`intervention.py`).
+
+- Stage 1 (`fit`): phi1, the *collective shift*, trained on the training users' examples (by default their history
+  items turned into task examples: input rendered from the item, target its `profile_target` field; the helper
+  is the fine-tuning methods' `methods/finetune/examples.py`, shared so that PerFit and OPPU learn from the same
+  examples). Frozen afterwards; it is the run's collective state.
+- Stage 2 (`personalize`): phi2, the user's *personalized shift*, trained from the identity on that user's history
+  items only, applied on top of the frozen phi1. The user's state is phi2's tensors alone: r2·(2d+1) numbers per
+  intervened layer (R2, W2, b2), against OPPU's per-user LoRA of millions.
+- Answering: the task input alone, as `base` and OPPU answer, with phi1 then phi2 applied to the prompt pass.
+
+Anytime: stage 1 may use `stage1_fraction` of the budget, each user an equal share of what is left; every step
+checks the clock first, a stage the budget stops keeps what it learnt, and a stage that took no step is left out
+(a user with no step is answered with stage 1 alone, and stores nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from lampbench.methods.api import Context, Method
+from lampbench.methods.finetune.examples import fit_prompt, item_examples, task_examples
+from lampbench.methods.perfit.config import PerFitConfig
+from lampbench.methods.perfit.intervention import Phi, TrainablePhi, check_layers, intervening
+from lampbench.methods.perfit.train import Outcome, seed_for, train_stage, user_deadline
+from lampbench.tasks.specs import Query, User
+
+
+def rank_layer_parameters(phi: Phi | None) -> int:
+    """Numbers in a stored intervention: r·(2d+1) per layer."""
+    return 0 if phi is None else phi.R.numel() + phi.W.numel() + phi.b.numel()
+
+
+class PerFit(Method):
+    """Two-stage LoReFT: a collective intervention from the training users, then one small one per user on top."""
+
+    Config = PerFitConfig
+    config: PerFitConfig
+    uses_train_users = True
+
+    def __init__(self, config: PerFitConfig | None = None):
+        super().__init__(config)
+        self._stage1: Phi | None = None
+
+    def _new_phi(self, ctx: Context, rank: int, seed: int) -> TrainablePhi:
+        torch.manual_seed(seed)  # R's random start; W starts as R and b at 0, so phi starts as the identity
+        return TrainablePhi(self.config.layers, ctx.backbone.model.config.hidden_size, rank)
+
+    def fit(self, ctx: Context, train: Sequence[User]) -> None:
+        cfg = self.config
+        self._stage1 = None
+        check_layers(ctx.backbone, cfg.layers)
+        if cfg.stages == 2:
+            ctx.report["stage1"] = {"skipped": "stages=2"}
+            return
+        examples = task_examples(ctx, train, cfg.stage1_source)
+        deadline = ctx.clock.share(1.0 if cfg.stages == 1 else cfg.stage1_fraction)
+        seed = seed_for(ctx.seed, "perfit-stage1")
+        phi = self._new_phi(ctx, cfg.r1, seed)
+        outcome = train_stage(ctx, examples, phi, None, cfg, epochs=cfg.epochs1, deadline=deadline, seed=seed)
+        self._stage1 = phi.export() if outcome.steps else None
+        parameters = rank_layer_parameters(self._stage1)
+        ctx.report["stage1"] = {"train_users": len(train), **outcome.report(), "parameters": parameters}
+
+    def personalize(self, ctx: Context, user: User) -> Phi | None:
+        cfg = self.config
+        if cfg.stages == 1:
+            return None
+        check_layers(ctx.backbone, cfg.layers)
+        examples = item_examples(ctx, user)
+        seed = seed_for(ctx.seed, user.id)
+        phi = self._new_phi(ctx, cfg.r2, seed)
+        outcome = train_stage(
+            ctx, examples, phi, self._stage1, cfg, epochs=cfg.epochs2, deadline=user_deadline(ctx, user), seed=seed
+        )
+        state = phi.export() if outcome.steps else None
+        _record_user(ctx, user, outcome, rank_layer_parameters(state))
+        return state
+
+    def predict(self, ctx: Context, state: Phi | None, queries: Sequence[Query]) -> list[str]:
+        cfg, backbone = self.config, ctx.backbone
+        prompts = [fit_prompt(ctx, q.input) for q in queries]
+        stages = [s.to(backbone.device) for s in (self._stage1, state) if s is not None]
+        if not stages:
+            return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+        with intervening(backbone, stages, cfg.layers, first_n=cfg.first_n, last_n=cfg.last_n):
+            return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+
+    def collective_state(self) -> Phi | None:
+        return self._stage1
+
+
+def _record_user(ctx: Context, user: User, outcome: Outcome, parameters: int) -> None:
+    """A user's stage-2 outcome in the run report, and running totals."""
+    report = ctx.report
+    report.setdefault("users", []).append({"user": user.id, **outcome.report(), "parameters": parameters})
+    totals = report.setdefault("stage2", {"trained_users": 0, "untrained_users": 0, "steps": 0, "examples_seen": 0})
+    totals["trained_users" if outcome.steps else "untrained_users"] += 1
+    totals["steps"] += outcome.steps
+    totals["examples_seen"] += outcome.examples_seen

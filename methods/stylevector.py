@@ -1,0 +1,180 @@
+"""`stylevector` (Zhang et al., ACL 2025, "Personalized Text Generation with Contrastive Activation Steering").
+
+A user's style is one d-dimensional vector: the mean, over the user's history items, of the difference between
+the hidden state the model has on the user's real output and the one it has on its own output for the same input:
+
+    v_u = mean_i [ h_l(x_i ⊕ y_i) − h_l(x_i ⊕ ŷ_i) ]
+
+where x_i is the task input rendered from history item i (the fine-tuning methods' helper,
+`methods/finetune/examples.py`: the instruction of the user's questions, then the item's text), y_i the item's
+`profile_target` field (the user's real output), ŷ_i the base model's greedy answer to x_i, and h_l the output of
+decoder layer l (the residual stream). At answer time, `scale`·v_u is added to that layer's output.
+
+Our choices, where the task description leaves them open:
+
+- `pooling="mean"`: h is averaged over the response tokens. `last` takes it at the last token of prompt +
+  response, as we read the paper (which steers a 7B model). On SmolLM2 (layer 15, 4 LaMP-7 history items) the
+  last-token difference is dominated by *which* token ends each text: its norm was 0.6-0.8 of the residual
+  stream's own, so adding it at scale 1 wrecks the answer; the mean over the response was 0.2-0.4.
+- `positions="last"`: the vector is added at the last prompt position and at every generated position, i.e.
+  wherever the model predicts an answer token (for a one-token label such as a LaMP-3 score the last prompt
+  position is the only one that matters); `all` adds it at every position, the prompt included.
+- `layer=None` means the middle decoder layer (num_layers // 2), `scale=1.0`.
+- `max_items=16` (ours): at most this many history items, spread evenly over the profile; the budget may cut the
+  list further, since each item costs one generation and two forward passes. A user with no item done is
+  answered by the base model and stores nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from lampbench.methods.api import Context, Method, MethodConfig
+from lampbench.methods.finetune.examples import Example, fit_prompt, item_examples
+from lampbench.tasks.specs import Query, User
+
+
+@dataclass(frozen=True)
+class StyleVectorConfig(MethodConfig):
+    layer: int | None = field(
+        default=None, metadata={"help": "decoder layer (0-based) read and steered; None: the middle layer"}
+    )
+    scale: float = field(default=1.0, metadata={"help": "the vector is added multiplied by this"})
+    pooling: Literal["mean", "last"] = field(
+        default="mean", metadata={"help": "hidden state averaged over the response, or at the last token of it"}
+    )
+    positions: Literal["last", "all"] = field(
+        default="last", metadata={"help": "steer the last prompt position and generated ones, or every position"}
+    )
+    max_items: int = field(
+        default=16, metadata={"help": "at most this many history items per user, spread over the profile (ours)"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_items < 1:
+            raise ValueError("stylevector: max_items must be at least 1")
+
+
+def resolve_layer(backbone, layer: int | None) -> int:
+    """The decoder layer a config names (None: the middle one), checked against the backbone."""
+    resolved = backbone.num_layers // 2 if layer is None else layer
+    if not 0 <= resolved < backbone.num_layers:
+        raise ValueError(f"stylevector: layer {layer} does not exist ({backbone.name} has {backbone.num_layers})")
+    return resolved
+
+
+@torch.inference_mode()
+def response_states(backbone, layer: int, prompts: Sequence[str], responses: Sequence[str], pooling: str) -> list:
+    """Layer `layer`'s output for each prompt (chat template) + response: at its last token, or mean over response.
+
+    Returns a float32 CPU tensor [d] per pair, or None for a pair whose response is empty under `mean` pooling.
+    """
+    tokenizer = backbone.tokenizer
+    pairs = [
+        (backbone.encode(p), tokenizer(r, add_special_tokens=False)["input_ids"])
+        for p, r in zip(prompts, responses, strict=True)
+    ]
+    width = max(len(p) + len(r) for p, r in pairs)
+    ids = torch.full((len(pairs), width), tokenizer.pad_token_id, dtype=torch.long)
+    attention = torch.zeros((len(pairs), width), dtype=torch.long)
+    for i, (p, r) in enumerate(pairs):  # left padding: every row's last token is at -1
+        ids[i, width - len(p) - len(r) :] = torch.tensor(p + r)
+        attention[i, width - len(p) - len(r) :] = 1
+    captured: list[torch.Tensor] = []
+
+    def capture(module, inputs, output):
+        captured.append((output[0] if isinstance(output, tuple) else output).float())
+
+    with backbone.hooks({backbone.layer_module(layer): capture}):
+        backbone.model(input_ids=ids.to(backbone.device), attention_mask=attention.to(backbone.device))
+    hidden = captured[0].cpu()
+    out = []
+    for i, (_, r) in enumerate(pairs):
+        if pooling == "last":
+            out.append(hidden[i, -1].clone())
+        else:
+            out.append(hidden[i, width - len(r) :].mean(dim=0) if r else None)
+    return out
+
+
+def steering(vector: torch.Tensor, positions: str):
+    """A forward hook adding `vector` to a decoder layer's output: at the last position of a prompt pass (left
+    padding puts every row's last prompt token there) and at each decoding step, or everywhere (`all`)."""
+
+    def hook(module, inputs, output):
+        h = output[0] if isinstance(output, tuple) else output
+        v = vector.to(h.device, h.dtype)
+        if positions == "all" or h.shape[1] == 1:
+            h = h + v
+        else:
+            h = torch.cat([h[:, :-1], h[:, -1:] + v], dim=1)
+        return (h, *output[1:]) if isinstance(output, tuple) else h
+
+    return hook
+
+
+class StyleVector(Method):
+    """Contrastive activation steering: one vector per user, added to one layer's output while answering."""
+
+    Config = StyleVectorConfig
+    config: StyleVectorConfig
+
+    def personalize(self, ctx: Context, user: User) -> torch.Tensor | None:
+        cfg, clock, backbone = self.config, ctx.clock, ctx.backbone
+        layer = resolve_layer(backbone, cfg.layer)
+        examples = _spread(item_examples(ctx, user), cfg.max_items)
+        deadline = _user_deadline(ctx, user)
+        total, used = None, 0
+        for at in range(0, len(examples), ctx.batch_size):
+            if clock.expired or clock.spent >= deadline:
+                break
+            chunk = examples[at : at + ctx.batch_size]
+            prompts = [ex.prompt for ex in chunk]
+            own = backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+            real = response_states(backbone, layer, prompts, [ex.target for ex in chunk], cfg.pooling)
+            model = response_states(backbone, layer, prompts, own, cfg.pooling)
+            for a, b in zip(real, model, strict=True):
+                if a is not None and b is not None:
+                    total = a - b if total is None else total + (a - b)
+                    used += 1
+        _record(ctx, user, available=len(user.profile), planned=len(examples), used=used)
+        return None if total is None else total / used
+
+    def predict(self, ctx: Context, state: torch.Tensor | None, queries: Sequence[Query]) -> list[str]:
+        backbone = ctx.backbone
+        prompts = [fit_prompt(ctx, q.input) for q in queries]
+        if state is None:
+            return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+        layer = resolve_layer(backbone, self.config.layer)
+        hook = steering(self.config.scale * state, self.config.positions)
+        with backbone.hooks({backbone.layer_module(layer): hook}):
+            return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+
+
+def _spread(examples: list[Example], k: int) -> list[Example]:
+    """At most `k` examples, evenly spread over the list (a profile is in time order: keep early and late items)."""
+    if len(examples) <= k:
+        return examples
+    picks = np.linspace(0, len(examples) - 1, num=k).round().astype(int)
+    return [examples[int(i)] for i in dict.fromkeys(picks.tolist())]
+
+
+def _user_deadline(ctx: Context, user: User) -> float:
+    """An equal share of the time left to this user and the later ones (all of it without the run's user list)."""
+    ids = [u.id for u in ctx.eval_users]
+    if user.id not in ids:
+        return ctx.clock.share(1.0)
+    return ctx.clock.share(1.0 / (len(ids) - ids.index(user.id)))
+
+
+def _record(ctx: Context, user: User, *, available: int, planned: int, used: int) -> None:
+    report = ctx.report
+    report.setdefault("users", []).append({"user": user.id, "history": available, "planned": planned, "used": used})
+    totals = report.setdefault("totals", {"steered_users": 0, "base_users": 0, "items_used": 0})
+    totals["steered_users" if used else "base_users"] += 1
+    totals["items_used"] += used

@@ -1,0 +1,329 @@
+"""The fine-tuning methods on tiny-random: training is real, per-user data never leaks, budgets are obeyed.
+
+Training tests build their own tiny model (`fresh_backbone`) rather than train the shared fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from lampbench.harness.accounting import state_bytes, state_parameters
+from lampbench.harness.backbone import Backbone
+from lampbench.harness.budget import Clock
+from lampbench.harness.models import tiny_random
+from lampbench.methods.api import Context
+from lampbench.methods.base import Base
+from lampbench.methods.finetune import adapters
+from lampbench.methods.finetune.aloe import Aloe
+from lampbench.methods.finetune.config import AloeConfig, DpoConfig, LoraCConfig, LoraPConfig, OppuConfig
+from lampbench.methods.finetune.dpo import Dpo
+from lampbench.methods.finetune.examples import history_examples, instruction, item_examples
+from lampbench.methods.finetune.oppu import LoraC, LoraP, Oppu
+from lampbench.methods.finetune.train import NO_TIME, examples_seen, lr_factor
+from lampbench.tasks.specs import Query, User, get_task
+
+TASK = get_task("lamp3")
+INSTRUCTION = (
+    "What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 without "
+    "further explanation. review: "
+)
+WORDS = "good bad fine okay great poor nice awful decent superb".split()
+EVERY_MODULE = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+#: What makes tiny-random (2 layers of width 32) learn in a few seconds: a big step on every module.
+QUICK = {"learning_rate": 1e-2, "batch_size": 8, "alpha": 16, "target_modules": EVERY_MODULE, "schedule_by": "steps"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The tiny model gains nothing from threads, and the machines these tests run on are often shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def fresh_backbone() -> Backbone:
+    return Backbone(*tiny_random(), name="tiny-random", batch_size=8)
+
+
+def make_user(uid: str, label: str | None, *, n: int = 12, queries: int = 6, seed: int = 0) -> User:
+    """A lamp3 user whose every score is `label` (or random scores when None)."""
+    rng = random.Random(seed)
+
+    def text() -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(6)) + f" {uid}{rng.randrange(1000)}"
+
+    def score() -> str:
+        return label or rng.choice("12345")
+
+    profile = tuple({"id": f"{uid}-{i}", "text": text(), "score": score()} for i in range(n))
+    return User(uid, profile, tuple(Query(f"{uid}-q{i}", INSTRUCTION + text(), score()) for i in range(queries)))
+
+
+def context(backbone, users=(), *, budget: float = 600.0, seed: int = 0, max_prompt_tokens: int = 256) -> Context:
+    return Context(
+        task=TASK, clock=Clock(budget), seed=seed, max_prompt_tokens=max_prompt_tokens, _backbone=backbone,
+        eval_users=tuple(users),
+    )  # fmt: skip
+
+
+def personalize(method, ctx, user):
+    with ctx.clock.charging():
+        return method.personalize(ctx, user)
+
+
+def fit(method, ctx, train):
+    with ctx.clock.charging():
+        method.fit(ctx, train)
+
+
+def accuracy(answers: list[str], user: User) -> float:
+    return sum(a.strip() == q.gold for a, q in zip(answers, user.queries, strict=True)) / len(answers)
+
+
+# ---- examples
+
+
+def test_history_items_become_task_examples_of_their_own_user(tiny_backbone):
+    user = make_user("a", "4")
+    ctx = context(tiny_backbone)
+    examples = item_examples(ctx, user)
+    assert [ex.target for ex in examples] == ["4"] * len(user.profile)
+    assert [ex.prompt for ex in examples] == [INSTRUCTION + item["text"] for item in user.profile]
+    # The instruction comes from the user's questions; LaMP's wording when none shows it.
+    assert instruction(TASK, ["no instruction here"]) == INSTRUCTION
+    assert item_examples(context(tiny_backbone), User("x", user.profile, ())) == examples
+    lamp1 = Context(task=get_task("lamp1"), clock=Clock(1), _backbone=tiny_backbone)
+    assert item_examples(lamp1, User("p", ({"id": "1", "title": "t", "abstract": "a"},), ())) == []
+
+
+def test_a_history_item_is_never_conditioned_on_itself(tiny_backbone):
+    user = make_user("h", None, n=6)
+    ctx = context(tiny_backbone, max_prompt_tokens=2048)  # room for every item in full (the tokenizer is bytes)
+    examples = history_examples(ctx, user, k=3, source="history", per_user=6)
+    assert len(examples) == 6
+    for item, ex in zip(user.profile, examples, strict=True):
+        assert ex.target == item["score"] and ex.prompt.endswith(item["text"])
+        assert ex.prompt.count(item["text"]) == 1  # in the input, not among the retrieved items
+        assert ex.prompt.count(" is the score for ") == 3 and ex.input == INSTRUCTION + item["text"]
+    both = history_examples(ctx, user, k=1, source="both", per_user=2)
+    assert [ex.target for ex in both[:6]] == [q.gold for q in user.queries] and len(both) == 8
+
+
+# ---- training is real
+
+
+@pytest.fixture(scope="module")
+def two_users_trained():
+    """lora-p trained on two users whose labels differ, on its own tiny model; the base's answers and weights before."""
+    backbone = fresh_backbone()
+    users = [make_user("a", "5", seed=1), make_user("b", "1", seed=2)]
+    ctx = context(backbone, users, budget=120)
+    base_answers = Base().predict(ctx, None, users[0].queries)
+    base_weights = [(p, p.data_ptr(), p.detach().clone()) for p in backbone.model.parameters()]
+    method = LoraP(LoraPConfig(**QUICK, epochs=20))
+    states = {u.id: personalize(method, ctx, u) for u in users}
+    return ctx, method, users, states, base_answers, base_weights
+
+
+def test_lora_p_learns_each_users_label(two_users_trained):
+    ctx, method, users, states, base_answers, _ = two_users_trained
+    assert accuracy(base_answers, users[0]) == 0
+    for user in users:
+        assert accuracy(method.predict(ctx, states[user.id], user.queries), user) >= 0.8
+    assert ctx.report["per_user_totals"] == {
+        "users": 2, "trained": 2, "steps": 80, "examples_seen": 480, "skipped": {}
+    }  # fmt: skip
+
+
+def test_lora_c_learns_the_task_format():
+    backbone = fresh_backbone()
+    train = [make_user(f"t{i}", None, seed=10 + i) for i in range(4)]
+    held_out = make_user("e", None, seed=99)
+    ctx = context(backbone, [held_out])
+    parsed = lambda answers: sum(TASK.parse(a).ok and a.strip() in "12345" for a in answers) / len(answers)  # noqa: E731
+    assert parsed(Base().predict(ctx, None, held_out.queries)) == 0
+    method = LoraC(LoraCConfig(**QUICK, epochs=5, source="both"))
+    fit(method, ctx, train)
+    report = ctx.report["collective"]
+    assert report["examples"] == 4 * (12 + 6) and report["steps"] == 45 and report["last_loss"] < report["first_loss"]
+    assert parsed(method.predict(ctx, None, held_out.queries)) >= 0.8
+    assert state_parameters(method.collective_state()) > 0
+
+
+def test_dpo_reward_margin_grows():
+    backbone = fresh_backbone()
+    train = [make_user(f"d{i}", str(1 + i % 5), n=6, queries=2, seed=20 + i) for i in range(4)]
+    config = DpoConfig(**{**QUICK, "learning_rate": 5e-3}, r=8, epochs=6, max_pairs=16, history_k=1)
+    method = Dpo(config)
+    ctx = context(backbone, budget=300)
+    fit(method, ctx, train)
+    report = ctx.report["collective"]
+    assert report["pairs_made"] == 16 and report["steps"] == 12
+    assert report["first_margin"] == pytest.approx(0, abs=1e-4)  # the policy starts as the reference
+    assert report["last_margin"] > 0.05
+
+
+# ---- per-user data, budgets, adapters
+
+
+def test_per_user_data_never_leaks_into_another_users_adapter(monkeypatch):
+    a, b = make_user("a", "5", seed=1), make_user("b", "1", seed=2)
+    config = LoraPConfig(**QUICK, max_steps=3)
+    seen: dict[str, list[str]] = {}
+    train = adapters.train_sft
+
+    def spy(ctx, examples, cfg, **kw):
+        seen[ctx.report.get("_who")] = [ex.prompt for ex in examples]
+        return train(ctx, examples, cfg, **kw)
+
+    monkeypatch.setattr(adapters, "train_sft", spy)
+    ctx = context(fresh_backbone(), [a, b])
+    states = {}
+    for user in (a, b):
+        ctx.report["_who"] = user.id
+        states[user.id] = personalize(LoraP(config), ctx, user)
+    for user in (a, b):
+        assert seen[user.id] == [INSTRUCTION + item["text"] for item in user.profile]
+
+    # b's adapter is the same whether or not a was trained before it on the same backbone.
+    alone = context(fresh_backbone(), [b])
+    assert all(torch.equal(states["b"][k], v) for k, v in personalize(LoraP(config), alone, b).items())
+
+
+@pytest.mark.parametrize("cls", [LoraP, LoraC, Oppu, Aloe, Dpo])
+def test_a_budget_too_small_for_one_step_answers_with_the_base_model(cls):
+    backbone = fresh_backbone()
+    user = make_user("z", "3")
+    ctx = context(backbone, [user], budget=0.0)
+    config = cls.Config(r=8) if cls is Dpo else cls.Config()
+    method = cls(config)
+    if cls.uses_train_users:
+        fit(method, ctx, [make_user("t", "2")])
+        assert ctx.report["collective"]["skipped"] == NO_TIME and method.collective_state() is None
+    state = personalize(method, ctx, user)
+    if "per_user_totals" in ctx.report:
+        assert ctx.report["per_user_totals"]["skipped"] == {NO_TIME: 1} and state is None
+    answers = method.predict(ctx, state, user.queries)
+    if cls in (LoraP, LoraC, Oppu):
+        assert answers == Base().predict(ctx, None, user.queries)
+    assert len(answers) == len(user.queries)
+
+
+def test_adapters_swap_in_and_out_without_touching_the_base(two_users_trained):
+    ctx, method, users, states, base_answers, base_weights = two_users_trained
+    backbone = ctx.backbone
+    for user in (users[0], users[1], users[0], users[1]):  # swapped in, out, and back
+        assert accuracy(method.predict(ctx, states[user.id], user.queries), user) >= 0.8
+    assert Base().predict(ctx, None, users[0].queries) == base_answers  # between answers the model is the base
+    # The same base tensors, never reloaded nor changed (injection only wraps the modules that hold them).
+    now = {id(p) for p in backbone.model.parameters()}
+    assert all(id(p) in now and p.data_ptr() == ptr and torch.equal(p, old) for p, ptr, old in base_weights)
+    # A state is the adapter's weights and nothing else: r * (in + out) per adapted module, in fp32.
+    d, kv, mlp = 32, 16, 64
+    shapes = [(d, d), (d, kv), (d, kv), (d, d), (d, mlp), (d, mlp), (mlp, d)]  # q k v o gate up down
+    per_layer = sum(method.config.r * (i + o) for i, o in shapes)
+    state = states["a"]
+    assert all(".user." in k and "lora_" in k for k in state)
+    assert state_parameters(state) == 2 * per_layer
+    assert state_bytes(state) == 4 * 2 * per_layer + sum(len(k) for k in state)  # the harness counts names too
+
+
+def test_oppu_merges_the_task_lora_then_trains_users_on_top():
+    backbone = fresh_backbone()
+    train = [make_user(f"t{i}", None, seed=10 + i) for i in range(3)]
+    user = make_user("u", "2", seed=5)
+    ctx = context(backbone, [user])
+    method = Oppu(OppuConfig(**QUICK, max_steps=4, task_source="both"))
+    fit(method, ctx, train)
+    assert ctx.report["collective"]["merged"] and backbone.adapters == ()
+    with_task = backbone.hidden_states([user.queries[0].input])
+    state = personalize(method, ctx, user)
+    assert set(backbone.adapters) == {"user"} and ctx.report["users"][0]["steps"] == 4
+    method.predict(ctx, state, user.queries)
+    assert torch.allclose(backbone.hidden_states([user.queries[0].input]), with_task, atol=1e-5)
+
+
+def test_full_fine_tuning_trains_every_weight():
+    backbone = fresh_backbone()
+    before = {n: p.detach().clone() for n, p in backbone.model.named_parameters()}
+    flags = [p.requires_grad for p in backbone.model.parameters()]
+    ctx = context(backbone)
+    method = Aloe(AloeConfig(mode="full", max_steps=2, batch_size=4, grad_accum=1, learning_rate=1e-3))
+    fit(method, ctx, [make_user("t", None, n=4, queries=2)])
+    assert ctx.report["collective"]["steps"] == 2
+    changed = [n for n, p in backbone.model.named_parameters() if not torch.equal(p, before[n])]
+    assert len(changed) == len(before) and state_parameters(method.collective_state()) == sum(
+        p.numel() for p in before.values()
+    )
+    assert [p.requires_grad for p in backbone.model.parameters()] == flags
+
+
+def test_budget_is_shared_fairly_among_users():
+    now = [0.0]
+    users = [make_user(f"u{i}", "1", n=n) for i, n in enumerate((10, 20, 30))]
+    ctx = Context(task=TASK, clock=Clock(60, now=lambda: now[0]), eval_users=tuple(users))
+    with ctx.clock.charging():
+        equal, proportional = LoraPConfig(), LoraPConfig(budget_split="proportional")
+        assert adapters.user_deadline(ctx, users[0], equal) == pytest.approx(20)
+        assert adapters.user_deadline(ctx, users[0], proportional) == pytest.approx(10)
+        now[0] = 5.0  # the first user finished early: the others share what is left
+        assert adapters.user_deadline(ctx, users[1], equal) == pytest.approx(5 + 55 / 2)
+        assert adapters.user_deadline(ctx, users[1], proportional) == pytest.approx(5 + 55 * 20 / 50)
+        assert adapters.user_deadline(ctx, users[2], equal) == pytest.approx(60)
+        assert adapters.user_deadline(ctx, make_user("stranger", "1"), equal) == pytest.approx(60)
+
+
+def test_schedule_and_counts():
+    cfg = LoraPConfig(warmup_ratio=0.1, schedule_by="steps")
+    assert [round(lr_factor(s, 20, cfg, 0.0), 3) for s in (0, 1, 2, 10, 19)] == [0.5, 1.0, 1.0, 0.556, 0.056]
+    # Out of time at 90% of the stage: the schedule is near its end whatever the step count says.
+    assert lr_factor(3, 100, cfg, 0.9) == pytest.approx(1 - 0.8 / 0.9)
+    assert examples_seen(10, 4, 1, 3) == 10 and examples_seen(10, 4, 1, 4) == 14 and examples_seen(10, 4, 2, 2) == 10
+
+
+# ---- the real model, end to end
+
+
+SLOW_SETS = {  # a step or two of a small batch
+    "lora-c": ["batch_size=2", "max_steps=2"],
+    "lora-p": ["batch_size=2", "max_steps=1"],
+    "oppu": ["batch_size=2", "max_steps=1"],
+    "aloe": ["batch_size=2", "grad_accum=1", "max_steps=2", "history_per_user=2"],
+    "dpo": ["batch_size=2", "max_steps=2", "max_pairs=4", "history_per_user=2", "r=16", "alpha=8"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", sorted(SLOW_SETS))
+def test_end_to_end_on_smollm2(method, tmp_path):
+    """`bench run` on the embedded SmolLM2 with 2 synthetic users; `max_steps` bounds the work, not the budget.
+
+    The budget is roomy so that a loaded machine (a step can take 10x longer on two busy cores) still trains.
+    """
+    task = "lamp2" if method in ("aloe", "dpo") else "lamp3"
+    sets = [arg for s in SLOW_SETS[method] for arg in ("--set", s)]
+    cmd = [sys.executable, "-m", "lampbench.harness.cli", "run", "--method", method, "--task", task, "--data",
+           "synthetic", "--users", "2", "--train-users", "4", "--budget", "2m", "--max-profile", "12",
+           "--max-prompt-tokens", "128", "--out", str(tmp_path), "--quiet", *sets]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "ok" and record["queries"] == 2
+    report = record["method_report"]
+    trained = [report["collective"]] if "collective" in report else []
+    trained += report.get("users", [])
+    assert trained[0]["steps"] >= 1 and trained[0]["examples_seen"] >= 1
+    assert all(r["steps"] >= 1 or r["skipped"] == NO_TIME for r in trained)  # a later user may find no time left
+    if method in ("lora-p", "oppu"):  # a trained user's state is its adapter
+        users = {r["user"]: r for r in report["users"]}
+        assert all((row["state_parameters"] > 0) == (users[row["user"]]["steps"] > 0) for row in record["per_user"])
+    else:
+        assert record["collective_parameters"] > 0
