@@ -10,7 +10,10 @@ figures are compared; their parameter counts are listed too. `oppu` runs last: i
 shared backbone.
 
     python benchmarks/representation.py [--model smollm2] [--task lamp3] [--users 3] [--max-profile 8]
-        [--methods perfit,stylevector,lora-p,oppu] [--out FILE.json]
+        [--methods perfit,stylevector,lora-p,oppu] [--threads N] [--out FILE.json]
+
+On a CPU that other processes keep busy, `--threads 1`: torch's own threads then wait on each other and on the
+other processes, and a run can be ten times slower than with one thread.
 """
 
 from __future__ import annotations
@@ -75,6 +78,9 @@ def main() -> None:
     parser.add_argument("--train-users", type=int, default=4, help="training users for the collective stages")
     parser.add_argument("--fit-epochs", type=float, default=0.1, help="epochs of the (short) collective stages")
     parser.add_argument("--methods", default=DEFAULT_METHODS)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads (0: torch's default); 1 on a CPU shared with others"
+    )
     parser.add_argument("--out", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
 
@@ -88,6 +94,8 @@ def main() -> None:
     from lampbench.tasks.data import load_users
     from lampbench.tasks.specs import get_task
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     task = get_task(args.task)
 
     def cut(user):
@@ -113,7 +121,8 @@ def main() -> None:
               f"{r['seconds_median']:.1f} | {r['users'][0]['work']} | {collective} |", flush=True)  # fmt: skip
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"model": args.model, "task": task.name, "load_average": load, "results": results}, f, indent=2)
+            meta = {"model": args.model, "task": task.name, "threads": torch.get_num_threads(), "load_average": load}
+            json.dump({**meta, "results": results}, f, indent=2)
 
 
 if __name__ == "__main__":

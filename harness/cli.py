@@ -97,7 +97,9 @@ def run(
             max_prompt_tokens=max_prompt_tokens, batch_size=batch_size,
         )  # fmt: skip
         sets = {**(read_yaml(config) if config else {}), **parse_sets(set_ or [])}
-        (spec,) = expand([method], [task], [budget], [seed], run_options=options, method_sets={method: sets})
+        # One run: a list value is the value itself, not a grid, so each value goes in as a one-point grid.
+        one_point = {method: {key: [value] for key, value in sets.items()}}
+        (spec,) = expand([method], [task], [budget], [seed], run_options=options, method_sets=one_point)
         if data == "lamp":
             _check_lamp_data(spec)
         record = execute(spec, str(out), force=force, progress=not quiet)

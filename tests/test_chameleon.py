@@ -108,6 +108,8 @@ def test_every_task_has_templates_with_the_insight_slot():
         assert "INSIGHT-HERE" in prompt and prompt.endswith("Your answer:")
     assert clean_insight("The user prefers: short, witty tweets.\nMore.", personal=True) == "short, witty tweets"
     assert clean_insight("Your answer should be neutral.", personal=False) == "be neutral"
+    assert clean_insight('The user prefers "classic" movies.', personal=True) == '"classic" movies'
+    assert clean_insight('"The user prefers comedies."', personal=True) == "comedies"
     assert clean_insight("", personal=False)  # a fallback, never an empty slot
 
 

@@ -218,5 +218,7 @@ _FALLBACK = {True: "answers consistent with their history", False: "be generic a
 def clean_insight(text: str, *, personal: bool) -> str:
     """The generated insight made to fit its slot: first line, the echoed lead words and end punctuation removed."""
     line = next((s for s in text.strip().splitlines() if s.strip()), "")
-    line = _LEADS[personal].sub("", line.strip()).strip().strip("\"'").rstrip(" .!")
+    line = _LEADS[personal].sub("", line.strip()).strip().rstrip(" .!")
+    if line.count('"') % 2:  # a quote left unmatched where the lead words or the end were cut off
+        line = line.strip('"').rstrip(" .!")
     return line or _FALLBACK[personal]
