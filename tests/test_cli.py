@@ -102,6 +102,6 @@ def test_end_to_end_with_the_real_smollm2(tmp_path):
 
 def test_a_list_value_in_run_set_is_a_value_not_a_grid(cache, tmp_path):
     out = tmp_path / "runs"
-    result = bench("run", "--method", "rag", "--task", "lamp3", "--data", "synthetic", "--users", "1",
-                   "--model", "tiny-random", "--budget", "1m", "--out", str(out), "--quiet", "--set", "k=[1]")  # fmt: skip
+    args = ["--task", "lamp3", "--data", "synthetic", "--users", "1", "--model", "tiny-random", "--out", str(out)]
+    result = bench("run", "--method", "rag", *args, "--quiet", "--set", "k=[1]")
     assert result.exit_code == 2 and "k=[1]: must be an integer" in result.output  # one value, type-checked
