@@ -112,7 +112,7 @@ def test_bench_run_on_smollm2(tmp_path):
     the model's own answers to the history items are quick to generate on a CPU)."""
     out = tmp_path / "runs"
     cmd = [sys.executable, "-m", "lampbench.harness.cli", "run", "--method", "stylevector", "--task", "lamp3",
-           "--data", "synthetic", "--users", "2", "--max-profile", "4", "--max-prompt-tokens", "64", "--budget", "40s",
+           "--data", "synthetic", "--users", "2", "--max-profile", "4", "--max-prompt-tokens", "64", "--budget", "5m",
            "--set", "max_items=4", "--out", str(out), "--quiet"]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
