@@ -132,6 +132,11 @@ def _arguments(cfg: TrainConfig, model, out_dir: str, seed: int, steps: int) -> 
     )  # fmt: skip
 
 
+def _checkpointing(model) -> bool:
+    """Whether activation (gradient) checkpointing is on: any module with the flag set, in any transformers."""
+    return any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
+
+
 @contextlib.contextmanager
 def _borrowed(model) -> Iterator[str]:
     """Lend the shared model to a trl trainer and take it back as it was.
@@ -143,7 +148,7 @@ def _borrowed(model) -> Iterator[str]:
     """
     import datasets
 
-    own_forward, checkpointing = model.__dict__.get("forward"), model.is_gradient_checkpointing
+    own_forward, checkpointing = model.__dict__.get("forward"), _checkpointing(model)
     bars, tqdm_env = datasets.is_progress_bar_enabled(), os.environ.get("TQDM_DISABLE")
     datasets.disable_progress_bars()
     os.environ["TQDM_DISABLE"] = "1"  # trl's "Computing reference log probs" bar reads it
@@ -159,8 +164,9 @@ def _borrowed(model) -> Iterator[str]:
         else:
             model.forward = own_forward
         model.eval()
-        if model.is_gradient_checkpointing and not checkpointing:
-            model.gradient_checkpointing_disable()
+        if _checkpointing(model) and not checkpointing:
+            # transformers 5 renamed gradient to activation checkpointing; the old names warn.
+            getattr(model, "activation_checkpointing_disable", model.gradient_checkpointing_disable)()
         if bars:
             datasets.enable_progress_bars()
         if tqdm_env is None:
