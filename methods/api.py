@@ -72,6 +72,23 @@ class Context:
                 self._backbone = self.backbone_factory()
         return self._backbone
 
+    def user_deadline(self, user: User, split: str = "equal") -> float:
+        """This user's deadline (on the clock's `spent` scale): their share of the time left to them and later users.
+
+        Shares are equal (`split="equal"`) or proportional to history size (`"proportional"`); they are taken of
+        the time *left*, so time a user does not need goes to the users after them, and the last user gets
+        whatever remains. A user not in `eval_users` (or a context without it) may use all the time left.
+        """
+        ids = [u.id for u in self.eval_users]
+        if user.id not in ids:
+            return self.clock.share(1.0)
+        rest = self.eval_users[ids.index(user.id) :]
+
+        def weight(u: User) -> float:
+            return max(1, len(u.profile)) if split == "proportional" else 1.0
+
+        return self.clock.share(weight(user) / sum(weight(u) for u in rest))
+
     @property
     def embedder(self) -> Any:
         """The shared sentence-transformers embedder (`encode(texts) -> ndarray`)."""

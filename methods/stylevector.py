@@ -128,7 +128,7 @@ class StyleVector(Method):
         cfg, clock, backbone = self.config, ctx.clock, ctx.backbone
         layer = resolve_layer(backbone, cfg.layer)
         examples = _spread(item_examples(ctx, user), cfg.max_items)
-        deadline = _user_deadline(ctx, user)
+        deadline = ctx.user_deadline(user)
         total, used = None, 0
         for at in range(0, len(examples), ctx.batch_size):
             if clock.expired or clock.spent >= deadline:
@@ -162,14 +162,6 @@ def _spread(examples: list[Example], k: int) -> list[Example]:
         return examples
     picks = np.linspace(0, len(examples) - 1, num=k).round().astype(int)
     return [examples[int(i)] for i in dict.fromkeys(picks.tolist())]
-
-
-def _user_deadline(ctx: Context, user: User) -> float:
-    """An equal share of the time left to this user and the later ones (all of it without the run's user list)."""
-    ids = [u.id for u in ctx.eval_users]
-    if user.id not in ids:
-        return ctx.clock.share(1.0)
-    return ctx.clock.share(1.0 / (len(ids) - ids.index(user.id)))
 
 
 def _record(ctx: Context, user: User, *, available: int, planned: int, used: int) -> None:

@@ -64,9 +64,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     thread.join()
 
 
-def _publish(
-    served: Path, split: str = "dev", questions: object = QUESTIONS, outputs: object = OUTPUTS
-) -> None:
+def _publish(served: Path, split: str = "dev", questions: object = QUESTIONS, outputs: object = OUTPUTS) -> None:
     """Put a split's files on the server where the official layout has them."""
     folder = served / "LaMP_3" / split
     folder.mkdir(parents=True, exist_ok=True)

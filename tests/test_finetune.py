@@ -289,13 +289,13 @@ def test_budget_is_shared_fairly_among_users():
     ctx = Context(task=TASK, clock=Clock(60, now=lambda: now[0]), eval_users=tuple(users))
     with ctx.clock.charging():
         equal, proportional = LoraPConfig(), LoraPConfig(budget_split="proportional")
-        assert adapters.user_deadline(ctx, users[0], equal) == pytest.approx(20)
-        assert adapters.user_deadline(ctx, users[0], proportional) == pytest.approx(10)
+        assert ctx.user_deadline(users[0], equal.budget_split) == pytest.approx(20)
+        assert ctx.user_deadline(users[0], proportional.budget_split) == pytest.approx(10)
         now[0] = 5.0  # the first user finished early: the others share what is left
-        assert adapters.user_deadline(ctx, users[1], equal) == pytest.approx(5 + 55 / 2)
-        assert adapters.user_deadline(ctx, users[1], proportional) == pytest.approx(5 + 55 * 20 / 50)
-        assert adapters.user_deadline(ctx, users[2], equal) == pytest.approx(60)
-        assert adapters.user_deadline(ctx, make_user("stranger", "1"), equal) == pytest.approx(60)
+        assert ctx.user_deadline(users[1], equal.budget_split) == pytest.approx(5 + 55 / 2)
+        assert ctx.user_deadline(users[1], proportional.budget_split) == pytest.approx(5 + 55 * 20 / 50)
+        assert ctx.user_deadline(users[2], equal.budget_split) == pytest.approx(60)
+        assert ctx.user_deadline(make_user("stranger", "1"), equal.budget_split) == pytest.approx(60)
 
 
 def test_schedule_and_counts():

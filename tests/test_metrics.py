@@ -70,9 +70,7 @@ def test_unparseable_rating_scores_as_the_worst_case() -> None:
     assert result.metrics["mae"] == pytest.approx(8 / 3)
     assert result.metrics["rmse"] == pytest.approx(math.sqrt((4 + 9 + 9) / 3))
     assert result.unscorable == 3
-    assert result.notes == (
-        "3 predictions are not a number and are scored as the rating farthest from the gold",
-    )
+    assert result.notes == ("3 predictions are not a number and are scored as the rating farthest from the gold",)
 
 
 def test_float_parses_like_python_and_is_not_clipped() -> None:
@@ -222,9 +220,7 @@ def test_score_files_int_and_string_ids_differ(tmp_path: Path) -> None:
     preds = _write(tmp_path / "p.json", _outputs("LaMP_3", [(7, "3"), ("8", "3")]))
     with pytest.raises(DataError, match="1 differ only in type") as err:
         score_files(LAMP3, golds, preds)
-    assert "1 gold id has no prediction (e.g. '7') and 1 predicted id is not in the golds (e.g. 7)" in str(
-        err.value
-    )
+    assert "1 gold id has no prediction (e.g. '7') and 1 predicted id is not in the golds (e.g. 7)" in str(err.value)
 
 
 def test_score_files_invalid_gold_names_the_golds_file(tmp_path: Path) -> None:

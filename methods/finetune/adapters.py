@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from lampbench.methods.api import Context
-from lampbench.methods.finetune.config import PerUserConfig, TrainConfig
+from lampbench.methods.finetune.config import TrainConfig
 from lampbench.methods.finetune.examples import Example
 from lampbench.methods.finetune.train import Outcome, train_sft
 from lampbench.tasks.specs import User
@@ -93,24 +93,6 @@ def generate(ctx: Context, prompts: Sequence[str], name: str | None, state: dict
     """Greedy answers to `prompts` with adapter `name` holding `state` swapped in."""
     with answering_with(ctx.backbone, name, state):
         return ctx.backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
-
-
-def user_deadline(ctx: Context, user: User, cfg: PerUserConfig) -> float:
-    """This user's deadline (on the clock's `spent` scale): their share of the time left to them and later users.
-
-    Shares are equal or proportional to history size (`budget_split`); they are taken of the time *left*, so time
-    a user does not need goes to the users after them, and the last user gets whatever remains. Without the run's
-    user list (`ctx.eval_users`), a user may use all the time left.
-    """
-    ids = [u.id for u in ctx.eval_users]
-    if user.id not in ids:
-        return ctx.clock.share(1.0)
-    rest = ctx.eval_users[ids.index(user.id) :]
-
-    def weight(u: User) -> float:
-        return max(1, len(u.profile)) if cfg.budget_split == "proportional" else 1.0
-
-    return ctx.clock.share(weight(user) / sum(weight(u) for u in rest))
 
 
 def record_user(ctx: Context, user: User, outcome: Outcome, **extra: Any) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lampbench.methods.api import Context, Method
-from lampbench.methods.finetune.adapters import generate, lora_config, record_user, train_adapter, user_deadline
+from lampbench.methods.finetune.adapters import generate, lora_config, record_user, train_adapter
 from lampbench.methods.finetune.config import LoraCConfig, LoraPConfig, OppuConfig
 from lampbench.methods.finetune.examples import fit_prompt, item_examples, task_examples
 from lampbench.methods.finetune.train import seed_for
@@ -64,7 +64,7 @@ class LoraP(Method):
         cfg = self.config
         state, outcome = train_adapter(
             ctx, USER, lora_config(cfg), item_examples(ctx, user), cfg,
-            deadline=user_deadline(ctx, user, cfg), seed=seed_for(ctx.seed, user.id),
+            deadline=ctx.user_deadline(user, cfg.budget_split), seed=seed_for(ctx.seed, user.id),
         )  # fmt: skip
         record_user(ctx, user, outcome)
         return state
@@ -86,15 +86,25 @@ class Oppu(LoraP):
 
     def fit(self, ctx: Context, train: Sequence[User]) -> None:
         cfg = self.config
-        backbone = ctx.backbone
-        examples = task_examples(ctx, train, cfg.task_source)
-        self._task, outcome = train_adapter(
-            ctx, TASK, lora_config(cfg, cfg.task_target_modules), examples, cfg,
-            deadline=ctx.clock.share(cfg.task_fraction), seed=seed_for(ctx.seed, "oppu-task"), epochs=cfg.task_epochs,
-        )  # fmt: skip
-        # Fold the task LoRA into the base weights (or just drop an untrained one): stage 2 starts from base + task.
-        backbone.remove_lora(TASK, merge=self._task is not None)
-        ctx.report["collective"] = {"train_users": len(train), "merged": self._task is not None, **outcome.report()}
+        self._task, ctx.report["collective"] = merge_task_lora(
+            ctx, train, cfg, deadline=ctx.clock.share(cfg.task_fraction), seed=seed_for(ctx.seed, "oppu-task")
+        )
 
     def collective_state(self) -> dict | None:
         return self._task
+
+
+def merge_task_lora(
+    ctx: Context, users: Sequence[User], cfg: OppuConfig, *, deadline: float | None, seed: int
+) -> tuple[dict | None, dict]:
+    """OPPU's stage 1: a task LoRA on `users`, folded into the base weights; (its weights or None, a report).
+
+    An untrained LoRA (no time, or no examples) is dropped rather than merged: later stages start from the base.
+    """
+    examples = task_examples(ctx, users, cfg.task_source)
+    state, outcome = train_adapter(
+        ctx, TASK, lora_config(cfg, cfg.task_target_modules), examples, cfg, deadline=deadline, seed=seed,
+        epochs=cfg.task_epochs,
+    )  # fmt: skip
+    ctx.backbone.remove_lora(TASK, merge=state is not None)
+    return state, {"train_users": len(users), "merged": state is not None, **outcome.report()}

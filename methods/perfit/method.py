@@ -25,9 +25,11 @@ import torch
 
 from lampbench.methods.api import Context, Method
 from lampbench.methods.finetune.examples import fit_prompt, item_examples, task_examples
+from lampbench.methods.finetune.train import seed_for
+from lampbench.methods.loop import Outcome
 from lampbench.methods.perfit.config import PerFitConfig
 from lampbench.methods.perfit.intervention import Phi, TrainablePhi, check_layers, intervening
-from lampbench.methods.perfit.train import Outcome, seed_for, train_stage, user_deadline
+from lampbench.methods.perfit.train import train_stage
 from lampbench.tasks.specs import Query, User
 
 
@@ -76,7 +78,7 @@ class PerFit(Method):
         seed = seed_for(ctx.seed, user.id)
         phi = self._new_phi(ctx, cfg.r2, seed)
         outcome = train_stage(
-            ctx, examples, phi, self._stage1, cfg, epochs=cfg.epochs2, deadline=user_deadline(ctx, user), seed=seed
+            ctx, examples, phi, self._stage1, cfg, epochs=cfg.epochs2, deadline=ctx.user_deadline(user), seed=seed
         )
         state = phi.export() if outcome.steps else None
         _record_user(ctx, user, outcome, rank_layer_parameters(state))

@@ -1,0 +1,71 @@
+"""Per-Pcs' settings: the paper's values (papers/per-pcs-personalized-pieces.txt, §2 and Table 3) where it gives them.
+
+- Sharers: k-means with K = 50 over mean history embeddings, the most active user of each cluster (§2.3). The
+  paper embeds with DeBERTa-v3-large; here the run's shared sentence embedder (all-MiniLM-L6-v2) does it.
+- Base task adaptation (§2.2): a LoRA on the training users that are not sharers, merged into the base, as OPPU's
+  stage 1 (the same code and fields: `task_*`).
+- Sharer LoRAs: "following OPPU", r 8, alpha 8 on q/k/v/o (METHODS.md), trained on each sharer's history items
+  turned into task examples. Table 3 lists lr 1e-5/2e-5 for them, for 1-3 full epochs on a 7B model; with budgets
+  that allow a few steps the default is OPPU's 1e-4.
+- Gates: one zero-initialised vector per piece, trained with the LoRA frozen for 100 steps (LaMP-1/2/3) or 50
+  (LaMP-4/5/7), lr 1e-5 or 2e-5, batch 6 (Table 3). `gate_steps=0` and `gate_learning_rate=0` take those
+  per-task values.
+- Assembly: top-k per task (Table 3: LaMP-1 1, LaMP-2 3, LaMP-3 1, LaMP-4 1, LaMP-5 1, LaMP-7 2); `top_k=0`
+  takes them.
+- Budget (ours; the paper has none): selecting sharers and the task LoRA may use `task_fraction` of the budget,
+  the pool (sharer LoRAs and gates) `pool_fraction` of what is left, each sharer an equal share of the pool's time
+  left (of which `gate_fraction` goes to the gates); the evaluation users assemble in the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lampbench.methods.finetune.config import QKVO, OppuConfig
+
+
+def _f(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+#: Table 3 of the paper, per task: (top-k, gate steps, gate learning rate). LaMP-2N follows LaMP-2 (ours).
+PAPER = {
+    "lamp1": (1, 100, 1e-5),
+    "lamp2": (3, 100, 2e-5),
+    "lamp2n": (3, 100, 2e-5),
+    "lamp3": (1, 100, 1e-5),
+    "lamp4": (1, 50, 2e-5),
+    "lamp5": (1, 50, 2e-5),
+    "lamp7": (2, 50, 2e-5),
+}
+
+
+@dataclass(frozen=True)
+class PerPcsConfig(OppuConfig):
+    sharers: int = _f(50, "K of k-means: one sharer (the most active user) per cluster of training users")
+    top_k: int = _f(0, "pieces kept per module and history item (0: the paper's per-task value, Table 3)")
+    target_modules: tuple[str, ...] = _f(QKVO, "modules of the sharers' LoRAs; each module's LoRA is a piece")
+    gate_steps: int = _f(0, "optimizer steps of gate training per sharer (0: the paper's 100 or 50 per task)")
+    gate_learning_rate: float = _f(0.0, "AdamW learning rate of the gates (0: the paper's 1e-5 or 2e-5 per task)")
+    gate_batch_size: int = _f(6, "examples per gate-training step (Per-Pcs: 6)")
+    embed_items: int = _f(32, "history items per candidate embedded for k-means, spread over the profile (ours)")
+    max_history: int = _f(0, "history items of a target user fed to the assembly (0: all, as the paper)")
+    assemble_batch_size: int = _f(16, "history items per forward pass while assembling (Per-Pcs: 6-16)")
+    task_adapt: bool = _f(True, "adapt the base to the task first (a merged LoRA on the non-sharers, §2.2)")
+    task_fraction: float = _f(0.3, "share of the budget for selecting sharers and the task LoRA (ours)")
+    pool_fraction: float = _f(0.8, "share of the budget left after that for sharer LoRAs and gates (ours)")
+    gate_fraction: float = _f(0.25, "share of each sharer's time for training its gates (ours)")
+
+    def __post_init__(self) -> None:
+        if self.sharers < 1:
+            raise ValueError("per-pcs: `sharers` must be at least 1")
+        if self.top_k < 0 or self.gate_steps < 0 or self.max_history < 0:
+            raise ValueError("per-pcs: top_k, gate_steps and max_history must be >= 0")
+        for name in ("task_fraction", "pool_fraction", "gate_fraction"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"per-pcs: {name} must be in (0, 1)")
+
+    def for_task(self, task: str) -> tuple[int, int, float]:
+        """(top-k, gate steps, gate learning rate), with 0s replaced by the paper's values for `task`."""
+        k, steps, lr = PAPER.get(task, (1, 50, 2e-5))
+        return self.top_k or k, self.gate_steps or steps, self.gate_learning_rate or lr

@@ -1,0 +1,207 @@
+"""Personalized Pieces (Per-Pcs, papers/per-pcs-personalized-pieces.txt): per-user adapters assembled from a pool.
+
+`fit` builds the pool, and is charged to the budget like everything else:
+
+1. Sharers (§2.3): each training user's history items are embedded and averaged; k-means (K = `sharers`) groups
+   the users and the most active user of each cluster (the longest history) becomes a sharer.
+2. Base task adaptation (§2.2): OPPU's task LoRA trained on the training users that are *not* sharers, merged
+   into the base weights (`task_adapt`).
+3. Each sharer's LoRA (OPPU's per-user stage, q/k/v/o) on that sharer's history items, cut into pieces (one per
+   module); then a zero-initialised gate per piece trained with the LoRA frozen (§2.4).
+
+`personalize` trains nothing (§2.5): the target user's history items go through the model with the assembling
+hooks (`pieces.Assembler`), and what is stored is the averaged (sharer index, weight) per module. `predict`
+applies the assembled adapter with hooks. See `pieces.py` for the math, `config.py` for where each default comes
+from.
+
+Anytime: a sharer whose LoRA or gates got no training step is left out of the pool (an untrained gate scores
+every activation 0); with no sharer the method answers with the (task-adapted) base. A user's assembly stops at
+their deadline with the items seen so far; a user whose assembly saw no item is answered by the base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from lampbench.methods.api import Context, Method
+from lampbench.methods.finetune.adapters import lora_config, train_adapter
+from lampbench.methods.finetune.examples import fit_prompt, item_examples
+from lampbench.methods.finetune.oppu import merge_task_lora
+from lampbench.methods.finetune.train import out_of_time, seed_for
+from lampbench.methods.loop import LoopConfig, tokenize, train_parameters
+from lampbench.methods.perpcs.config import PerPcsConfig
+from lampbench.methods.perpcs.pieces import Assembler, Assembly, Pool, applied, gated, lora_pieces, stack
+from lampbench.tasks.specs import Query, User
+
+PIECE = "piece"
+
+
+def spread(items: Sequence, k: int) -> list:
+    """At most `k` of `items`, evenly spread (all of them when k is 0)."""
+    if k <= 0 or len(items) <= k:
+        return list(items)
+    return [items[int(i)] for i in dict.fromkeys(np.linspace(0, len(items) - 1, num=k).round().astype(int))]
+
+
+def select_sharers(ctx: Context, users: Sequence[User], k: int, *, embed_items: int, seed: int) -> list[User]:
+    """The most active user of each of `k` k-means clusters of mean history embeddings (§2.3)."""
+    from sklearn.cluster import KMeans
+
+    candidates = [u for u in users if u.profile]
+    if len(candidates) <= k:
+        return candidates
+    task = ctx.task
+    means = np.stack([
+        np.asarray(ctx.embedder.encode([task.corpus(item) for item in spread(u.profile, embed_items)])).mean(0)
+        for u in candidates
+    ])  # fmt: skip
+    labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(means)
+    chosen = []
+    for cluster in range(k):
+        members = [u for u, label in zip(candidates, labels, strict=True) if label == cluster]
+        if members:
+            chosen.append(max(members, key=lambda u: len(u.profile)))  # first of the most active on a tie
+    return chosen
+
+
+class PerPcs(Method):
+    """Sharers' LoRA pieces with trained gates; each target user's adapter assembled from them without training."""
+
+    Config = PerPcsConfig
+    config: PerPcsConfig
+    uses_train_users = True
+
+    def __init__(self, config: PerPcsConfig | None = None):
+        super().__init__(config)
+        self._pool: Pool | None = None
+        self._task: dict | None = None
+
+    # -- the pool ---------------------------------------------------------------------------------------------
+
+    def fit(self, ctx: Context, train: Sequence[User]) -> None:
+        cfg, clock = self.config, ctx.clock
+        self._pool = self._task = None
+        task_deadline = clock.share(cfg.task_fraction)
+        sharers = select_sharers(ctx, train, cfg.sharers, embed_items=cfg.embed_items, seed=ctx.seed)
+        ids = {u.id for u in sharers}
+        report = ctx.report
+        report["sharers"] = {"candidates": len(train), "selected": [u.id for u in sharers]}
+        if cfg.task_adapt:
+            rest = [u for u in train if u.id not in ids]
+            self._task, report["task_adaptation"] = merge_task_lora(
+                ctx, rest, cfg, deadline=task_deadline, seed=seed_for(ctx.seed, "per-pcs-task")
+            )
+        pool_deadline = clock.share(cfg.pool_fraction)
+        pieces, gates, kept, rows = [], [], [], []
+        for i, sharer in enumerate(sharers):
+            deadline = clock.spent + (pool_deadline - clock.spent) / (len(sharers) - i)
+            row, piece, gate = self._sharer(ctx, sharer, deadline)
+            rows.append(row)
+            if gate is not None:
+                pieces.append(piece)
+                gates.append(gate)
+                kept.append(sharer.id)
+        if PIECE in ctx.backbone.adapters:
+            ctx.backbone.remove_lora(PIECE)
+        if kept:
+            self._pool = stack(pieces, gates, kept)
+        report["pool"] = {"sharers": len(kept), "modules": len(self._pool.modules) if self._pool else 0}
+        report["sharer_training"] = rows
+
+    def _sharer(self, ctx: Context, sharer: User, deadline: float):
+        """Train one sharer's LoRA, then its gates: (report row, {module: (A, B)} or None, {module: gate} or None)."""
+        cfg, clock = self.config, ctx.clock
+        examples = item_examples(ctx, sharer)
+        seed = seed_for(ctx.seed, f"per-pcs-sharer-{sharer.id}")
+        lora = lora_config(cfg)
+        lora_deadline = clock.spent + (1 - cfg.gate_fraction) * (deadline - clock.spent)
+        state, outcome = train_adapter(ctx, PIECE, lora, examples, cfg, deadline=lora_deadline, seed=seed)
+        row = {"user": sharer.id, "history": len(sharer.profile), "lora": outcome.report()}
+        ctx.backbone.activate_lora([])
+        if state is None:
+            return row, None, None
+        pieces = lora_pieces(state, PIECE, lora.lora_alpha / lora.r)
+        device = ctx.backbone.device
+        on_device = {m: (a.to(device), b.to(device)) for m, (a, b) in pieces.items()}
+        gates = {m: torch.nn.Parameter(torch.zeros(a.shape[1], device=device)) for m, (a, _) in pieces.items()}
+        _, steps, lr = cfg.for_task(ctx.task.name)
+        loop = LoopConfig(
+            learning_rate=lr, max_grad_norm=cfg.max_grad_norm, batch_size=cfg.gate_batch_size,
+            linear_decay=cfg.lr_scheduler != "constant", max_target_tokens=cfg.max_target_tokens,
+        )  # fmt: skip
+        A = {m: a for m, (a, _) in on_device.items()}
+        B = {m: b for m, (_, b) in on_device.items()}
+        gate_outcome = train_parameters(
+            ctx, examples, [{"params": list(gates.values()), "weight_decay": 0.0}], loop, steps=steps,
+            deadline=deadline, seed=seed, hooks=gated(ctx.backbone, A, B, gates),
+        )  # fmt: skip
+        row["gates"] = gate_outcome.report()
+        if gate_outcome.steps == 0:
+            return row, pieces, None
+        return row, pieces, {m: g.detach().float().cpu() for m, g in gates.items()}
+
+    # -- a user -------------------------------------------------------------------------------------------------
+
+    def personalize(self, ctx: Context, user: User) -> Assembly | None:
+        cfg, backbone = self.config, ctx.backbone
+        if self._pool is None:
+            return None
+        deadline = ctx.user_deadline(user, cfg.budget_split)
+        rows = history_rows(ctx, user, cfg)
+        k, _, _ = cfg.for_task(ctx.task.name)
+        assembler = Assembler(self._pool.to(backbone.device), k)
+        pad, device = backbone.tokenizer.pad_token_id, backbone.device
+        with torch.inference_mode(), assembler.installed(backbone):
+            for start in range(0, len(rows), cfg.assemble_batch_size):
+                if out_of_time(ctx.clock, deadline):
+                    break
+                batch = rows[start : start + cfg.assemble_batch_size]
+                width = max(len(ids) for ids, _ in batch)
+                ids = torch.full((len(batch), width), pad, dtype=torch.long)
+                attention = torch.zeros_like(ids)
+                mask = torch.zeros(len(batch), width)
+                for i, (row, (lo, hi)) in enumerate(batch):
+                    ids[i, : len(row)], attention[i, : len(row)], mask[i, lo:hi] = torch.tensor(row), 1, 1.0
+                assembler.mask = mask.to(device)
+                backbone.model(input_ids=ids.to(device), attention_mask=attention.to(device))
+                assembler.items += len(batch)
+        ctx.report.setdefault("users", []).append(
+            {"user": user.id, "history": len(user.profile), "items_assembled": assembler.items}
+        )
+        return assembler.assembly()
+
+    def predict(self, ctx: Context, state: Assembly | None, queries: Sequence[Query]) -> list[str]:
+        backbone = ctx.backbone
+        prompts = [fit_prompt(ctx, q.input) for q in queries]
+        if state is None or self._pool is None:
+            return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+        with applied(backbone, self._pool.to(backbone.device), state):
+            return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+
+    def collective_state(self) -> dict | None:
+        """The pool and the merged task LoRA's weights (what every user's answers depend on)."""
+        if self._pool is None and self._task is None:
+            return None
+        return {"pool": self._pool, "task_lora": self._task}
+
+
+def history_rows(ctx: Context, user: User, cfg: PerPcsConfig) -> list[tuple[list[int], tuple[int, int]]]:
+    """The user's history items as (token ids, (begin, end) of the scored positions), at most `max_history`.
+
+    An item with an output (a task example: input -> the item's label or text) is scored on its target tokens,
+    end-of-turn included (b = |x| + 1 .. e = |x| + |y| + 1 in the paper); an item without one (LaMP-1) on its
+    whole text.
+    """
+    backbone = ctx.backbone
+    examples = item_examples(ctx, user)
+    if examples:
+        out = []
+        for ex in spread(examples, cfg.max_history):
+            prompt, target = tokenize(backbone, ex, cfg.max_target_tokens)
+            out.append((prompt + target, (len(prompt), len(prompt) + len(target))))
+        return out
+    texts = [fit_prompt(ctx, ctx.task.corpus(item)) for item in spread(user.profile, cfg.max_history)]
+    return [(ids, (0, len(ids))) for ids in (backbone.encode(t) for t in texts if t.strip())]

@@ -1,0 +1,199 @@
+"""Per-Pcs' pieces: the pool of sharer LoRA pieces with gates, and the hooks that gate, assemble and apply them.
+
+A *piece* is one sharer's LoRA update at one module (one linear layer: `model.layers.3.self_attn.q_proj`), the
+pair (B, A) with peft's alpha/r scaling folded into B. Everything here acts through forward hooks on those linear
+layers (`Backbone.hooks`), so nothing stays on the model after a block exits:
+
+- gate training (§2.4): z = W v + B A v · sigmoid(gᵀ v), B and A frozen, g trained from zero;
+- assembly (§2.5): while a target user's history item goes through the model, each module scores every piece by
+  the summed cosine of its gate and the module's input over the item's target tokens, keeps the top-k and adds
+  Σ softmax(score/√n)·B A v to its output. The forward pass runs layer by layer, so the next layer chooses from
+  activations the pieces chosen so far already shaped, which is the paper's auto-regressive selection. The
+  weights are averaged over the history items;
+- answering: z = W v + Σ_s w_s B_s A_s v with the user's stored (sharer index, weight) per module.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The shared pieces pool (the method's collective state).
+
+    Attributes:
+        sharers: the sharers' user ids, in the order of the stacked tensors.
+        modules: the module names, in forward order.
+        A: per module, [S, r, n].
+        B: per module, [S, d, r], scaled by alpha / r.
+        gates: per module, [S, n].
+    """
+
+    sharers: tuple[str, ...]
+    modules: tuple[str, ...]
+    A: dict[str, torch.Tensor]
+    B: dict[str, torch.Tensor]
+    gates: dict[str, torch.Tensor]
+
+    def to(self, device: torch.device | str) -> Pool:
+        def move(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {k: v.to(device) for k, v in d.items()}
+
+        return Pool(self.sharers, self.modules, move(self.A), move(self.B), move(self.gates))
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """A target user's stored adapter: per module (rows, in `Pool.modules` order), sharer indices and weights.
+
+    Rows are padded to the widest one with weight 0. This is all a user costs: no LoRA matrix is stored.
+    """
+
+    index: torch.Tensor  # [M, m] int16
+    weight: torch.Tensor  # [M, m] float32
+
+
+def lora_pieces(adapter_state: dict[str, torch.Tensor], adapter: str, scaling: float) -> dict[str, tuple]:
+    """{module name: (A [r, n], B·scaling [d, r])} from `Backbone.adapter_state` of one peft LoRA adapter."""
+    pieces: dict[str, dict[str, torch.Tensor]] = {}
+    for name, value in adapter_state.items():
+        for part in ("lora_A", "lora_B"):
+            marker = f".{part}.{adapter}."
+            if marker in name:
+                pieces.setdefault(name.split(marker)[0], {})[part] = value.float()
+    return {m: (p["lora_A"], p["lora_B"] * scaling) for m, p in pieces.items()}
+
+
+def piece_scores(gates: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """α[b, s] = Σ_t mask[b, t] · cos(g_s, v[b, t]): gates [S, n], activations [b, T, n], mask [b, T]."""
+    return torch.einsum("btn,sn,bt->bs", F.normalize(v, dim=-1), F.normalize(gates, dim=-1), mask.to(v.dtype))
+
+
+def select(scores: torch.Tensor, k: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k pieces per row and their weights softmax(α/√n): ([b, k] indices, [b, k] weights)."""
+    top = scores.topk(min(k, scores.shape[-1]), dim=-1)
+    return top.indices, torch.softmax(top.values / math.sqrt(n), dim=-1)
+
+
+def _delta(v: torch.Tensor, A: torch.Tensor, B: torch.Tensor, index: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Σ_j w[b, j] · B[index[b, j]] A[index[b, j]] v[b] for activations v [b, T, n]: [b, T, d]."""
+    av = torch.einsum("btn,bjrn->bjtr", v, A[index])
+    return torch.einsum("bjtr,bjdr,bj->btd", av, B[index], w)
+
+
+def _float_in(inputs) -> torch.Tensor:
+    return inputs[0].float()  # pieces are fp32 even on a bf16 model
+
+
+@contextmanager
+def gated(backbone, A: dict, B: dict, gates: dict) -> Iterator[None]:
+    """One sharer's pieces behind their gates (§2.4): z = W v + B A v · sigmoid(gᵀ v) at every module."""
+
+    def hook_for(name: str):
+        def hook(module, inputs, output):
+            v = _float_in(inputs)
+            gate = torch.sigmoid(v @ gates[name]).unsqueeze(-1)
+            return output + (((v @ A[name].T) * gate) @ B[name].T).to(output.dtype)
+
+        return hook
+
+    with backbone.hooks({name: hook_for(name) for name in gates}):
+        yield
+
+
+class Assembler:
+    """Hooks that choose pieces while history items go through the model, and the running weight totals.
+
+    Set `mask` ([b, T]: the positions to score, the items' target tokens) before each forward pass.
+    """
+
+    def __init__(self, pool: Pool, k: int):
+        self.pool, self.k = pool, k
+        self.mask: torch.Tensor | None = None
+        self.items = 0
+        self.totals = {m: torch.zeros(len(pool.sharers), device=pool.gates[m].device) for m in pool.modules}
+
+    def _hook(self, name: str):
+        A, B, gates = self.pool.A[name], self.pool.B[name], self.pool.gates[name]
+
+        def hook(module, inputs, output):
+            v = _float_in(inputs)
+            index, w = select(piece_scores(gates, v, self.mask), self.k, v.shape[-1])
+            self.totals[name].index_add_(0, index.flatten(), w.flatten())
+            return output + _delta(v, A, B, index, w).to(output.dtype)
+
+        return hook
+
+    @contextmanager
+    def installed(self, backbone) -> Iterator[Assembler]:
+        with backbone.hooks({name: self._hook(name) for name in self.pool.modules}):
+            yield self
+
+    def assembly(self) -> Assembly | None:
+        """The weights averaged over the items seen, as (sharer index, weight) per module; None before any item."""
+        if self.items == 0:
+            return None
+        rows = [self.totals[m].cpu() / self.items for m in self.pool.modules]
+        width = max(int((r > 0).sum()) for r in rows)
+        index = torch.zeros(len(rows), width, dtype=torch.int16)
+        weight = torch.zeros(len(rows), width)
+        for i, r in enumerate(rows):
+            kept = torch.nonzero(r > 0).flatten()
+            index[i, : len(kept)] = kept.to(torch.int16)
+            weight[i, : len(kept)] = r[kept]
+        return Assembly(index, weight)
+
+
+def delta_weights(pool: Pool, assembly: Assembly) -> dict[str, torch.Tensor]:
+    """The assembled update ΔW = Σ_s w_s B_s A_s per module ([d, n]; what a user's adapter amounts to)."""
+    out = {}
+    for i, name in enumerate(pool.modules):
+        index, w = assembly.index[i].long(), assembly.weight[i]
+        out[name] = torch.einsum("s,sdr,srn->dn", w, pool.B[name][index], pool.A[name][index])
+    return out
+
+
+@contextmanager
+def applied(backbone, pool: Pool, assembly: Assembly) -> Iterator[None]:
+    """A user's assembled adapter on the model inside this block: z = W v + Σ_s w_s B_s A_s v per module.
+
+    Per module the chosen pieces are concatenated into one low-rank pair, B' = [w_1 B_1 ... w_m B_m] and
+    A' = [A_1; ...; A_m], so answering costs one thin matmul pair per module.
+    """
+    hooks = {}
+    for i, name in enumerate(pool.modules):
+        kept = assembly.weight[i] > 0
+        index, w = assembly.index[i][kept].long(), assembly.weight[i][kept].to(pool.B[name].device)
+        if len(index) == 0:
+            continue
+        a = pool.A[name][index].flatten(0, 1)  # [m·r, n]
+        b = (pool.B[name][index] * w[:, None, None]).permute(1, 0, 2).flatten(1)  # [d, m·r]
+        hooks[name] = _applied_hook(a, b)
+    with backbone.hooks(hooks):
+        yield
+
+
+def _applied_hook(a: torch.Tensor, b: torch.Tensor):
+    def hook(module, inputs, output):
+        return output + ((_float_in(inputs) @ a.T) @ b.T).to(output.dtype)
+
+    return hook
+
+
+def stack(pieces: Sequence[dict[str, tuple]], gates: Sequence[dict[str, torch.Tensor]], sharers: Sequence[str]):
+    """A `Pool` from each sharer's {module: (A, B)} and {module: gate} (every sharer with the same modules)."""
+    modules = tuple(pieces[0])
+    return Pool(
+        sharers=tuple(sharers),
+        modules=modules,
+        A={m: torch.stack([p[m][0] for p in pieces]) for m in modules},
+        B={m: torch.stack([p[m][1] for p in pieces]) for m in modules},
+        gates={m: torch.stack([g[m] for g in gates]) for m in modules},
+    )
