@@ -1,16 +1,17 @@
-"""Benchmark: what personalizing one user costs with PerFit and StyleVector, next to OPPU's per-user LoRA.
+"""Benchmark: what personalizing one user costs with PerFit, Per-Pcs and StyleVector, next to OPPU's per-user LoRA.
 
 For each method, the same synthetic users on the same backbone: the per-user state `personalize` returns (its
 trainable parameters and bytes, measured by the harness's own accounting) and the wall-clock seconds
 `personalize` took, with a budget large enough that it never cuts training short, so the time is the method's own
 cost: PerFit's stage 2 and `lora-p`/`oppu` train for their default 2 epochs at batch 16; StyleVector generates
-the model's answers to up to 16 history items and reads two forward passes each. Collective stages (PerFit's
-stage 1, OPPU's task LoRA) run first, kept short (`--fit-epochs` of a few training users) since only the per-user
-figures are compared; their parameter counts are listed too. `oppu` runs last: it merges its task LoRA into the
-shared backbone.
+the model's answers to up to 16 history items and reads two forward passes each; Per-Pcs trains nothing per user
+and feeds each history item once through the assembling hooks. Collective stages (PerFit's stage 1, OPPU's task
+LoRA, Per-Pcs' pool of `--sharers` sharers with short gate training) run first, kept short (`--fit-epochs` of a
+few training users) since only the per-user figures are compared; their parameter counts are listed too. Per-Pcs
+skips its task LoRA here, and `oppu` runs last: it merges its task LoRA into the shared backbone.
 
     python benchmarks/representation.py [--model smollm2] [--task lamp3] [--users 3] [--max-profile 8]
-        [--methods perfit,stylevector,lora-p,oppu] [--threads N] [--out FILE.json]
+        [--methods perfit,per-pcs,stylevector,lora-p,oppu] [--sharers 3] [--threads N] [--out FILE.json]
 
 On a CPU that other processes keep busy, `--threads 1`: torch's own threads then wait on each other and on the
 other processes, and a run can be ten times slower than with one thread.
@@ -26,10 +27,10 @@ import time
 
 import torch
 
-DEFAULT_METHODS = "perfit,stylevector,lora-p,oppu"
+DEFAULT_METHODS = "perfit,per-pcs,stylevector,lora-p,oppu"
 
 
-def personalize_costs(name: str, backbone, task, users, train, fit_epochs: float) -> dict:
+def personalize_costs(name: str, backbone, task, users, train, fit_epochs: float, sharers: int) -> dict:
     """Run `name`'s fit (when it has one) and personalize on each user; its per-user costs."""
     from lampbench.harness.accounting import state_bytes, state_parameters
     from lampbench.harness.budget import Clock
@@ -38,9 +39,18 @@ def personalize_costs(name: str, backbone, task, users, train, fit_epochs: float
     from lampbench.methods.registry import METHODS
 
     cls = METHODS.get(name)
-    overrides = {"perfit": {"epochs1": fit_epochs}, "oppu": {"task_epochs": fit_epochs}}.get(name, {})
+    overrides = {
+        "perfit": {"epochs1": fit_epochs},
+        "oppu": {"task_epochs": fit_epochs},
+        "per-pcs": {"task_adapt": False, "sharers": sharers, "gate_steps": 10},
+    }.get(name, {})
     method = cls(build_config(cls.Config, overrides))
-    ctx = Context(task=task, clock=Clock(24 * 3600), max_prompt_tokens=512, _backbone=backbone, eval_users=users)
+    from lampbench.harness.models import load_embedder
+
+    ctx = Context(
+        task=task, clock=Clock(24 * 3600), max_prompt_tokens=512, _backbone=backbone, eval_users=users,
+        embedder_factory=load_embedder,
+    )  # fmt: skip
     with ctx.clock.charging():
         t = time.perf_counter()
         if cls.uses_train_users:
@@ -52,7 +62,10 @@ def personalize_costs(name: str, backbone, task, users, train, fit_epochs: float
             state = method.personalize(ctx, user)
             seconds = time.perf_counter() - t
             done = ctx.report.get("users", [{}] * len(users))[i]  # what the method says it did for this user
-            work = f"{done['steps']} steps" if "steps" in done else f"{done.get('used', '?')} items"
+            if "steps" in done:
+                work = f"{done['steps']} steps"
+            else:
+                work = f"{done.get('used', done.get('items_assembled', '?'))} items"
             rows.append({"user": user.id, "history": len(user.profile), "seconds": seconds,
                          "parameters": state_parameters(state), "bytes": state_bytes(state), "work": work})  # fmt: skip
     collective = method.collective_state()
@@ -78,6 +91,7 @@ def main() -> None:
     parser.add_argument("--train-users", type=int, default=4, help="training users for the collective stages")
     parser.add_argument("--fit-epochs", type=float, default=0.1, help="epochs of the (short) collective stages")
     parser.add_argument("--methods", default=DEFAULT_METHODS)
+    parser.add_argument("--sharers", type=int, default=3, help="Per-Pcs sharers among the training users")
     parser.add_argument(
         "--threads", type=int, default=0, help="torch threads (0: torch's default); 1 on a CPU shared with others"
     )
@@ -114,7 +128,7 @@ def main() -> None:
           "| collective |\n|---|---:|---:|---:|---|---:|", flush=True)  # fmt: skip
     results = []
     for name in names:
-        r = personalize_costs(name, backbone, task, users, train, args.fit_epochs)
+        r = personalize_costs(name, backbone, task, users, train, args.fit_epochs, args.sharers)
         results.append(r)
         collective = f"{r['collective_parameters']:,} params" if r["collective_parameters"] else "-"
         print(f"| {r['method']} | {r['parameters']:,} | {r['bytes_median'] / 1024:,.1f} KiB | "

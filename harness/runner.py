@@ -130,6 +130,9 @@ def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, 
     try:
         t = time.perf_counter()
         users, train = load_eval_and_train(spec, task, with_train=type(method).uses_train_users)
+        # The method sees evaluation users without their gold outputs: only the harness scores.
+        golds = {q.id: q.gold for user in users for q in user.queries}
+        users = [blind(user) for user in users]
         if backbone is None:
             from lampbench.harness.backbone import Backbone
 
@@ -152,10 +155,9 @@ def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, 
         record["collective_parameters"] = state_parameters(collective)
         with open(out / "generations.jsonl", "w", encoding="utf-8") as gen_file:
             for user in _progress(users, progress, f"{spec.method} on {task.name}"):
-                row, user_answers, user_unparsed = _one_user(ctx, method, task, user, gen_file)
+                row, user_answers, user_unparsed = _one_user(ctx, method, task, user, golds, gen_file)
                 per_user.append(row)
                 answers.update(user_answers)
-                golds.update({q.id: q.gold for q in user.queries})
                 unparsed += user_unparsed
                 timings["personalize_s"] += row["personalize_s"]
                 timings["predict_s"] += row["predict_s"]
@@ -175,7 +177,14 @@ def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, 
     return record
 
 
-def _one_user(ctx: Context, method: Method, task: TaskSpec, user: User, gen_file) -> tuple[dict, dict, int]:
+def blind(user: User) -> User:
+    """The user as a method sees them at evaluation: their history and questions, no gold outputs."""
+    return dataclasses.replace(user, queries=tuple(dataclasses.replace(q, gold=None) for q in user.queries))
+
+
+def _one_user(
+    ctx: Context, method: Method, task: TaskSpec, user: User, golds: dict[str, str | None], gen_file
+) -> tuple[dict, dict, int]:
     t = time.perf_counter()
     with ctx.clock.charging():
         state = method.personalize(ctx, user)
@@ -198,7 +207,7 @@ def _one_user(ctx: Context, method: Method, task: TaskSpec, user: User, gen_file
             "raw": text,
             "answer": parsed.answer,
             "parsed": parsed.ok,
-            "gold": query.gold,
+            "gold": golds.get(query.id),
         }
         gen_file.write(json.dumps(line, ensure_ascii=False) + "\n")
     gen_file.flush()

@@ -57,7 +57,8 @@ class Context:
     #: What the method wants recorded about itself in run.json (counts, losses, coverage...); plain JSON values.
     report: dict[str, Any] = field(default_factory=dict)
     #: The run's evaluation users in the order `personalize` will see them, so a method can split its per-user
-    #: budget fairly (empty when the caller does not say).
+    #: budget fairly (`user_deadline`); empty when the caller does not say. Like the users `personalize` and
+    #: `predict` get, they carry no gold outputs: the runner removes them, only the harness scores.
     eval_users: tuple[User, ...] = ()
     _backbone: Backbone | None = None
     _embedder: Any = None

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import zlib
 
 import numpy as np
@@ -20,6 +18,7 @@ from lampbench.methods.chameleon.editing import edit_hook, edited
 from lampbench.methods.chameleon.prompts import clean_insight, pair_prompt, templates
 from lampbench.methods.chameleon.selfdata import SelfData, select_history
 from lampbench.tasks.specs import TASKS, Query, User, get_task
+from lampbench.tests.smollm2 import bench_run
 
 FAST = {"history_k": 3, "insight_max_tokens": 4, "ccs_epochs": 30, "ccs_restarts": 2}
 
@@ -283,16 +282,11 @@ def test_the_group_stage_keeps_the_users_finished_in_time(tiny_backbone, monkeyp
 @pytest.mark.slow
 def test_end_to_end_with_the_real_smollm2(tmp_path):
     """`bench run --method chameleon` on the embedded SmolLM2, two synthetic users, tiny token counts."""
-    out = tmp_path / "runs"
-    sets = ["history_k=2", "insight_max_tokens=6", "ccs_epochs=50", "ccs_restarts=2"]
     # The budget is a cap, not a cost: generous, so that a busy machine still personalizes both users.
-    cmd = [sys.executable, "-m", "lampbench.harness.cli", "run", "--method", "chameleon", "--task", "lamp3",
-           "--data", "synthetic", "--users", "2", "--budget", "10m", "--max-prompt-tokens", "192", "--out", str(out),
-           "--quiet", *[arg for s in sets for arg in ("--set", s)]]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    record = json.loads((run_dir / "run.json").read_text())
+    record, _ = bench_run(
+        tmp_path, "--method", "chameleon", "--task", "lamp3", "--users", "2", "--budget", "10m",
+        "--max-prompt-tokens", "192", sets=("history_k=2", "insight_max_tokens=6", "ccs_epochs=50", "ccs_restarts=2"),
+    )  # fmt: skip
     assert record["status"] == "ok" and record["queries"] == 2 and 0 <= record["metrics"]["mae"] <= 4
     report = record["method_report"]
     assert report["personalized_users"] + report["fallback_users"] == 2

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from typer.testing import CliRunner
 
 from lampbench.harness.cli import app
+from lampbench.tests.smollm2 import bench_run
 
 runner = CliRunner()
 
@@ -87,13 +86,9 @@ def test_score_files(tmp_path):
 @pytest.mark.slow
 def test_end_to_end_with_the_real_smollm2(tmp_path):
     """`bench run` as a user types it, on the embedded SmolLM2 and a few synthetic users."""
-    out = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "lampbench.harness.cli", "run", "--method", "rag", "--task", "lamp3", "--data",
-           "synthetic", "--users", "4", "--budget", "2m", "--out", str(out), "--quiet"]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    record = json.loads((run_dir / "run.json").read_text())
+    record, run_dir = bench_run(
+        tmp_path / "runs", "--method", "rag", "--task", "lamp3", "--users", "4", "--budget", "2m"
+    )
     assert record["status"] == "ok" and record["model"] == "smollm2" and record["queries"] == 4
     assert 0 <= record["metrics"]["mae"] <= 4
     lines = [json.loads(line) for line in (run_dir / "generations.jsonl").read_text().splitlines()]

@@ -5,10 +5,7 @@ Training tests build their own tiny model (`fresh_backbone`) rather than train t
 
 from __future__ import annotations
 
-import json
 import random
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -27,6 +24,7 @@ from lampbench.methods.finetune.examples import history_examples, instruction, i
 from lampbench.methods.finetune.oppu import LoraC, LoraP, Oppu
 from lampbench.methods.finetune.train import NO_TIME, examples_seen, lr_factor
 from lampbench.tasks.specs import Query, User, get_task
+from lampbench.tests.smollm2 import bench_run
 
 TASK = get_task("lamp3")
 INSTRUCTION = (
@@ -326,14 +324,10 @@ def test_end_to_end_on_smollm2(method, tmp_path):
     The budget is roomy so that a loaded machine (a step can take 10x longer on two busy cores) still trains.
     """
     task = "lamp2" if method in ("aloe", "dpo") else "lamp3"
-    sets = [arg for s in SLOW_SETS[method] for arg in ("--set", s)]
-    cmd = [sys.executable, "-m", "lampbench.harness.cli", "run", "--method", method, "--task", task, "--data",
-           "synthetic", "--users", "2", "--train-users", "4", "--budget", "2m", "--max-profile", "12",
-           "--max-prompt-tokens", "128", "--out", str(tmp_path), "--quiet", *sets]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    record = json.loads((run_dir / "run.json").read_text())
+    record, _ = bench_run(
+        tmp_path, "--method", method, "--task", task, "--users", "2", "--train-users", "4", "--budget", "2m",
+        "--max-profile", "12", "--max-prompt-tokens", "128", sets=tuple(SLOW_SETS[method]),
+    )  # fmt: skip
     assert record["status"] == "ok" and record["queries"] == 2
     report = record["method_report"]
     trained = [report["collective"]] if "collective" in report else []

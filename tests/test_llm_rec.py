@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import typing
 
 import pytest
@@ -14,6 +12,7 @@ from lampbench.harness.config import ConfigError, build_config
 from lampbench.methods.api import Context
 from lampbench.methods.llm_rec import TEMPLATES, LlmRec, LlmRecConfig, Strategy, strategy_prompt
 from lampbench.tasks.specs import Query, User, get_task
+from lampbench.tests.smollm2 import bench_run
 
 
 class RecordingBackbone:
@@ -132,14 +131,10 @@ def test_strategy_is_validated():
 
 @pytest.mark.slow
 def test_end_to_end_on_smollm2(tmp_path):
-    out = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "lampbench.harness.cli", "run", "--method", "llm-rec", "--task", "lamp3", "--data",
-           "synthetic", "--users", "2", "--budget", "2m", "--out", str(out), "--quiet",
-           "--set", "strategy=engagement", "--set", "summary_max_new_tokens=16", "--set", "n_history=2"]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    record = json.loads((run_dir / "run.json").read_text())
+    record, run_dir = bench_run(
+        tmp_path, "--method", "llm-rec", "--task", "lamp3", "--users", "2", "--budget", "2m",
+        sets=("strategy=engagement", "summary_max_new_tokens=16", "n_history=2"),
+    )  # fmt: skip
     assert record["status"] == "ok" and record["model"] == "smollm2" and record["queries"] == 2
     report = record["method_report"]
     assert report["personalized_users"] == 2 and len(report["summaries"]) == 2

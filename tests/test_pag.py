@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -13,6 +11,7 @@ from lampbench.harness.config import ConfigError, build_config
 from lampbench.methods.api import Context
 from lampbench.methods.pag import PROFILE_PROMPTS, Pag, PagConfig, sample_items
 from lampbench.tasks.specs import TASKS, Query, User, get_task
+from lampbench.tests.smollm2 import bench_run
 
 
 class RecordingBackbone:
@@ -125,14 +124,10 @@ def test_config_is_validated():
 
 @pytest.mark.slow
 def test_end_to_end_on_smollm2(tmp_path):
-    out = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "lampbench.harness.cli", "run", "--method", "pag", "--task", "lamp3", "--data",
-           "synthetic", "--users", "2", "--budget", "2m", "--out", str(out), "--quiet",
-           "--set", "profile_max_new_tokens=16", "--set", "k=1"]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    record = json.loads((run_dir / "run.json").read_text())
+    record, run_dir = bench_run(
+        tmp_path, "--method", "pag", "--task", "lamp3", "--users", "2", "--budget", "2m",
+        sets=("profile_max_new_tokens=16", "k=1"),
+    )  # fmt: skip
     assert record["status"] == "ok" and record["model"] == "smollm2" and record["queries"] == 2
     report = record["method_report"]
     assert report["personalized_users"] == 2 and len(report["profiles"]) == 2

@@ -5,10 +5,7 @@ Every test that trains builds its own tiny backbone, so the session's shared `ti
 
 from __future__ import annotations
 
-import json
 import random
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -21,6 +18,7 @@ from lampbench.methods.api import Context
 from lampbench.methods.perfit import PerFit, PerFitConfig, Phi
 from lampbench.methods.perfit.intervention import LoReFT, TrainablePhi, intervening, loreft, prompt_mask
 from lampbench.tasks.specs import Query, User, get_task
+from lampbench.tests.smollm2 import bench_run
 
 INSTRUCTION = (
     "What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 without "
@@ -203,15 +201,11 @@ def test_per_user_reft_learns_each_users_label():
 @pytest.mark.slow
 def test_bench_run_on_smollm2(tmp_path):
     """`bench run --method perfit` on the real SmolLM2: stage 1 on 2 training users, stage 2 on 2 users."""
-    out = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "lampbench.harness.cli", "run", "--method", "perfit", "--task", "lamp3", "--data",
-           "synthetic", "--users", "2", "--train-users", "2", "--max-profile", "4", "--max-prompt-tokens", "64",
-           "--budget", "40s", "--set", "batch_size=2", "--set", "epochs1=1", "--set", "epochs2=1",
-           "--set", "stage1_fraction=0.3", "--out", str(out), "--quiet"]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    record = json.loads((run_dir / "run.json").read_text())
+    record, _ = bench_run(
+        tmp_path, "--method", "perfit", "--task", "lamp3", "--users", "2", "--train-users", "2", "--max-profile", "4",
+        "--max-prompt-tokens", "64", "--budget", "5m",
+        sets=("batch_size=2", "epochs1=1", "epochs2=1", "stage1_fraction=0.3"),
+    )  # fmt: skip
     assert record["status"] == "ok" and record["model"] == "smollm2" and record["users"] == 2
     report = record["method_report"]
     per_layer = 2 * 576 + 1  # SmolLM2's hidden size is 576; default layers (2, 4, 6, 8)

@@ -18,6 +18,7 @@ from lampbench.methods.finetune.examples import fit_prompt
 from lampbench.methods.perpcs import Assembly, PerPcs, PerPcsConfig, Pool
 from lampbench.methods.perpcs.method import history_rows, select_sharers
 from lampbench.methods.perpcs.pieces import Assembler, applied, delta_weights, gated, piece_scores, select
+from lampbench.tests.smollm2 import bench_run
 from lampbench.tests.test_perfit import context, fresh_backbone, hooks_on, rating_user
 
 MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -256,3 +257,23 @@ def test_assembly_stops_at_the_users_deadline():
     finally:
         del backbone.model.forward
     assert ctx.report["users"][0]["items_assembled"] == 4  # batches start at 0 and 30; at 60 the time is up
+
+
+@pytest.mark.slow
+def test_bench_run_on_smollm2(tmp_path):
+    """`bench run --method per-pcs` on the real SmolLM2: 2 sharers among 3 training users, 2 target users."""
+    record, _ = bench_run(
+        tmp_path, "--method", "per-pcs", "--task", "lamp3", "--users", "2", "--train-users", "3", "--max-profile",
+        "4", "--max-prompt-tokens", "64", "--budget", "5m",
+        sets=("sharers=2", "top_k=2", "batch_size=2", "max_steps=1", "gate_steps=2", "gate_batch_size=2"),
+    )  # fmt: skip
+    assert record["status"] == "ok" and record["model"] == "smollm2" and record["users"] == 2
+    report = record["method_report"]
+    assert report["pool"]["sharers"] == 2 and report["task_adaptation"]["merged"]
+    modules = 30 * 4  # SmolLM2: 30 layers, q/k/v/o
+    assert report["pool"]["modules"] == modules
+    for row, user in zip(record["per_user"], report["users"], strict=True):
+        assert user["items_assembled"] == 4
+        # (sharer index int16, weight fp32) for at most 2 sharers per module: a few hundred bytes to ~1.5 KB.
+        assert 0 < row["state_bytes"] <= modules * 2 * 6
+    assert 0 <= record["metrics"]["mae"] <= 4

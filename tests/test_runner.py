@@ -111,3 +111,22 @@ def test_bm25_retrieves_the_matching_item(tiny_backbone):
     state = method.personalize(ctx, User("u", profile, (Query("q", "review: a warm blanket", "5"),)))
     assert method.retrieve(ctx, state, "warm blanket") == [profile[1]]
     assert method.prompt(ctx, state, Query("q", "review: a warm blanket")).startswith('5 is the score for "lovely soft')
+
+
+def test_a_method_never_sees_the_evaluation_golds(tiny_backbone, cache, tmp_path):
+    seen: list = []
+
+    class Peeking(Base):
+        def personalize(self, ctx, user):
+            seen.extend(q.gold for u in ctx.eval_users for q in u.queries)
+            seen.extend(q.gold for q in user.queries)
+
+        def predict(self, ctx, state, queries):
+            seen.extend(q.gold for q in queries)
+            return super().predict(ctx, state, queries)
+
+    store = Store(tmp_path)
+    record = run(spec(method="peeking"), Peeking(), store=store, progress=False, backbone=tiny_backbone)
+    assert record["status"] == "ok" and record["metrics"] and seen and set(seen) == {None}
+    lines = [json.loads(line) for line in (store.run_dir(record["run_id"]) / "generations.jsonl").open()]
+    assert all(line["gold"] is not None for line in lines)  # the harness still scores against them

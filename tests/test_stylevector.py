@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import random
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -15,6 +12,7 @@ from lampbench.harness.budget import Clock
 from lampbench.methods.api import Context
 from lampbench.methods.stylevector import StyleVector, StyleVectorConfig
 from lampbench.tasks.specs import Query, User, get_task
+from lampbench.tests.smollm2 import bench_run
 
 # LaMP-3 (short answers keep generation on the random tiny model quick).
 INSTRUCTION = (
@@ -110,14 +108,10 @@ def test_no_time_means_no_vector_and_base_answers(tiny_backbone):
 def test_bench_run_on_smollm2(tmp_path):
     """`bench run --method stylevector` on the real SmolLM2 and 2 synthetic users (LaMP-3: short answers, so that
     the model's own answers to the history items are quick to generate on a CPU)."""
-    out = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "lampbench.harness.cli", "run", "--method", "stylevector", "--task", "lamp3",
-           "--data", "synthetic", "--users", "2", "--max-profile", "4", "--max-prompt-tokens", "64", "--budget", "5m",
-           "--set", "max_items=4", "--out", str(out), "--quiet"]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    record = json.loads((run_dir / "run.json").read_text())
+    record, _ = bench_run(
+        tmp_path, "--method", "stylevector", "--task", "lamp3", "--users", "2", "--max-profile", "4",
+        "--max-prompt-tokens", "64", "--budget", "5m", sets=("max_items=4",),
+    )  # fmt: skip
     assert record["status"] == "ok" and record["model"] == "smollm2" and record["users"] == 2
     assert record["method_report"]["totals"]["steered_users"] >= 1
     for row, user in zip(record["per_user"], record["method_report"]["users"], strict=True):
