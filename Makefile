@@ -31,6 +31,8 @@ demo: setup
 	$(BIN)/bench run --method rag --task lamp3 --set k=4 $(DEMO)
 	$(BIN)/bench run --method base --task lamp2 $(DEMO)
 	$(BIN)/bench run --method rag --task lamp2 --set k=4 $(DEMO)
+	$(BIN)/bench run --method chameleon --task lamp2 $(DEMO)
+	$(BIN)/bench run --method per-pcs --task lamp2 --train-users 16 --set sharers=4 $(DEMO)
 	$(BIN)/bench leaderboard --out $(DEMO_OUT)
 
 bench: setup
