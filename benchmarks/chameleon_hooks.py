@@ -21,21 +21,7 @@ import statistics
 import time
 
 import torch
-
-
-def plain_generate(backbone, prompts: list[str], batch_size: int, new_tokens: int) -> None:
-    tokenizer = backbone.tokenizer
-    tokenizer.padding_side = "left"
-    texts = [
-        tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
-        for p in prompts
-    ]
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True,
-                              add_special_tokens=False).to(backbone.device)  # fmt: skip
-            backbone.model.generate(**batch, do_sample=False, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                                    pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+from generation import bare_loop  # benchmarks/ is on the path when this runs as a script
 
 
 def timed(hooks: dict, spent: list[float]) -> dict:
@@ -88,15 +74,18 @@ def main() -> None:
         f"all {n} layers, last position": (directions(n), "last"),
     }
 
+    def generate() -> None:  # every prompt answered with exactly `new_tokens` tokens
+        bare_loop(backbone.model, backbone.tokenizer, prompts, args.batch_size, args.new_tokens, args.new_tokens)
+
     def run(setting: str | None, spent: list[float]) -> float:
         start = time.perf_counter()
         if setting is None:
-            plain_generate(backbone, prompts, args.batch_size, args.new_tokens)
+            generate()
         else:
             dirs, positions = settings[setting]
             hooks = edit_hooks(backbone, dirs, edit="both", scaling="projection", positions=positions)
             with backbone.hooks(timed(hooks, spent)):
-                plain_generate(backbone, prompts, args.batch_size, args.new_tokens)
+                generate()
         return time.perf_counter() - start
 
     run(None, [0.0])  # warm-up

@@ -17,7 +17,10 @@ import time
 import torch
 
 
-def bare_loop(model, tokenizer, prompts: list[str], batch_size: int, max_new_tokens: int) -> list[str]:
+def bare_loop(
+    model, tokenizer, prompts: list[str], batch_size: int, max_new_tokens: int, min_new_tokens: int = 0
+) -> list[str]:
+    """What a researcher writes by hand: left padding, one greedy `generate` per batch, in file order."""
     tokenizer.padding_side = "left"
     texts = [
         tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
@@ -31,8 +34,9 @@ def bare_loop(model, tokenizer, prompts: list[str], batch_size: int, max_new_tok
             )
             batch = {k: v.to(model.device) for k, v in batch.items()}
             out = model.generate(
-                **batch, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id
-            )
+                **batch, do_sample=False, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+            )  # fmt: skip
             outputs += tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
     return outputs
 

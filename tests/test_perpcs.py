@@ -226,37 +226,27 @@ def test_without_time_the_method_answers_with_the_base():
     assert method.predict(ctx, state, user.queries) == base
 
 
-def test_assembly_stops_at_the_users_deadline():
+@pytest.mark.parametrize(("budget", "items"), [(100, 8), (50, 4)])
+def test_assembly_stops_at_the_users_deadline(budget, items):
+    """Batches of two items, each taking 30 s: with 100 s all 4 batches start in time (the last at 90); with 50 s
+    the batches at 0 and 30 do, and at 60 the time is up."""
     backbone = fresh_backbone()
     now = [0.0]
     user = rating_user("e1", "5", n_items=8)
     ctx = context(backbone, [user], _embedder=ClusteredEmbedder())
-    ctx.clock = Clock(100, now=lambda: now[0])
+    ctx.clock = Clock(budget, now=lambda: now[0])
     method = PerPcs(PerPcsConfig(**FAST, assemble_batch_size=2))
     method._pool = random_pool(backbone)
     original = backbone.model.forward
 
     def slow_forward(*args, **kwargs):
-        now[0] += 30.0  # each batch of two items takes 30 of the 100 seconds
+        now[0] += 30.0
         return original(*args, **kwargs)
 
     backbone.model.forward = slow_forward
-    try:
-        with ctx.clock.charging():
-            state = method.personalize(ctx, user)
-    finally:
-        del backbone.model.forward
-    assert ctx.report["users"][0]["items_assembled"] == 8 and state is not None  # 4 batches: the last starts at 90
-    now[0] = 0.0
-    ctx.clock = Clock(50, now=lambda: now[0])
-    ctx.report.clear()
-    backbone.model.forward = slow_forward
-    try:
-        with ctx.clock.charging():
-            state = method.personalize(ctx, user)
-    finally:
-        del backbone.model.forward
-    assert ctx.report["users"][0]["items_assembled"] == 4  # batches start at 0 and 30; at 60 the time is up
+    with ctx.clock.charging():
+        state = method.personalize(ctx, user)
+    assert ctx.report["users"][0]["items_assembled"] == items and state is not None
 
 
 @pytest.mark.slow
