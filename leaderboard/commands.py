@@ -111,34 +111,33 @@ def _setting(task: str, key: str, metric, budget, band: str, x_label, to, out: P
 XLabel = Annotated[str | None, typer.Option(help="The x axis label (default: the key's known label, else the key).")]
 
 
-@plot_app.command("group-size")
-def group_size(
-    task: Task,
-    key: Annotated[str, typer.Option(help="The method config key on the x axis.")] = "group_size",
-    metric: Metric = None,
-    budget: Budgets = None,
-    band: Band = "minmax",
-    x_label: XLabel = None,
-    to: To = None,
-    out: Out = Path("runs"),
-) -> None:
-    """The metric against the group size (a method config value; CHAMELEON's `group_size`), per method and budget."""
-    _setting(task, key, metric, budget, band, x_label, to, out, "group-size")
+def _setting_command(name: str, default_key: str, doc: str) -> None:
+    """Register `bench plot NAME`: the metric against a method config value (`--key`, default `default_key`)."""
+
+    def command(
+        task: Task,
+        key: Annotated[str, typer.Option(help="The method config key on the x axis.")] = default_key,
+        metric: Metric = None,
+        budget: Budgets = None,
+        band: Band = "minmax",
+        x_label: XLabel = None,
+        to: To = None,
+        out: Out = Path("runs"),
+    ) -> None:
+        _setting(task, key, metric, budget, band, x_label, to, out, name)
+
+    command.__doc__ = doc
+    plot_app.command(name)(command)
 
 
-@plot_app.command("history-size")
-def history_size(
-    task: Task,
-    key: Annotated[str, typer.Option(help="The method config key on the x axis.")] = "history_k",
-    metric: Metric = None,
-    budget: Budgets = None,
-    band: Band = "minmax",
-    x_label: XLabel = None,
-    to: To = None,
-    out: Out = Path("runs"),
-) -> None:
-    """The metric against the history items used per user (CHAMELEON's `history_k`), per method and budget."""
-    _setting(task, key, metric, budget, band, x_label, to, out, "history-size")
+_setting_command(
+    "group-size", "group_size",
+    "The metric against the group size (a method config value; CHAMELEON's `group_size`), per method and budget.",
+)  # fmt: skip
+_setting_command(
+    "history-size", "history_k",
+    "The metric against the history items used per user (CHAMELEON's `history_k`), per method and budget.",
+)  # fmt: skip
 
 
 @plot_app.command("cost")
