@@ -12,30 +12,13 @@ from lampbench.harness.config import ConfigError, build_config
 from lampbench.methods.api import Context
 from lampbench.methods.llm_rec import TEMPLATES, LlmRec, LlmRecConfig, Strategy, strategy_prompt
 from lampbench.tasks.specs import Query, User, get_task
+from lampbench.tests.fakes import RecordingBackbone
 from lampbench.tests.smollm2 import bench_run
-
-
-class RecordingBackbone:
-    """Counts whitespace words as tokens and answers each prompt with a numbered text, keeping the prompts."""
-
-    def __init__(self):
-        self.prompts: list[str] = []
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def truncate(self, text: str, max_tokens: int) -> str:
-        return " ".join(text.split()[: max(0, max_tokens)])
-
-    def generate(self, prompts, *, max_new_tokens, batch_size=None, progress=False):
-        start = len(self.prompts)
-        self.prompts.extend(prompts)
-        return [f"SUMMARY {start + i}" for i in range(len(prompts))]
 
 
 def make_ctx(budget=100.0, max_prompt_tokens=2000) -> Context:
     return Context(task=get_task("lamp3"), clock=Clock(budget), max_prompt_tokens=max_prompt_tokens,
-                   _backbone=RecordingBackbone())  # fmt: skip
+                   _backbone=RecordingBackbone("SUMMARY {i}"))  # fmt: skip
 
 
 def review_user(uid: str, word: str, queries=("7",), n: int = 20) -> User:

@@ -11,25 +11,8 @@ from lampbench.harness.config import ConfigError, build_config
 from lampbench.methods.api import Context
 from lampbench.methods.pag import PROFILE_PROMPTS, Pag, PagConfig, sample_items
 from lampbench.tasks.specs import TASKS, Query, User, get_task
+from lampbench.tests.fakes import RecordingBackbone
 from lampbench.tests.smollm2 import bench_run
-
-
-class RecordingBackbone:
-    """Counts whitespace words as tokens and answers every prompt with a fixed text, keeping the prompts."""
-
-    def __init__(self, answer: str = "PROFILE: likes five stars"):
-        self.answer = answer
-        self.prompts: list[str] = []
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def truncate(self, text: str, max_tokens: int) -> str:
-        return " ".join(text.split()[: max(0, max_tokens)])
-
-    def generate(self, prompts, *, max_new_tokens, batch_size=None, progress=False):
-        self.prompts.extend(prompts)
-        return [self.answer] * len(prompts)
 
 
 def make_ctx(task="lamp3", budget=100.0, seed=0, max_prompt_tokens=2000) -> Context:
