@@ -175,6 +175,16 @@ def _borrowed(model) -> Iterator[str]:
             os.environ["TQDM_DISABLE"] = tqdm_env
 
 
+def _planned(clock: Clock, deadline: float | None, n: int, steps: int) -> Outcome:
+    """A stage's outcome before it starts: `skipped` says why it cannot (no time, or nothing to train on)."""
+    outcome = Outcome(examples=n, planned_steps=steps)
+    if out_of_time(clock, deadline):
+        outcome.skipped = NO_TIME
+    elif n == 0 or steps < 1:
+        outcome.skipped = NO_EXAMPLES
+    return outcome
+
+
 def _train(trainer, callback, outcome: Outcome, clock: Clock, deadline: float | None, n: int, cfg) -> Outcome:
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
@@ -213,12 +223,8 @@ def train_sft(
 ) -> Outcome:  # fmt: skip
     """Supervised fine-tuning (loss on the target only) of whatever is trainable in the backbone's model."""
     clock, epochs = ctx.clock, cfg.epochs if epochs is None else epochs
-    outcome = Outcome(examples=len(examples), planned_steps=planned_steps(len(examples), cfg, epochs))
-    if out_of_time(clock, deadline):
-        outcome.skipped = NO_TIME
-        return outcome
-    if not examples or outcome.planned_steps < 1:
-        outcome.skipped = NO_EXAMPLES
+    outcome = _planned(clock, deadline, len(examples), planned_steps(len(examples), cfg, epochs))
+    if outcome.skipped:
         return outcome
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -248,12 +254,8 @@ def train_dpo(
     second copy of the model and no `PeftModel` wrapper around the shared backbone.
     """
     clock = ctx.clock
-    outcome = Outcome(examples=len(pairs), planned_steps=planned_steps(len(pairs), cfg, cfg.epochs))
-    if out_of_time(clock, deadline):
-        outcome.skipped = NO_TIME
-        return outcome
-    if not pairs or outcome.planned_steps < 1:
-        outcome.skipped = NO_EXAMPLES
+    outcome = _planned(clock, deadline, len(pairs), planned_steps(len(pairs), cfg, cfg.epochs))
+    if outcome.skipped:
         return outcome
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
