@@ -226,6 +226,29 @@ def test_without_time_the_method_answers_with_the_base():
     assert method.predict(ctx, state, user.queries) == base
 
 
+def test_a_sharers_gates_keep_their_time_when_its_lora_runs_over(monkeypatch):
+    from lampbench.methods.perpcs import method as module
+
+    backbone = fresh_backbone()
+    now = [0.0]
+    ctx = context(backbone, [rating_user("e1", "5")], _embedder=ClusteredEmbedder())
+    ctx.clock = Clock(1000, now=lambda: now[0])
+    real = module.train_adapter
+
+    def slow_lora(*args, **kwargs):
+        out = real(*args, **kwargs)
+        now[0] += 900.0  # past the sharer's whole share (the pool's 0.8 x 1000 s), within the run's budget
+        return out
+
+    monkeypatch.setattr(module, "train_adapter", slow_lora)
+    method = PerPcs(PerPcsConfig(**{**FAST, "sharers": 1}, task_adapt=False))
+    with ctx.clock.charging():
+        method.fit(ctx, train_users())
+    (row,) = ctx.report["sharer_training"]
+    assert row["lora"]["steps"] == 2 and row["gates"]["steps"] == 3  # the gates still trained
+    assert ctx.report["pool"]["sharers"] == 1
+
+
 @pytest.mark.parametrize(("budget", "items"), [(100, 8), (50, 4)])
 def test_assembly_stops_at_the_users_deadline(budget, items):
     """Batches of two items, each taking 30 s: with 100 s all 4 batches start in time (the last at 90); with 50 s

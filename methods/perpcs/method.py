@@ -14,8 +14,10 @@ hooks (`pieces.Assembler`), and what is stored is the averaged (sharer index, we
 applies the assembled adapter with hooks. See `pieces.py` for the math, `config.py` for where each default comes
 from.
 
-Anytime: a sharer whose LoRA or gates got no training step is left out of the pool (an untrained gate scores
-every activation 0); with no sharer the method answers with the (task-adapted) base. A user's assembly stops at
+Anytime: each sharer gets an equal share of the pool's time left, `gate_fraction` of it for the gates; a LoRA
+step that runs past its part does not take the gates' part (the run's budget still stops them). A sharer whose
+LoRA or gates got no training step is left out of the pool (an untrained gate scores every activation 0); with
+no sharer the method answers with the (task-adapted) base. A user's assembly stops at
 their deadline with the items seen so far; a user whose assembly saw no item is answered by the base.
 """
 
@@ -117,8 +119,13 @@ class PerPcs(Method):
         examples = item_examples(ctx, sharer)
         seed = seed_for(ctx.seed, f"per-pcs-sharer-{sharer.id}")
         lora = lora_config(cfg)
-        lora_deadline = clock.spent + (1 - cfg.gate_fraction) * (deadline - clock.spent)
-        state, outcome = train_adapter(ctx, PIECE, lora, examples, cfg, deadline=lora_deadline, seed=seed)
+        share = deadline - clock.spent
+        state, outcome = train_adapter(
+            ctx, PIECE, lora, examples, cfg, deadline=clock.spent + (1 - cfg.gate_fraction) * share, seed=seed
+        )
+        # A piece without a gate cannot be chosen: the gates get their part of the share even when the LoRA's last
+        # step ran past it (the run's budget still stops them), and later sharers share what is left.
+        deadline = max(deadline, clock.spent + cfg.gate_fraction * share)
         row = {"user": sharer.id, "history": len(sharer.profile), "lora": outcome.report()}
         ctx.backbone.activate_lora([])
         if state is None:
