@@ -53,7 +53,7 @@ class PerPcsConfig(OppuConfig):
     assemble_batch_size: int = _f(16, "history items per forward pass while assembling (Per-Pcs: 6-16)")
     task_adapt: bool = _f(True, "adapt the base to the task first (a merged LoRA on the non-sharers, §2.2)")
     task_fraction: float = _f(0.3, "share of the budget for selecting sharers and the task LoRA (ours)")
-    pool_fraction: float = _f(0.8, "share of the budget left after that for sharer LoRAs and gates (ours)")
+    pool_fraction: float = _f(0.7, "share of the budget left after that for sharer LoRAs and gates (ours)")
     gate_fraction: float = _f(0.25, "share of each sharer's time for training its gates (ours)")
 
     def __post_init__(self) -> None:

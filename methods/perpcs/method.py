@@ -155,6 +155,7 @@ class PerPcs(Method):
     def personalize(self, ctx: Context, user: User) -> Assembly | None:
         cfg, backbone = self.config, ctx.backbone
         if self._pool is None:
+            _record_user(ctx, user, 0, False)
             return None
         deadline = ctx.user_deadline(user, cfg.budget_split)
         rows = history_rows(ctx, user, cfg)
@@ -175,10 +176,9 @@ class PerPcs(Method):
                 assembler.mask = mask.to(device)
                 backbone.model(input_ids=ids.to(device), attention_mask=attention.to(device))
                 assembler.items += len(batch)
-        ctx.report.setdefault("users", []).append(
-            {"user": user.id, "history": len(user.profile), "items_assembled": assembler.items}
-        )
-        return assembler.assembly()
+        state = assembler.assembly()
+        _record_user(ctx, user, assembler.items, state is not None)
+        return state
 
     def predict(self, ctx: Context, state: Assembly | None, queries: Sequence[Query]) -> list[str]:
         backbone = ctx.backbone
@@ -193,6 +193,15 @@ class PerPcs(Method):
         if self._pool is None and self._task is None:
             return None
         return {"pool": self._pool, "task_lora": self._task}
+
+
+def _record_user(ctx: Context, user: User, items: int, assembled: bool) -> None:
+    """A user's assembly in the run report, and the share of users actually personalized so far."""
+    report = ctx.report
+    report.setdefault("users", []).append({"user": user.id, "history": len(user.profile), "items_assembled": items})
+    report["assembled_users"] = report.get("assembled_users", 0) + assembled
+    report["base_users"] = report.get("base_users", 0) + (not assembled)
+    report["personalized_fraction"] = report["assembled_users"] / len(report["users"])
 
 
 def history_rows(ctx: Context, user: User, cfg: PerPcsConfig) -> list[tuple[list[int], tuple[int, int]]]:
