@@ -226,6 +226,7 @@ def test_a_budget_too_small_for_one_step_answers_with_the_base_model(cls):
     state = personalize(method, ctx, user)
     if "per_user_totals" in ctx.report:
         assert ctx.report["per_user_totals"]["skipped"] == {NO_TIME: 1} and state is None
+        assert ctx.report["personalized_fraction"] == 0.0  # the leaderboard's coverage
     answers = method.predict(ctx, state, user.queries)
     if cls in (LoraP, LoraC, Oppu):
         assert answers == Base().predict(ctx, None, user.queries)

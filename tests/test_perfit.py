@@ -174,6 +174,7 @@ def test_no_time_for_a_step_answers_with_what_it_has(tiny_backbone):
     assert state is None and method.collective_state() is None
     no_step = "budget too small for one training step"
     assert ctx.report["stage1"]["skipped"] == ctx.report["users"][0]["skipped"] == no_step
+    assert ctx.report["personalized_fraction"] == 0.0
     prompts = [tiny_backbone.truncate(q.input, ctx.max_prompt_tokens) for q in user.queries]
     assert method.predict(ctx, state, user.queries) == tiny_backbone.generate(prompts, max_new_tokens=8)
 

@@ -100,6 +100,7 @@ def test_no_time_means_no_vector_and_base_answers(tiny_backbone):
     with ctx.clock.charging():
         state = method.personalize(ctx, user)
     assert state is None and ctx.report["totals"] == {"steered_users": 0, "base_users": 1, "items_used": 0}
+    assert ctx.report["personalized_fraction"] == 0.0
     prompts = [tiny_backbone.truncate(q.input, ctx.max_prompt_tokens) for q in user.queries]
     assert method.predict(ctx, None, user.queries) == tiny_backbone.generate(prompts, max_new_tokens=8)
 

@@ -108,3 +108,4 @@ def record_user(ctx: Context, user: User, outcome: Outcome, **extra: Any) -> Non
     totals["examples_seen"] += outcome.examples_seen
     if outcome.skipped:
         totals["skipped"][outcome.skipped] = totals["skipped"].get(outcome.skipped, 0) + 1
+    report["personalized_fraction"] = totals["trained"] / totals["users"]  # the leaderboard's coverage
