@@ -277,6 +277,11 @@ def test_the_group_stage_keeps_the_users_finished_in_time(tiny_backbone, monkeyp
         method.fit(ctx, [make_user(i) for i in range(10, 15)])
     group = ctx.report["group"]
     assert group["users_planned"] == 5 and group["users_used"] == 2 and method.collective_state() is not None
+    with clock.charging():  # the budget is spent: a user gets the group directions on the bare input
+        state = method.personalize(ctx, make_user(20))
+    assert (
+        state.directions is None and state.history == "" and ctx.report["fallback_reasons"] == {"budget_no_history": 1}
+    )
 
 
 @pytest.mark.slow

@@ -148,6 +148,8 @@ class Chameleon(Method):
                 return self._count(ctx, user, None, "no_group_directions", phases, {})
             if cfg.unseen or cfg.answer_prompt == "input":
                 return self._count(ctx, user, ChameleonState(None, ""), "", phases, {})  # the profile is not read
+            if ctx.clock.expired:  # no time left to select their history: the group directions on the bare input
+                return self._count(ctx, user, ChameleonState(None, ""), "budget_no_history", phases, {})
             with phases("history"):
                 budget = history_budget(ctx, t, self._longest(ctx, t, user.queries), cfg.insight_max_tokens)
                 history, ids = selected_history(ctx, t, user.profile, cfg.history_k, budget)
