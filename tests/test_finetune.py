@@ -166,6 +166,9 @@ def test_dpo_reward_margin_grows():
     assert report["pairs_made"] == 16 and report["steps"] == 12
     assert report["first_margin"] == pytest.approx(0, abs=1e-4)  # the policy starts as the reference
     assert report["last_margin"] > 0.05
+    dropouts = [m.p for name, m in backbone.model.named_modules() if name.endswith("lora_dropout.dpo")]
+    assert dropouts and set(dropouts) == {config.dropout}  # trl did not switch the shared model's dropout off
+    assert backbone.model.training is False and backbone.adapters == ("dpo",)
 
 
 def test_self_generated_pairs_are_the_models_answers_with_and_without_history(tiny_backbone, monkeypatch):
@@ -267,12 +270,17 @@ def test_oppu_merges_the_task_lora_then_trains_users_on_top():
     assert torch.allclose(backbone.hidden_states([user.queries[0].input]), with_task, atol=1e-5)
 
 
+def test_full_fine_tuning_cannot_train_4bit_weights():
+    with pytest.raises(ValueError, match="4-bit"):
+        AloeConfig(mode="full", load_in_4bit=True)
+
+
 def test_full_fine_tuning_trains_every_weight():
     backbone = fresh_backbone()
     before = {n: p.detach().clone() for n, p in backbone.model.named_parameters()}
     flags = [p.requires_grad for p in backbone.model.parameters()]
     ctx = context(backbone)
-    method = Aloe(AloeConfig(mode="full", max_steps=2, batch_size=4, grad_accum=1, learning_rate=1e-3))
+    method = Aloe(AloeConfig(mode="full", max_steps=2, batch_size=4, grad_accum=1, full_learning_rate=1e-3))
     fit(method, ctx, [make_user("t", None, n=4, queries=2)])
     assert ctx.report["collective"]["steps"] == 2
     changed = [n for n, p in backbone.model.named_parameters() if not torch.equal(p, before[n])]

@@ -71,7 +71,9 @@ def train_adapter(
     ensure_adapter(backbone, name, config)
     fresh_adapter(backbone, name, seed)
     outcome = train_sft(ctx, examples, cfg, deadline=deadline, seed=seed, epochs=epochs)
-    return (backbone.adapter_state(name) if outcome.trained else None), outcome
+    state = backbone.adapter_state(name) if outcome.trained else None
+    backbone.activate_lora([])  # between a method's answers the backbone is the base
+    return state, outcome
 
 
 @contextmanager

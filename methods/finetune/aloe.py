@@ -13,6 +13,7 @@ every trained weight (so the harness reports what full fine-tuning costs to stor
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -87,14 +88,21 @@ class Aloe(HistoryMethod):
         return self.ADAPTER if self.config.mode == "lora" else None
 
     def _full(self, ctx: Context, examples: Sequence[Example], seed: int) -> Outcome:
-        """Fine-tune every base weight (adapters of other methods are switched off and stay frozen)."""
+        """Fine-tune every base weight (adapters of other methods are switched off and stay frozen).
+
+        At ALOE's 1e-5 an AdamW update is below bf16's resolution for most weights, so a bf16 model (CUDA) is
+        made fp32 first, and stays so for the rest of the run.
+        """
         backbone = ctx.backbone
+        if any(p.dtype == torch.bfloat16 for p in backbone.model.parameters()):  # untested here: no CUDA
+            backbone.model.float()
         backbone.activate_lora([])
         flags = {p: p.requires_grad for p in backbone.model.parameters()}
         for name, p in backbone.model.named_parameters():
             p.requires_grad_("lora_" not in name)
         try:
-            outcome = train_sft(ctx, examples, self.config, deadline=None, seed=seed)
+            cfg = dataclasses.replace(self.config, learning_rate=self.config.full_learning_rate)
+            outcome = train_sft(ctx, examples, cfg, deadline=None, seed=seed)
         finally:
             for p, flag in flags.items():
                 p.requires_grad_(flag)

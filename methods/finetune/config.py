@@ -122,11 +122,16 @@ class AloeConfig(HistoryConfig):
     """
 
     mode: Literal["lora", "full"] = _f("lora", "LoRA (default) or full-parameter fine-tuning as in ALOE")
-    learning_rate: float = _f(1e-4, "AdamW learning rate (ALOE's full fine-tuning: 1e-5; LoRA needs more)")
+    learning_rate: float = _f(1e-4, "AdamW learning rate of the LoRA (ours: LoRA needs more than ALOE's 1e-5)")
+    full_learning_rate: float = _f(1e-5, "AdamW learning rate with `mode: full` (ALOE: 1e-5)")
     epochs: float = _f(1.0, "passes over the training examples (ALOE: 1)")
     batch_size: int = _f(8, "examples per micro-batch (ALOE: 1; only the effective batch matters to the optimizer)")
     grad_accum: int = _f(6, "micro-batches per step: 8 x 6 = ALOE's effective batch of 48")
     max_grad_norm: float = _f(1.0, "gradient clipping norm (ours: the transformers default)")
+
+    def __post_init__(self) -> None:
+        if self.mode == "full" and self.load_in_4bit:
+            raise ValueError("aloe: `mode: full` trains every weight, and 4-bit weights cannot be trained")
 
 
 @dataclass(frozen=True)

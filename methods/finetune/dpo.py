@@ -44,6 +44,7 @@ class Dpo(HistoryMethod):
         fresh_adapter(backbone, self.ADAPTER, seed)  # B = 0: the reference trl computes is the base model
         outcome = train_dpo(ctx, pairs, cfg, beta=cfg.beta, deadline=None, seed=seed)
         self._weights = backbone.adapter_state(self.ADAPTER) if outcome.trained else None
+        backbone.activate_lora([])  # between a method's answers the backbone is the base
         ctx.report["collective"] = {"train_users": len(train), "pairs": cfg.pairs, **made, **outcome.report()}
 
     def make_pairs(self, ctx: Context, examples: Sequence[Example]) -> tuple[list[Pair], dict[str, int]]:

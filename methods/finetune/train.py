@@ -97,20 +97,31 @@ def lr_factor(step: int, total: int, cfg: TrainConfig, time_fraction: float) -> 
 
 
 def _optimizer(model, cfg: TrainConfig, clock: Clock, deadline: float | None, total: int):
+    """AdamW (no decay on biases and norms) and our schedule; plus a callback that starts the schedule's clock.
+
+    The schedule's time runs from the first step (`on_train_begin`), not from when the optimizer is built: what
+    the trainer does before (DPO's reference log-probabilities) must not count as training progress.
+    """
+    from transformers import TrainerCallback
+
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.learning_rate)
-    start = clock.spent
+    start = [clock.spent]
     end = deadline if deadline is not None else clock.budget
 
     def factor(step: int) -> float:
-        by_time = cfg.schedule_by == "budget" and end > start
-        return lr_factor(step, total, cfg, (clock.spent - start) / (end - start) if by_time else 0.0)
+        by_time = cfg.schedule_by == "budget" and end > start[0]
+        return lr_factor(step, total, cfg, (clock.spent - start[0]) / (end - start[0]) if by_time else 0.0)
 
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    class ScheduleStart(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            start[0] = clock.spent
+
+    return (optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)), ScheduleStart()
 
 
 def _arguments(cfg: TrainConfig, model, out_dir: str, seed: int, steps: int) -> dict[str, Any]:
@@ -152,7 +163,8 @@ def _borrowed(model) -> Iterator[str]:
     bars, tqdm_env = datasets.is_progress_bar_enabled(), os.environ.get("TQDM_DISABLE")
     datasets.disable_progress_bars()
     os.environ["TQDM_DISABLE"] = "1"  # trl's "Computing reference log probs" bar reads it
-    if getattr(model, "is_loaded_in_4bit", False):  # untested here: no CUDA
+    four_bit = getattr(model, "is_loaded_in_4bit", False)
+    if four_bit:  # untested here: no CUDA
         model._hf_peft_config_loaded = True
     try:
         with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="lampbench-train-") as tmp:
@@ -164,6 +176,8 @@ def _borrowed(model) -> Iterator[str]:
         else:
             model.forward = own_forward
         model.eval()
+        if four_bit:
+            model._hf_peft_config_loaded = False
         if _checkpointing(model) and not checkpointing:
             # transformers 5 renamed gradient to activation checkpointing; the old names warn.
             getattr(model, "activation_checkpointing_disable", model.gradient_checkpointing_disable)()
@@ -236,9 +250,10 @@ def train_sft(
             **_arguments(cfg, model, tmp, seed, outcome.planned_steps), completion_only_loss=True, max_length=None,
         )  # fmt: skip
         callback = budget_callback(clock, deadline)
+        optimizers, started = _optimizer(model, cfg, clock, deadline, outcome.planned_steps)
         trainer = SFTTrainer(
             model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=ctx.backbone.tokenizer,
-            callbacks=[callback], optimizers=_optimizer(model, cfg, clock, deadline, outcome.planned_steps),
+            callbacks=[callback, started], optimizers=optimizers,
         )  # fmt: skip
         return _train(trainer, callback, outcome, clock, deadline, len(rows), cfg)
 
@@ -272,11 +287,12 @@ def train_dpo(
     with _borrowed(model) as tmp:
         args = DPOConfig(
             **_arguments(cfg, model, tmp, seed, outcome.planned_steps), beta=beta, precompute_ref_log_probs=True,
-            max_length=None,
+            max_length=None, disable_dropout=False,  # trl would zero every dropout of the shared model, for good
         )  # fmt: skip
         callback = budget_callback(clock, deadline)
+        optimizers, started = _optimizer(model, cfg, clock, deadline, outcome.planned_steps)
         trainer = DPOTrainer(
             model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=ctx.backbone.tokenizer,
-            callbacks=[callback], optimizers=_optimizer(model, cfg, clock, deadline, outcome.planned_steps),
+            callbacks=[callback, started], optimizers=optimizers,
         )  # fmt: skip
         return _train(trainer, callback, outcome, clock, deadline, len(rows), cfg)

@@ -127,7 +127,6 @@ class PerPcs(Method):
         # step ran past it (the run's budget still stops them), and later sharers share what is left.
         deadline = max(deadline, clock.spent + cfg.gate_fraction * share)
         row = {"user": sharer.id, "history": len(sharer.profile), "lora": outcome.report()}
-        ctx.backbone.activate_lora([])
         if state is None:
             return row, None, None
         pieces = lora_pieces(state, PIECE, lora.lora_alpha / lora.r)
