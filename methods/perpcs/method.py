@@ -17,8 +17,9 @@ from.
 Anytime: each sharer gets an equal share of the pool's time left, `gate_fraction` of it for the gates; a LoRA
 step that runs past its part does not take the gates' part (the run's budget still stops them). A sharer whose
 LoRA or gates got no training step is left out of the pool (an untrained gate scores every activation 0); with
-no sharer the method answers with the (task-adapted) base. A user's assembly stops at
-their deadline with the items seen so far; a user whose assembly saw no item is answered by the base.
+no sharer the method answers with the (task-adapted) base. A user's assembly stops at their deadline with the
+items seen so far; a user whose assembly saw no item is answered by the base (the report's
+`personalized_fraction` says how many were assembled).
 """
 
 from __future__ import annotations
@@ -131,15 +132,14 @@ class PerPcs(Method):
             return row, None, None
         pieces = lora_pieces(state, PIECE, lora.lora_alpha / lora.r)
         device = ctx.backbone.device
-        on_device = {m: (a.to(device), b.to(device)) for m, (a, b) in pieces.items()}
-        gates = {m: torch.nn.Parameter(torch.zeros(a.shape[1], device=device)) for m, (a, _) in pieces.items()}
+        A = {m: a.to(device) for m, (a, _) in pieces.items()}
+        B = {m: b.to(device) for m, (_, b) in pieces.items()}
+        gates = {m: torch.nn.Parameter(torch.zeros(a.shape[1], device=device)) for m, a in A.items()}
         _, steps, lr = cfg.for_task(ctx.task.name)
         loop = LoopConfig(
             learning_rate=lr, max_grad_norm=cfg.max_grad_norm, batch_size=cfg.gate_batch_size,
             linear_decay=cfg.lr_scheduler != "constant", max_target_tokens=cfg.max_target_tokens,
         )  # fmt: skip
-        A = {m: a for m, (a, _) in on_device.items()}
-        B = {m: b for m, (_, b) in on_device.items()}
         gate_outcome = train_parameters(
             ctx, examples, [{"params": list(gates.values()), "weight_decay": 0.0}], loop, steps=steps,
             deadline=deadline, seed=seed, hooks=gated(ctx.backbone, A, B, gates),
