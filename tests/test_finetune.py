@@ -22,7 +22,7 @@ from lampbench.methods.finetune.config import AloeConfig, DpoConfig, LoraCConfig
 from lampbench.methods.finetune.dpo import Dpo
 from lampbench.methods.finetune.examples import history_examples, instruction, item_examples
 from lampbench.methods.finetune.oppu import LoraC, LoraP, Oppu
-from lampbench.methods.finetune.train import NO_TIME, examples_seen, lr_factor
+from lampbench.methods.finetune.train import NO_TIME, affordable_pairs, examples_seen, lr_factor
 from lampbench.tasks.specs import Query, User, get_task
 from lampbench.tests.smollm2 import bench_run
 
@@ -169,6 +169,27 @@ def test_dpo_reward_margin_grows():
     dropouts = [m.p for name, m in backbone.model.named_modules() if name.endswith("lora_dropout.dpo")]
     assert dropouts and set(dropouts) == {config.dropout}  # trl did not switch the shared model's dropout off
     assert backbone.model.training is False and backbone.adapters == ("dpo",)
+
+
+@pytest.mark.parametrize(("deadline", "expected"), [(100, 20), (20, 9), (5, 0)])
+def test_dpo_gets_only_the_pairs_the_time_left_affords(tiny_backbone, deadline, expected):
+    """One timed batch of 4 pairs takes 2 s: 0.5 s a pair for the reference, 1.5 s more per epoch of training."""
+    now = [0.0]
+    ctx = Context(task=TASK, clock=Clock(100, now=lambda: now[0]), _backbone=tiny_backbone)
+    model = tiny_backbone.model
+
+    def slow_forward(*args, **kwargs):
+        now[0] += 2.0
+        return type(model).forward(model, *args, **kwargs)
+
+    pairs = [(f"prompt {i}", "good", "bad") for i in range(20)]
+    model.forward = slow_forward
+    try:
+        with ctx.clock.charging():
+            n = affordable_pairs(ctx, pairs, DpoConfig(batch_size=4, epochs=1.0), deadline)
+    finally:
+        del model.forward
+    assert n == expected  # (deadline - 2 s) / (0.5 s x 4), at most all 20, none below one batch
 
 
 def test_self_generated_pairs_are_the_models_answers_with_and_without_history(tiny_backbone, monkeypatch):

@@ -258,6 +258,37 @@ def train_sft(
         return _train(trainer, callback, outcome, clock, deadline, len(rows), cfg)
 
 
+def affordable_pairs(
+    ctx: Context, pairs: Sequence[tuple[str, str, str]], cfg: TrainConfig, deadline: float | None
+) -> int:
+    """How many pairs the time left can take through DPO: reference log-probs once, then `epochs` of training.
+
+    One batch of pairs goes through the model (both sides, no gradient) and is timed: a pair then costs about
+    that once for its reference log-probs, and three times as much per epoch (forward and backward). Fewer than
+    one batch's worth means no step fits: 0.
+    """
+    backbone, clock = ctx.backbone, ctx.clock
+    sample = list(pairs[: cfg.batch_size])
+    tokenizer = backbone.tokenizer
+    rows = []
+    for prompt, chosen, rejected in sample:
+        ids = backbone.encode(prompt)
+        for answer in (chosen, rejected):
+            rows.append(ids + tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id])
+    width = max(len(r) for r in rows)
+    batch = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+    attention = torch.zeros_like(batch)
+    for i, r in enumerate(rows):
+        batch[i, : len(r)], attention[i, : len(r)] = torch.tensor(r), 1
+    start = clock.spent
+    with torch.inference_mode(), backbone.adapter_disabled():
+        backbone.model(input_ids=batch.to(backbone.device), attention_mask=attention.to(backbone.device))
+    per_pair = max(clock.spent - start, 1e-9) / len(sample)
+    left = (deadline if deadline is not None else clock.budget) - clock.spent
+    n = int(left / (per_pair * (1 + 3 * cfg.epochs)))
+    return min(len(pairs), n) if n >= min(cfg.batch_size, len(pairs)) else 0
+
+
 def train_dpo(
     ctx: Context, pairs: Sequence[tuple[str, str, str]], cfg: TrainConfig, *, beta: float,
     deadline: float | None, seed: int,
@@ -267,11 +298,20 @@ def train_dpo(
     trl computes the reference log-probabilities once, before training (`precompute_ref_log_probs`), from the
     model as given: the caller passes a freshly zeroed adapter, so the reference is the base model. That needs no
     second copy of the model and no `PeftModel` wrapper around the shared backbone.
+
+    That precomputation cannot be stopped once it runs, so the trainer gets only the pairs the time left can
+    afford (`affordable_pairs`); `Outcome.examples` is that number.
     """
     clock = ctx.clock
     outcome = _planned(clock, deadline, len(pairs), planned_steps(len(pairs), cfg, cfg.epochs))
     if outcome.skipped:
         return outcome
+    n = affordable_pairs(ctx, pairs, cfg, deadline)
+    if n == 0:
+        outcome.skipped = NO_TIME
+        return outcome
+    pairs = pairs[:n]
+    outcome = Outcome(examples=n, planned_steps=planned_steps(n, cfg, cfg.epochs))
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
