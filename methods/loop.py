@@ -16,40 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from lampbench.methods.api import Context
 from lampbench.methods.finetune.examples import Example
-from lampbench.methods.finetune.train import NO_EXAMPLES, NO_TIME, out_of_time
+from lampbench.methods.finetune.train import NO_EXAMPLES, NO_TIME, Outcome, out_of_time
 
 #: Called before each forward pass with the batch's prompt lengths and padded width (PerFit marks positions).
 Mark = Callable[[torch.Tensor, int], None]
-
-
-@dataclass
-class Outcome:
-    """What one training stage did (recorded in the run's method report)."""
-
-    examples: int
-    planned_steps: int = 0
-    steps: int = 0
-    examples_seen: int = 0
-    stopped_by_budget: bool = False
-    skipped: str | None = None
-    seconds: float = 0.0
-    first_loss: float | None = None
-    last_loss: float | None = None
-
-    def report(self) -> dict[str, Any]:
-        out = asdict(self)
-        for key in ("seconds", "first_loss", "last_loss"):
-            if out[key] is not None:
-                out[key] = round(out[key], 5)
-        return out
 
 
 @dataclass(frozen=True)
@@ -157,8 +134,7 @@ def train_parameters(
             optimizer.zero_grad(set_to_none=True)
             outcome.steps += 1
             outcome.examples_seen += len(batch)
-            outcome.last_loss = float(loss.detach())
-            outcome.first_loss = outcome.last_loss if outcome.first_loss is None else outcome.first_loss
+            outcome.losses.append(float(loss.detach()))
     if outcome.steps == 0:
         outcome.skipped = NO_TIME
     outcome.seconds = clock.spent - start

@@ -25,8 +25,7 @@ import torch
 
 from lampbench.methods.api import Context, Method
 from lampbench.methods.finetune.examples import fit_prompt, item_examples, task_examples
-from lampbench.methods.finetune.train import seed_for
-from lampbench.methods.loop import Outcome
+from lampbench.methods.finetune.train import Outcome, seed_for
 from lampbench.methods.perfit.config import PerFitConfig
 from lampbench.methods.perfit.intervention import Phi, TrainablePhi, check_layers, intervening
 from lampbench.methods.perfit.train import train_stage

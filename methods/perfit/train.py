@@ -15,7 +15,8 @@ import torch
 
 from lampbench.methods.api import Context
 from lampbench.methods.finetune.examples import Example
-from lampbench.methods.loop import LoopConfig, Outcome, train_parameters
+from lampbench.methods.finetune.train import Outcome
+from lampbench.methods.loop import LoopConfig, train_parameters
 from lampbench.methods.perfit.config import PerFitConfig
 from lampbench.methods.perfit.intervention import Phi, Positions, TrainablePhi, intervening, prompt_mask
 
