@@ -18,6 +18,22 @@ from typing import Any
 import torch
 
 
+def pad_batch(rows: Sequence[Sequence[int]], pad_id: int, *, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists as one padded batch: (input_ids, attention_mask), CPU LongTensors [len(rows), longest].
+
+    Right padding keeps every row's first token at position 0 (training, scoring spans); left padding puts every
+    row's last token at -1 (generation, last-token read-outs).
+    """
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        span = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[i, span] = torch.tensor(list(row), dtype=torch.long)
+        attention[i, span] = 1
+    return ids, attention
+
+
 class Backbone:
     """A causal LM and its tokenizer.
 
@@ -85,16 +101,9 @@ class Backbone:
         """Length-sorted, left-padded batches: (original indices, input_ids, attention_mask)."""
         encoded = [self.encode(p) for p in prompts]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
-        pad = self.tokenizer.pad_token_id
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            width = max(len(encoded[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                n = len(encoded[i])
-                ids[row, width - n :] = torch.tensor(encoded[i])
-                mask[row, width - n :] = 1
+            ids, mask = pad_batch([encoded[i] for i in idx], self.tokenizer.pad_token_id, left=True)
             yield idx, ids.to(self.device), mask.to(self.device)
 
     # -- generation -----------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from lampbench.harness.backbone import pad_batch
 from lampbench.methods.api import Context
 from lampbench.methods.finetune.examples import Example
 from lampbench.methods.finetune.train import NO_EXAMPLES, NO_TIME, Outcome, out_of_time
@@ -62,14 +63,11 @@ def tokenize(backbone, example: Example, max_target_tokens: int) -> tuple[list[i
 def lm_loss(model, rows: Sequence[tuple[list[int], list[int]]], pad_id: int, mark: Mark | None = None) -> torch.Tensor:
     """Mean cross-entropy over the target tokens of a right-padded batch of (prompt ids, target ids)."""
     device = next(model.parameters()).device
-    width = max(len(p) + len(t) for p, t in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    ids, attention = pad_batch([prompt + target for prompt, target in rows], pad_id)
+    width = ids.shape[1]
     at_row, at_col, targets = [], [], []
     for i, (prompt, target) in enumerate(rows):
         n = len(prompt) + len(target)
-        ids[i, :n] = torch.tensor(prompt + target)
-        attention[i, :n] = 1
         # The logits at position j predict token j + 1: the target is predicted from len(prompt) - 1 on.
         at_row += [i] * len(target)
         at_col += range(len(prompt) - 1, n - 1)

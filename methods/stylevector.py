@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from lampbench.harness.backbone import pad_batch
 from lampbench.methods.api import Context, Method, MethodConfig
 from lampbench.methods.finetune.examples import Example, fit_prompt, item_examples
 from lampbench.tasks.specs import Query, User
@@ -79,12 +80,9 @@ def response_states(backbone, layer: int, prompts: Sequence[str], responses: Seq
         (backbone.encode(p), tokenizer(r, add_special_tokens=False)["input_ids"])
         for p, r in zip(prompts, responses, strict=True)
     ]
-    width = max(len(p) + len(r) for p, r in pairs)
-    ids = torch.full((len(pairs), width), tokenizer.pad_token_id, dtype=torch.long)
-    attention = torch.zeros((len(pairs), width), dtype=torch.long)
-    for i, (p, r) in enumerate(pairs):  # left padding: every row's last token is at -1
-        ids[i, width - len(p) - len(r) :] = torch.tensor(p + r)
-        attention[i, width - len(p) - len(r) :] = 1
+    # Left padding: every row's last token is at -1.
+    ids, attention = pad_batch([p + r for p, r in pairs], tokenizer.pad_token_id, left=True)
+    width = ids.shape[1]
     captured: list[torch.Tensor] = []
 
     def capture(module, inputs, output):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lampbench.harness.backbone import pad_batch
+
 PROMPTS = ["short", "a considerably longer prompt than the first one", "mid length prompt"]
 
 
@@ -98,3 +100,10 @@ def test_lora_adapters_swap_without_reloading_the_base():
     assert torch.allclose(backbone.hidden_states(["who am i"]), base_logits)
     with pytest.raises(KeyError, match="does not belong"):
         backbone.load_adapter({"model.layers.0.mlp.up_proj.weight": torch.zeros(1)})
+
+
+def test_pad_batch_pads_right_or_left():
+    ids, mask = pad_batch([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    ids, mask = pad_batch([[5, 6, 7], [8]], pad_id=0, left=True)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]

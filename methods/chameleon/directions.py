@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from lampbench.harness.backbone import pad_batch
+
 
 @dataclass(frozen=True)
 class Directions:
@@ -49,16 +51,10 @@ def mlp_outputs(backbone, prompts: Sequence[str], answers: Sequence[str], *, bat
 
     result: list[torch.Tensor | None] = [None] * len(encoded)
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
-    pad = tokenizer.pad_token_id
     with backbone.hooks({backbone.layer_module(i, "mlp"): grab(i) for i in range(n_layers)}):
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            width = max(len(encoded[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
-                mask[row, width - len(encoded[i]) :] = 1
+            ids, mask = pad_batch([encoded[i] for i in idx], tokenizer.pad_token_id, left=True)
             # Positions counted from each row's first real token, as generation counts them under left padding.
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             device = backbone.device

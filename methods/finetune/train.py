@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from lampbench.harness.backbone import pad_batch
 from lampbench.harness.budget import Clock, budget_callback
 from lampbench.methods.api import Context
 from lampbench.methods.finetune.config import TrainConfig
@@ -275,11 +276,7 @@ def affordable_pairs(
         ids = backbone.encode(prompt)
         for answer in (chosen, rejected):
             rows.append(ids + tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id])
-    width = max(len(r) for r in rows)
-    batch = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-    attention = torch.zeros_like(batch)
-    for i, r in enumerate(rows):
-        batch[i, : len(r)], attention[i, : len(r)] = torch.tensor(r), 1
+    batch, attention = pad_batch(rows, tokenizer.pad_token_id)
     start = clock.spent
     with torch.inference_mode(), backbone.adapter_disabled():
         backbone.model(input_ids=batch.to(backbone.device), attention_mask=attention.to(backbone.device))

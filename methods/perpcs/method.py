@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from lampbench.harness.backbone import pad_batch
 from lampbench.methods.api import Context, Method
 from lampbench.methods.finetune.adapters import lora_config, train_adapter
 from lampbench.methods.finetune.examples import fit_prompt, item_examples
@@ -166,12 +167,10 @@ class PerPcs(Method):
                 if out_of_time(ctx.clock, deadline):
                     break
                 batch = rows[start : start + cfg.assemble_batch_size]
-                width = max(len(ids) for ids, _ in batch)
-                ids = torch.full((len(batch), width), pad, dtype=torch.long)
-                attention = torch.zeros_like(ids)
-                mask = torch.zeros(len(batch), width)
-                for i, (row, (lo, hi)) in enumerate(batch):
-                    ids[i, : len(row)], attention[i, : len(row)], mask[i, lo:hi] = torch.tensor(row), 1, 1.0
+                ids, attention = pad_batch([row for row, _ in batch], pad)
+                mask = torch.zeros(ids.shape, dtype=torch.float)
+                for i, (_, (lo, hi)) in enumerate(batch):
+                    mask[i, lo:hi] = 1.0
                 assembler.mask = mask.to(device)
                 backbone.model(input_ids=ids.to(device), attention_mask=attention.to(device))
                 assembler.items += len(batch)
