@@ -200,9 +200,20 @@ def _planned(clock: Clock, deadline: float | None, n: int, steps: int) -> Outcom
     return outcome
 
 
-def _train(trainer, callback, outcome: Outcome, clock: Clock, deadline: float | None, n: int, cfg) -> Outcome:
+def _train(
+    trainer_class, ctx: Context, args, rows: list[dict], outcome: Outcome, deadline: float | None, cfg: TrainConfig
+) -> Outcome:  # fmt: skip
+    """Build a trl trainer on the shared model, with the budget and schedule callbacks and our optimizer; train it."""
+    from datasets import Dataset
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
+    model, clock, n = ctx.backbone.model, ctx.clock, len(rows)
+    callback = budget_callback(clock, deadline)
+    optimizers, started = _optimizer(model, cfg, clock, deadline, outcome.planned_steps)
+    trainer = trainer_class(
+        model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=ctx.backbone.tokenizer,
+        callbacks=[callback, started], optimizers=optimizers,
+    )  # fmt: skip
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     if out_of_time(clock, deadline):  # building the trainer (DPO: reference log-probs) used the time up
@@ -241,7 +252,6 @@ def train_sft(
     outcome = _planned(clock, deadline, len(examples), planned_steps(len(examples), cfg, epochs))
     if outcome.skipped:
         return outcome
-    from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
     model = ctx.backbone.model
@@ -250,13 +260,7 @@ def train_sft(
         args = SFTConfig(
             **_arguments(cfg, model, tmp, seed, outcome.planned_steps), completion_only_loss=True, max_length=None,
         )  # fmt: skip
-        callback = budget_callback(clock, deadline)
-        optimizers, started = _optimizer(model, cfg, clock, deadline, outcome.planned_steps)
-        trainer = SFTTrainer(
-            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=ctx.backbone.tokenizer,
-            callbacks=[callback, started], optimizers=optimizers,
-        )  # fmt: skip
-        return _train(trainer, callback, outcome, clock, deadline, len(rows), cfg)
+        return _train(SFTTrainer, ctx, args, rows, outcome, deadline, cfg)
 
 
 def affordable_pairs(
@@ -309,7 +313,6 @@ def train_dpo(
         return outcome
     pairs = pairs[:n]
     outcome = Outcome(examples=n, planned_steps=planned_steps(n, cfg, cfg.epochs))
-    from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
     model = ctx.backbone.model
@@ -326,10 +329,4 @@ def train_dpo(
             **_arguments(cfg, model, tmp, seed, outcome.planned_steps), beta=beta, precompute_ref_log_probs=True,
             max_length=None, disable_dropout=False,  # trl would zero every dropout of the shared model, for good
         )  # fmt: skip
-        callback = budget_callback(clock, deadline)
-        optimizers, started = _optimizer(model, cfg, clock, deadline, outcome.planned_steps)
-        trainer = DPOTrainer(
-            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=ctx.backbone.tokenizer,
-            callbacks=[callback, started], optimizers=optimizers,
-        )  # fmt: skip
-        return _train(trainer, callback, outcome, clock, deadline, len(rows), cfg)
+        return _train(DPOTrainer, ctx, args, rows, outcome, deadline, cfg)

@@ -111,7 +111,7 @@ class PerPcs(Method):
         if PIECE in ctx.backbone.adapters:
             ctx.backbone.remove_lora(PIECE)
         if kept:
-            self._pool = stack(pieces, gates, kept)
+            self._pool = stack(pieces, gates, kept).to(ctx.backbone.device)  # once: every user reads it
         report["pool"] = {"sharers": len(kept), "modules": len(self._pool.modules) if self._pool else 0}
         report["sharer_training"] = rows
 
@@ -147,7 +147,7 @@ class PerPcs(Method):
         )  # fmt: skip
         row["gates"] = gate_outcome.report()
         if gate_outcome.steps == 0:
-            return row, pieces, None
+            return row, None, None
         return row, pieces, {m: g.detach().float().cpu() for m, g in gates.items()}
 
     # -- a user -------------------------------------------------------------------------------------------------
@@ -160,7 +160,7 @@ class PerPcs(Method):
         deadline = ctx.user_deadline(user, cfg.budget_split)
         rows = history_rows(ctx, user, cfg)
         k, _, _ = cfg.for_task(ctx.task.name)
-        assembler = Assembler(self._pool.to(backbone.device), k)
+        assembler = Assembler(self._pool, k)
         pad, device = backbone.tokenizer.pad_token_id, backbone.device
         with torch.inference_mode(), assembler.installed(backbone):
             for start in range(0, len(rows), cfg.assemble_batch_size):
@@ -183,7 +183,7 @@ class PerPcs(Method):
         prompts = [fit_prompt(ctx, q.input) for q in queries]
         if state is None or self._pool is None:
             return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
-        with applied(backbone, self._pool.to(backbone.device), state):
+        with applied(backbone, self._pool, state):
             return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
 
     def collective_state(self) -> dict | None:
