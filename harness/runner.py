@@ -122,9 +122,8 @@ def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, 
         "status": "error", "versions": versions(),
     }  # fmt: skip
     per_user: list[dict[str, Any]] = []
-    answers: dict[str, str] = {}
+    rows: list[dict[str, Any]] = []  # one per answered query, as written to generations.jsonl
     golds: dict[str, str | None] = {}
-    unparsed = 0
     timings = {"load_s": 0.0, "fit_s": 0.0, "personalize_s": 0.0, "predict_s": 0.0}
     ctx = None
     try:
@@ -155,20 +154,19 @@ def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, 
         record["collective_parameters"] = state_parameters(collective)
         with open(out / "generations.jsonl", "w", encoding="utf-8") as gen_file:
             for user in _progress(users, progress, f"{spec.method} on {task.name}"):
-                row, user_answers, user_unparsed = _one_user(ctx, method, task, user, golds, gen_file)
+                row, lines = _one_user(ctx, method, task, user, golds, gen_file)
                 per_user.append(row)
-                answers.update(user_answers)
-                unparsed += user_unparsed
+                rows.extend(lines)
                 timings["personalize_s"] += row["personalize_s"]
                 timings["predict_s"] += row["predict_s"]
         record["status"] = "over_budget" if clock.over_budget else "ok"
     except Exception as e:  # noqa: BLE001 - any failure is recorded, and what was made is kept
         log.error("run failed:\n%s", traceback.format_exc())
         record["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
-    record.update(_summary(task, spec, clock, timings, per_user, answers, golds, unparsed, ctx))
+    record.update(_summary(task, spec, clock, timings, per_user, rows, ctx))
     record["wall_s"] = time.perf_counter() - wall
     write_json(
-        out / "predictions.json", {"task": task.lamp, "golds": [{"id": i, "output": a} for i, a in answers.items()]}
+        out / "predictions.json", {"task": task.lamp, "golds": [{"id": r["id"], "output": r["answer"]} for r in rows]}
     )
     write_json(out / "metrics.json", record["metrics"])
     write_json(out / "run.json", record)
@@ -184,7 +182,7 @@ def blind(user: User) -> User:
 
 def _one_user(
     ctx: Context, method: Method, task: TaskSpec, user: User, golds: dict[str, str | None], gen_file
-) -> tuple[dict, dict, int]:
+) -> tuple[dict, list[dict]]:
     t = time.perf_counter()
     with ctx.clock.charging():
         state = method.personalize(ctx, user)
@@ -196,11 +194,9 @@ def _one_user(
         raise RuntimeError(
             f"{method.__class__.__name__}.predict returned {len(raw)} answers for {len(user.queries)} queries"
         )
-    answers, unparsed = {}, 0
+    lines = []
     for query, text in zip(user.queries, raw, strict=True):
         parsed = task.parse(text)
-        unparsed += not parsed.ok
-        answers[query.id] = parsed.answer
         line = {
             "id": query.id,
             "user": user.id,
@@ -209,6 +205,7 @@ def _one_user(
             "parsed": parsed.ok,
             "gold": golds.get(query.id),
         }
+        lines.append(line)
         gen_file.write(json.dumps(line, ensure_ascii=False) + "\n")
     gen_file.flush()
     row = {
@@ -216,14 +213,17 @@ def _one_user(
         "personalize_s": personalize_s, "predict_s": predict_s,
         "state_bytes": state_bytes(state), "state_parameters": state_parameters(state),
     }  # fmt: skip
-    return row, answers, unparsed
+    return row, lines
 
 
-def _summary(task, spec, clock, timings, per_user, answers, golds, unparsed, ctx) -> dict[str, Any]:
+def _summary(task, spec, clock, timings, per_user, rows, ctx) -> dict[str, Any]:
+    """The run's scores and costs; `rows` are the generations.jsonl lines of every answered query."""
     from lampbench.tasks.metrics import score
 
     n_queries = sum(row["queries"] for row in per_user)
-    scored = {i: a for i, a in answers.items() if golds.get(i) is not None}
+    scored = {r["id"]: r["answer"] for r in rows if r["gold"] is not None}
+    golds = {r["id"]: r["gold"] for r in rows}
+    unparsed = sum(not r["parsed"] for r in rows)
     metrics: dict[str, float] = {}
     notes: list[str] = []
     if scored:
