@@ -19,10 +19,26 @@ from functools import lru_cache
 
 @dataclass(frozen=True)
 class Parsed:
-    """A raw generation turned into the string that is scored; ``ok`` is False when nothing could be read."""
+    """A raw generation turned into the string that is scored.
+
+    Attributes:
+        answer: what is scored.
+        ok: False when nothing could be read (``answer`` is then the stripped raw text).
+        how: ``"exact"`` (the stripped raw text already is the answer), ``"extracted"`` (read out of a longer
+            or decorated text) or ``"unparsed"``; written per line to ``generations.jsonl``.
+    """
 
     answer: str
     ok: bool
+    how: str
+
+
+def _found(raw: str, answer: str) -> Parsed:
+    return Parsed(answer, True, "exact" if answer == raw.strip() else "extracted")
+
+
+def _unparsed(raw: str) -> Parsed:
+    return Parsed(raw.strip(), False, "unparsed")
 
 
 # Markdown emphasis and code marks that chat models wrap answers in.
@@ -79,11 +95,11 @@ def parse_citation(raw: str) -> Parsed:
     text = _text(raw)
     found = _CITATION.search(text)
     if found:
-        return Parsed(f"[{found.group(1) or found.group(2)}]", True)
+        return _found(text, f"[{found.group(1) or found.group(2)}]")
     bare = set(_BARE_DIGIT.findall(text))
     if len(bare) == 1:
-        return Parsed(f"[{bare.pop()}]", True)
-    return Parsed(text.strip(), False)
+        return _found(text, f"[{bare.pop()}]")
+    return _unparsed(text)
 
 
 # ---------------------------------------------------------------- LaMP-2: tags and categories
@@ -139,7 +155,7 @@ def parse_label(raw: str, labels: Sequence[str]) -> Parsed:
     cleaned = _normalize(_unquote(cleaned.rstrip(_TRAILING_PUNCT)))
     for label, norm, _ in patterns:
         if cleaned == norm:
-            return Parsed(label, True)
+            return _found(text, label)
     lowered = text.lower()
     best: tuple[int, int, str] | None = None  # (position, -length, label): the smallest tuple wins
     for label, norm, pattern in patterns:
@@ -147,8 +163,8 @@ def parse_label(raw: str, labels: Sequence[str]) -> Parsed:
         if hit and (best is None or (hit.start(), -len(norm)) < best[:2]):
             best = (hit.start(), -len(norm), label)
     if best is not None:
-        return Parsed(best[2], True)
-    return Parsed(text.strip(), False)
+        return _found(text, best[2])
+    return _unparsed(text)
 
 
 # ---------------------------------------------------------------- LaMP-3: product rating
@@ -181,8 +197,8 @@ def parse_rating(raw: str) -> Parsed:
             continue
         value = float(hit.group())
         if value.is_integer() and 1 <= value <= 5:
-            return Parsed(str(int(value)), True)
-    return Parsed(text.strip(), False)
+            return _found(text, str(int(value)))
+    return _unparsed(text)
 
 
 # ---------------------------------------------------------------- LaMP-4/5/7: generation
@@ -214,12 +230,13 @@ def parse_generation(raw: str) -> Parsed:
     Returns:
         ``Parsed(text, True)``, or ``Parsed("", False)`` when nothing is left.
     """
-    lines = [line for line in _text(raw).splitlines() if line.strip()]
+    text = _text(raw)
+    lines = [line for line in text.splitlines() if line.strip()]
     for i, line in enumerate(lines):
         last = i == len(lines) - 1
         if not last and _MARKUP.sub("", line).rstrip().endswith(":"):
             continue  # an introduction such as "Sure! Here is a title:"; the answer is on a later line
         cleaned = _clean_line(line)
         if cleaned:
-            return Parsed(cleaned, True)
-    return Parsed("", False)
+            return _found(text, cleaned)
+    return Parsed("", False, "unparsed")

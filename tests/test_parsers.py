@@ -8,6 +8,15 @@ from lampbench.tasks.parsers import Parsed, parse_citation, parse_generation, pa
 from lampbench.tasks.specs import MOVIE_TAGS, NEWS_CATEGORIES, TASKS
 
 
+def _ao(parsed: Parsed) -> tuple[str, bool]:
+    assert parsed.how == ("unparsed" if not parsed.ok else "exact" if parsed.how == "exact" else "extracted")
+    return (parsed.answer, parsed.ok)
+
+
+def _p(answer: str, ok: bool) -> tuple[str, bool]:
+    return (answer, ok)
+
+
 @pytest.mark.parametrize(
     ("raw", "answer"),
     [
@@ -23,12 +32,12 @@ from lampbench.tasks.specs import MOVIE_TAGS, NEWS_CATEGORIES, TASKS
     ],
 )
 def test_parse_citation_reads_the_choice(raw: str, answer: str) -> None:
-    assert parse_citation(raw) == Parsed(answer, True)
+    assert _ao(parse_citation(raw)) == _p(answer, True)
 
 
 @pytest.mark.parametrize("raw", ["", "   ", "1 of the 2 papers", "[3]", "published in 2012", "neither"])
 def test_parse_citation_without_a_clear_choice_keeps_the_text(raw: str) -> None:
-    assert parse_citation(raw) == Parsed(raw.strip(), False)
+    assert _ao(parse_citation(raw)) == _p(raw.strip(), False)
 
 
 @pytest.mark.parametrize(
@@ -47,26 +56,26 @@ def test_parse_citation_without_a_clear_choice_keeps_the_text(raw: str) -> None:
     ],
 )
 def test_parse_label_movie_tags(raw: str, answer: str) -> None:
-    assert parse_label(raw, MOVIE_TAGS) == Parsed(answer, True)
+    assert _ao(parse_label(raw, MOVIE_TAGS)) == _p(answer, True)
 
 
 def test_parse_label_longest_label_wins_a_tie_at_the_same_position() -> None:
     assert parse_label("science & technology news", ["science", "science & technology"]).answer == (
         "science & technology"
     )
-    assert parse_label("I'd say dark comedy", ["comedy", "dark comedy"]) == Parsed("dark comedy", True)
+    assert _ao(parse_label("I'd say dark comedy", ["comedy", "dark comedy"])) == _p("dark comedy", True)
 
 
 def test_parse_label_news_categories_and_canonical_spelling() -> None:
-    assert parse_label("Category: Food and Drink", NEWS_CATEGORIES) == Parsed("food & drink", True)
-    assert parse_label("'Science & Technology'", NEWS_CATEGORIES) == Parsed("science & technology", True)
-    assert parse_label("Tag: Comedy", ["Comedy", "Drama"]) == Parsed("Comedy", True)
+    assert _ao(parse_label("Category: Food and Drink", NEWS_CATEGORIES)) == _p("food & drink", True)
+    assert _ao(parse_label("'Science & Technology'", NEWS_CATEGORIES)) == _p("science & technology", True)
+    assert _ao(parse_label("Tag: Comedy", ["Comedy", "Drama"])) == _p("Comedy", True)
 
 
 @pytest.mark.parametrize("raw", ["", "  ", "transaction thriller", "a western", "tagged nothing"])
 def test_parse_label_without_a_label_keeps_the_text(raw: str) -> None:
-    assert parse_label(raw, MOVIE_TAGS) == Parsed(raw.strip(), False)
-    assert parse_label(raw, ()) == Parsed(raw.strip(), False)
+    assert _ao(parse_label(raw, MOVIE_TAGS)) == _p(raw.strip(), False)
+    assert _ao(parse_label(raw, ())) == _p(raw.strip(), False)
 
 
 @pytest.mark.parametrize(
@@ -85,12 +94,12 @@ def test_parse_label_without_a_label_keeps_the_text(raw: str) -> None:
     ],
 )
 def test_parse_rating_reads_the_first_valid_rating(raw: str, answer: str) -> None:
-    assert parse_rating(raw) == Parsed(answer, True)
+    assert _ao(parse_rating(raw)) == _p(answer, True)
 
 
 @pytest.mark.parametrize("raw", ["", "great product!", "4.5", "0", "10/10", " 7 "])
 def test_parse_rating_without_a_valid_rating_keeps_the_text_for_the_official_fallback(raw: str) -> None:
-    assert parse_rating(raw) == Parsed(raw.strip(), False)
+    assert _ao(parse_rating(raw)) == _p(raw.strip(), False)
 
 
 @pytest.mark.parametrize(
@@ -110,12 +119,12 @@ def test_parse_rating_without_a_valid_rating_keeps_the_text_for_the_official_fal
     ],
 )
 def test_parse_generation_cleans_the_first_line(raw: str, answer: str) -> None:
-    assert parse_generation(raw) == Parsed(answer, True)
+    assert _ao(parse_generation(raw)) == _p(answer, True)
 
 
 @pytest.mark.parametrize("raw", ["", "   \n\t ", "Title:", '""', "** **"])
 def test_parse_generation_empty_result_is_not_ok(raw: str) -> None:
-    assert parse_generation(raw) == Parsed("", False)
+    assert _ao(parse_generation(raw)) == _p("", False)
 
 
 NASTY = [
@@ -152,8 +161,18 @@ def test_parsers_never_raise(raw: str) -> None:
 
 
 def test_task_spec_dispatches_to_the_parsers() -> None:
-    assert TASKS["lamp1"].parse("Answer: [2]") == Parsed("[2]", True)
-    assert TASKS["lamp2"].parse("**Comedy**") == Parsed("comedy", True)
-    assert TASKS["lamp2n"].parse("Politics.") == Parsed("politics", True)
-    assert TASKS["lamp3"].parse("Rating: 3.") == Parsed("3", True)
-    assert TASKS["lamp7"].parse("Tweet: hi") == Parsed("hi", True)
+    assert _ao(TASKS["lamp1"].parse("Answer: [2]")) == _p("[2]", True)
+    assert _ao(TASKS["lamp2"].parse("**Comedy**")) == _p("comedy", True)
+    assert _ao(TASKS["lamp2n"].parse("Politics.")) == _p("politics", True)
+    assert _ao(TASKS["lamp3"].parse("Rating: 3.")) == _p("3", True)
+    assert _ao(TASKS["lamp7"].parse("Tweet: hi")) == _p("hi", True)
+
+
+def test_how_says_whether_the_answer_was_read_out_of_the_text() -> None:
+    assert parse_rating(" 4\n").how == "exact"
+    assert parse_rating("I would rate it 4 stars.").how == "extracted"
+    assert parse_rating("great product!").how == "unparsed"
+    assert parse_label("comedy", MOVIE_TAGS).how == "exact"
+    assert parse_label("**Comedy**", MOVIE_TAGS).how == "extracted"
+    assert parse_generation("Title: Deep Nets").how == "extracted"
+    assert parse_generation("Deep Nets").how == "exact"
