@@ -110,9 +110,15 @@ class Backbone:
 
     @torch.inference_mode()
     def generate(
-        self, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int | None = None, progress: bool = False
+        self, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int | None = None, progress: bool = False,
+        on_batch: Callable[[list[int]], None] | None = None,
     ) -> list[str]:
-        """Greedy answers to user prompts, in the order given."""
+        """Greedy answers to user prompts, in the order given.
+
+        Batches are sorted by length, so rows are not in the order given: `on_batch(indices)`, called before each
+        batch is generated with the given positions of its rows in row order, lets per-row edits (one user's
+        adapter or steering vector per row) find whose row is whose.
+        """
         from transformers import GenerationConfig
 
         config = GenerationConfig(
@@ -126,6 +132,8 @@ class Backbone:
 
             batches = tqdm(batches, total=-(-len(prompts) // (batch_size or self.batch_size)), desc="generate")
         for idx, ids, mask in batches:
+            if on_batch is not None:
+                on_batch(idx)
             out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
             texts = self.tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
             for i, text in zip(idx, texts, strict=True):
