@@ -16,22 +16,19 @@ identical configuration finds its finished run and reuses it.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lampbench.harness.files import write_json
+
+__all__ = ["FINISHED", "Store", "write_json"]
+
 FINISHED = ("ok", "over_budget")
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temp file + rename), so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
-    os.replace(tmp, path)
+#: Seconds a writer waits for the index lock before giving up (a healthy append holds it for microseconds).
+LOCK_TIMEOUT_S = 120
 
 
 class Store:
@@ -60,13 +57,16 @@ class Store:
 
     @contextmanager
     def _locked_index(self) -> Iterator[Any]:
+        """The index open for appending, under `index.jsonl.lock`: several runs (Ray workers) may finish at once.
+
+        `filelock` works on Linux, macOS and Windows alike (`fcntl` exists on none but the first two).
+        """
+        from filelock import FileLock
+
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.index_path, "a+", encoding="utf-8") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)  # several runs (Ray workers) may finish at once
-            try:
+        with FileLock(str(self.index_path) + ".lock", timeout=LOCK_TIMEOUT_S):
+            with open(self.index_path, "a", encoding="utf-8") as f:
                 yield f
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
 
     def add_to_index(self, record: dict[str, Any]) -> None:
         """Append a run's summary to the index."""

@@ -113,12 +113,21 @@ def execute(spec: RunSpec, out: str, force: bool = False, progress: bool = False
     return run(spec, cls(config), store=Store(out), force=force, progress=progress)
 
 
-def _safe_execute(spec: RunSpec, out: str, force: bool) -> dict[str, Any]:
+def _safe_execute(spec: RunSpec, out: str, force: bool, threads: int | None = None) -> dict[str, Any]:
+    """`execute`, with any failure turned into an `error` record; `threads` sets torch's CPU threads first."""
     try:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         return execute(spec, out, force)
     except Exception as e:  # noqa: BLE001 - one failing run must not stop the sweep
         log.error("run %s failed before starting:\n%s", spec.run_id, traceback.format_exc())
-        return {"run_id": spec.run_id, "status": "error", "error": f"{type(e).__name__}: {e}".splitlines()[0]}
+        return _error_record(spec, e)
+
+
+def _error_record(spec: RunSpec, error: BaseException) -> dict[str, Any]:
+    return {"run_id": spec.run_id, "status": "error", "error": f"{type(error).__name__}: {error}".splitlines()[0]}
 
 
 def run_sweep(
@@ -128,15 +137,24 @@ def run_sweep(
     force: bool = False,
     executor: str = "local",
     ray_address: str | None = None,
+    cpus_per_run: int | None = None,
     on_done: Callable[[dict[str, Any]], None] | None = None,
 ) -> Counter:
-    """Run every spec (finished ones are reused unless `force`); returns counts by outcome."""
+    """Run every spec (finished ones are reused unless `force`); returns counts by outcome.
+
+    A failing run is recorded as `error` and the others go on. Budgets are wall-clock, so runs never share a
+    device unless told: locally they run one after another; on Ray each run reserves a whole node's CPUs
+    (`cpus_per_run` to reserve fewer, so several runs share a node) or one GPU on GPU nodes, and its torch
+    threads are set to the CPUs it holds.
+    """
+    if cpus_per_run is not None and cpus_per_run < 1:
+        raise ValueError(f"--cpus-per-run must be at least 1, not {cpus_per_run}")
     counts: Counter = Counter()
     records: Iterable[dict[str, Any]]
     if executor == "local":
-        records = (_safe_execute(spec, str(out), force) for spec in specs)
+        records = (_safe_execute(spec, str(out), force, cpus_per_run) for spec in specs)
     elif executor == "ray":
-        records = _ray_records(specs, str(Path(out).resolve()), force, ray_address)
+        records = _ray_records(specs, str(Path(out).resolve()), force, ray_address, cpus_per_run)
     else:
         raise ValueError(f"--executor must be local or ray, not {executor!r}")
     for record in records:
@@ -146,8 +164,24 @@ def run_sweep(
     return counts
 
 
-def _ray_records(specs: list[RunSpec], out: str, force: bool, address: str | None):
-    """Each run a Ray task (one GPU each when the cluster has GPUs); yields records as runs finish."""
+def ray_resources(nodes: list[dict[str, float]], cpus_per_run: int | None = None) -> tuple[int, int]:
+    """(CPUs, GPUs) each run reserves, from the alive nodes' resources (Ray's `{"CPU": n, "GPU": m}`).
+
+    CPU nodes: all of a node's CPUs (the smallest node's, so that every node can take a run), or
+    `cpus_per_run`. GPU nodes: one GPU and the CPUs that go with it (a node's CPUs over its GPUs), or
+    `cpus_per_run`.
+    """
+    if not nodes:
+        raise ValueError("the Ray cluster has no alive node")
+    with_gpus = [n for n in nodes if n.get("GPU", 0) >= 1]
+    if with_gpus:
+        share = min(int(n.get("CPU", 1) // n["GPU"]) for n in with_gpus)
+        return cpus_per_run or max(1, share), 1
+    return cpus_per_run or max(1, min(int(n.get("CPU", 1)) for n in nodes)), 0
+
+
+def _ray_records(specs: list[RunSpec], out: str, force: bool, address: str | None, cpus_per_run: int | None):
+    """Each run a Ray task holding `ray_resources`; yields records as runs finish (a lost worker is an error)."""
     try:
         import ray
     except ImportError:
@@ -156,12 +190,19 @@ def _ray_records(specs: list[RunSpec], out: str, force: bool, address: str | Non
     if started_here:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     try:
-        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        remote = ray.remote(num_gpus=gpus, max_retries=0)(_safe_execute)
-        pending = [remote.remote(spec, out, force) for spec in specs]
+        nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+        cpus, gpus = ray_resources(nodes, cpus_per_run)
+        log.info("ray: each run reserves %d CPU(s) and %d GPU(s)", cpus, gpus)
+        remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_safe_execute)
+        pending = {remote.remote(spec, out, force, cpus): spec for spec in specs}
         while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(done[0])
+            (done,), _ = ray.wait(list(pending), num_returns=1)
+            spec = pending.pop(done)
+            try:
+                yield ray.get(done)
+            except Exception as e:  # noqa: BLE001 - a killed worker (out of memory, lost node) fails one run only
+                log.error("run %s: its Ray worker failed: %s", spec.run_id, e)
+                yield _error_record(spec, e)
     finally:
         if started_here:
             ray.shutdown()

@@ -4,15 +4,35 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+import textwrap
 
 import pytest
 from typer.testing import CliRunner
 
 from lampbench.harness.cli import app
 from lampbench.harness.config import ConfigError
-from lampbench.harness.sweep import expand, grid, read_sweep, run_sweep
+from lampbench.harness.sweep import expand, grid, ray_resources, read_sweep, run_sweep
+from lampbench.methods.base import Base
 
 TINY = {"data": "synthetic", "users": 2, "model": "tiny-random"}
+
+
+class Boom(Base):
+    """A method that fails in its per-user stage (used as `lampbench.tests.test_sweep:Boom`)."""
+
+    def personalize(self, ctx, user):
+        raise RuntimeError("boom in personalize")
+
+
+class Threads(Base):
+    """Reports the torch threads its run had (used as `lampbench.tests.test_sweep:Threads`)."""
+
+    def personalize(self, ctx, user):
+        import torch
+
+        ctx.report["torch_threads"] = torch.get_num_threads()
 
 
 def test_grid_and_expansion():
@@ -36,6 +56,67 @@ def test_sweep_reuses_finished_runs_and_survives_failures(cache, tmp_path):
     counts = run_sweep(specs + bad, tmp_path)
     assert counts == {"ok": 2, "error": 1}
     assert run_sweep(specs, tmp_path) == {"reused": 2}
+
+
+def test_bench_sweep_finishes_the_others_and_exits_1_when_a_run_errs(cache, tmp_path):
+    out = tmp_path / "runs"
+    result = CliRunner().invoke(app, [
+        "sweep", "--methods", "lampbench.tests.test_sweep:Boom,base,rag", "--task", "lamp3", "--budgets", "1m",
+        "--data", "synthetic", "--users", "2", "--model", "tiny-random", "--out", str(out),
+    ])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "summary: 2 ok, 0 over_budget, 1 error, 0 reused" in result.output
+    assert "error  RuntimeError: boom in personalize" in result.output
+    statuses = sorted(json.loads(p.read_text())["status"] for p in out.glob("*/run.json"))
+    assert statuses == ["error", "ok", "ok"]
+    index = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
+    assert sorted(r["method"] for r in index) == ["base", "rag"]  # the failed run is not indexed
+
+
+_APPENDER = textwrap.dedent("""
+    import sys
+    from lampbench.harness.store import Store
+    store, who = Store(sys.argv[1]), sys.argv[2]
+    for i in range(int(sys.argv[3])):
+        # Lines longer than the write buffer and a pipe's atomic size: unlocked, they would interleave.
+        store.add_to_index({"run_id": f"{who}-{i}", "pad": who * 20000})
+""")
+
+
+def test_index_appends_from_several_processes_lose_no_line(tmp_path):
+    workers, lines = 4, 40
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _APPENDER, str(tmp_path), f"w{w}", str(lines)])
+        for w in range(workers)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0] * workers
+    raw = (tmp_path / "index.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in raw]  # every line whole: none cut or interleaved
+    assert len(records) == workers * lines
+    assert {r["run_id"] for r in records} == {f"w{w}-{i}" for w in range(workers) for i in range(lines)}
+
+
+def test_ray_resources_reserve_a_whole_node_or_one_gpu():
+    assert ray_resources([{"CPU": 8.0}]) == (8, 0)  # one run at a time per CPU node
+    assert ray_resources([{"CPU": 8.0}, {"CPU": 4.0}]) == (4, 0)  # every node can take a run
+    assert ray_resources([{"CPU": 8.0}], cpus_per_run=2) == (2, 0)
+    assert ray_resources([{"CPU": 16.0, "GPU": 4.0}, {"CPU": 2.0}]) == (4, 1)
+    assert ray_resources([{"CPU": 16.0, "GPU": 4.0}], cpus_per_run=1) == (1, 1)
+    with pytest.raises(ValueError, match="at least 1"):
+        run_sweep([], "runs", cpus_per_run=0)
+
+
+def test_local_sweep_sets_torch_threads_to_the_cpus_per_run(cache, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        specs = expand(["lampbench.tests.test_sweep:Threads"], ["lamp3"], ["1m"], [0], run_options=TINY)
+        assert run_sweep(specs, tmp_path, cpus_per_run=1) == {"ok": 1}
+    finally:
+        torch.set_num_threads(before)
+    (record,) = [json.loads(p.read_text()) for p in tmp_path.glob("*/run.json")]
+    assert record["method_report"]["torch_threads"] == 1
 
 
 def test_yaml_plan_is_checked(tmp_path):
@@ -63,12 +144,19 @@ def test_bench_sweep_from_yaml_with_command_line_overrides(cache, tmp_path):
 
 
 def test_sweep_through_a_local_ray_instance(cache, tmp_path):
+    """Each Ray run holds all of the node's CPUs (so runs never overlap) and uses that many torch threads."""
+    import os
+
     pytest.importorskip("ray")
-    specs = expand(["base", "rag"], ["lamp3"], ["1m"], [0], run_options=TINY)
+    methods = ["base", "lampbench.tests.test_sweep:Threads", "lampbench.tests.test_sweep:Boom"]
+    specs = expand(methods, ["lamp3"], ["1m"], [0], run_options=TINY)
     counts = run_sweep(specs, tmp_path, executor="ray")
-    assert counts == {"ok": 2}
+    assert counts == {"ok": 2, "error": 1}
     index = [json.loads(line) for line in (tmp_path / "index.jsonl").read_text().splitlines()]
-    assert sorted(r["method"] for r in index) == ["base", "rag"]
+    assert sorted(r["method"] for r in index) == ["base", "lampbench.tests.test_sweep:Threads"]
+    records = [json.loads(p.read_text()) for p in tmp_path.glob("*/run.json")]
+    (threads,) = [r["method_report"]["torch_threads"] for r in records if "torch_threads" in r["method_report"]]
+    assert threads == os.cpu_count()
 
 
 def test_regress_passes_then_names_a_regression(cache, tmp_path):
