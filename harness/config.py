@@ -1,7 +1,8 @@
 """Method config resolution: dataclass defaults, then `--config file.yaml`, then `--set key=value`.
 
 Dicts appear only here, where YAML and `--set` are read; what comes out is the method's frozen dataclass. An
-unknown key is an error with a "did you mean", and a value of the wrong type is an error naming the field.
+unknown key is an error with a "did you mean", and a value of the wrong type is an error naming the field. Values
+are coerced by the field's type, so `1e-3` is a number for a float field although YAML 1.1 reads it as text.
 """
 
 from __future__ import annotations
@@ -63,13 +64,27 @@ def build_config(cls: type, *layers: dict[str, Any], where: str = "config") -> A
     return cls(**values)
 
 
-def config_help(cls: type) -> list[tuple[str, str, str]]:
-    """(name, default, help) for every field of a config dataclass."""
+def config_help(cls: type) -> list[tuple[str, str, str, str]]:
+    """(name, type, default, help) for every field of a config dataclass, as `bench methods NAME` shows them."""
+    hints = typing.get_type_hints(cls)
     rows = []
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        rows.append((f.name, repr(default), f.metadata.get("help", "")))
+        rows.append((f.name, type_name(hints[f.name]), repr(default), f.metadata.get("help", "")))
     return rows
+
+
+def type_name(hint: Any) -> str:
+    """A type as a researcher reads it: `int | None`, `user | group`, `tuple[float, ...]`."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        return " | ".join(map(str, args))
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join("None" if a is type(None) else type_name(a) for a in args)
+    if origin is not None:
+        inner = ", ".join("..." if a is Ellipsis else type_name(a) for a in args)
+        return f"{origin.__name__}[{inner}]" if inner else origin.__name__
+    return getattr(hint, "__name__", str(hint))
 
 
 def _coerce(key: str, value: Any, hint: Any) -> Any:
@@ -98,13 +113,31 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             return value
         raise ConfigError(f"{key}={value!r}: must be true or false")
     if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+        number = _number(value)
+        if isinstance(number, int) or (isinstance(number, float) and number.is_integer()):
+            return int(number)
         raise ConfigError(f"{key}={value!r}: must be an integer")
     if hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+        number = _number(value)
+        if number is not None:
+            return float(number)
         raise ConfigError(f"{key}={value!r}: must be a number")
     if hint is str:
         return str(value)
     return value
+
+
+def _number(value: Any) -> int | float | None:
+    """`value` as a number, or None. YAML 1.1 reads `1e-3` and `5e-5` as strings, so numeric text counts too."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+    return None

@@ -5,7 +5,7 @@ from typing import Literal
 
 import pytest
 
-from lampbench.harness.config import ConfigError, build_config, parse_sets, read_yaml
+from lampbench.harness.config import ConfigError, build_config, config_help, parse_sets, read_yaml
 
 
 @dataclass(frozen=True)
@@ -51,3 +51,54 @@ def test_yaml_errors(tmp_path):
     bad.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         read_yaml(bad)
+
+
+@dataclass(frozen=True)
+class Train:
+    learning_rate: float = field(default=1e-4, metadata={"help": "step size"})
+    steps: int = 10
+    layers: tuple[int, ...] = (0,)
+    scales: tuple[float, ...] = ()
+    merge: bool = False
+    dropout: float | None = None
+
+
+@pytest.mark.parametrize(
+    "text, key, expected",
+    [
+        ("learning_rate=1e-3", "learning_rate", 1e-3),  # YAML 1.1 reads this as the string "1e-3"
+        ("learning_rate=5e-5", "learning_rate", 5e-5),
+        ("learning_rate=.5", "learning_rate", 0.5),
+        ("learning_rate=2", "learning_rate", 2.0),
+        ("learning_rate=-2E-4", "learning_rate", -2e-4),
+        ("dropout=1e-1", "dropout", 0.1),
+        ("steps=1e3", "steps", 1000),
+        ("steps=1_000", "steps", 1000),
+        ("layers=[0,1]", "layers", (0, 1)),
+        ("layers=3", "layers", (3,)),
+        ("scales=[1e-3, .5]", "scales", (1e-3, 0.5)),
+        ("merge=true", "merge", True),
+        ("merge=false", "merge", False),
+    ],
+)
+def test_values_parse_as_researchers_write_them(text, key, expected):
+    assert getattr(build_config(Train, parse_sets([text])), key) == expected
+
+
+def test_yaml_file_numbers_in_e_notation(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("learning_rate: 3e-4\nsteps: 2e2\n")
+    assert build_config(Train, read_yaml(path)) == Train(learning_rate=3e-4, steps=200)
+
+
+@pytest.mark.parametrize("text, message", [("steps=1.5", "must be an integer"), ("learning_rate=fast", "a number")])
+def test_numbers_that_are_not(text, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(Train, parse_sets([text]))
+
+
+def test_config_help_has_name_type_default_help():
+    rows = {row[0]: row for row in config_help(Train)}
+    assert rows["learning_rate"] == ("learning_rate", "float", "0.0001", "step size")
+    assert rows["layers"][1] == "tuple[int, ...]" and rows["dropout"][1] == "float | None"
+    assert config_help(Cfg)[1][1] == "user | group"
