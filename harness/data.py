@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
+import tempfile
 from pathlib import Path
 
 from lampbench.tasks.data import load_users, resolve_data_dir, select_users, split_files
@@ -15,22 +15,18 @@ SYNTHETIC_USERS = {"train": 200, "dev": 100, "test": 100}
 
 def synthetic_files(task: TaskSpec, split: str, *, n_users: int, seed: int = 0) -> tuple[Path, Path | None]:
     """The synthetic split's files in the cache, generated on first use (deterministic, so cached by its inputs)."""
-    from lampbench.harness.models import cache_dir
+    from lampbench.harness.files import cache_dir, replacing
     from lampbench.tasks.synthetic import SYNTHETIC_VERSION, write_synthetic
 
     root = cache_dir() / "synthetic" / f"v{SYNTHETIC_VERSION}-seed{seed}-n{n_users}"
     questions, outputs = split_files(task, split, root)
     if not questions.exists():
-        # Written beside the cache and moved in, so a concurrent or interrupted run never reads half a split.
-        tmp = root.with_name(f"{root.name}.tmp{os.getpid()}")
-        write_synthetic(task, tmp, split=split, n_users=n_users, seed=seed)
-        target = questions.parent
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(split_files(task, split, tmp)[0].parent, target)
-        except OSError:  # another process wrote it first
-            pass
-        shutil.rmtree(tmp, ignore_errors=True)
+        # Written beside the split's folder and moved in, so a concurrent or interrupted run never reads half a
+        # split (when another process wrote it first, its folder is kept).
+        root.mkdir(parents=True, exist_ok=True)
+        with replacing(questions.parent) as tmp, tempfile.TemporaryDirectory(dir=root) as scratch:
+            write_synthetic(task, Path(scratch), split=split, n_users=n_users, seed=seed)
+            os.replace(split_files(task, split, Path(scratch))[0].parent, tmp)
     return questions, outputs
 
 

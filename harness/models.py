@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 from pathlib import Path
+
+from lampbench.harness.files import cache_dir, replacing
+
+__all__ = ["cache_dir", "embedded_model_dir", "load_embedder", "load_model", "tiny_random", "tiny_tokenizer"]
 
 EMBEDDED = "smollm2"
 TINY = "tiny-random"
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_dir() -> Path:
-    """`$LAMPBENCH_CACHE`, else the user cache directory of lampbench."""
-    import platformdirs
-
-    return Path(os.environ.get("LAMPBENCH_CACHE") or platformdirs.user_cache_dir("lampbench"))
 
 
 def embedded_model_dir() -> Path:
@@ -44,16 +40,11 @@ def embedded_model_dir() -> Path:
     plain = AutoModelForCausalLM.from_config(config)
     plain.load_state_dict(quantized.state_dict())
     plain.generation_config.pad_token_id = tokenizer.pad_token_id
-    # Write beside the target and rename, so a crash mid-save never leaves a half folder under the final name.
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    plain.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.replace(tmp, target)
-    except OSError:  # another process converted it first
-        shutil.rmtree(tmp, ignore_errors=True)
+    # Write beside the target and rename, so a crash mid-save never leaves a half folder under the final name
+    # (when another process converted it first, its folder is kept).
+    with replacing(target) as tmp:
+        plain.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     return target
 
 

@@ -257,15 +257,18 @@ def select_users(
 
 
 def resolve_data_dir(cli_value: Path | None) -> Path:
-    """Where LaMP files live: `--data-dir`, else `$LAMPBENCH_DATA`, else `<user cache>/lampbench/data`."""
+    """Where LaMP files live: `--data-dir`, else `$LAMPBENCH_DATA`, else `data/` in the cache folder.
+
+    The cache folder is `$LAMPBENCH_CACHE`, else the user cache (`harness.files.cache_dir`).
+    """
     if cli_value is not None:
         return Path(cli_value).expanduser()
     env = os.environ.get("LAMPBENCH_DATA", "").strip()
     if env:
         return Path(env).expanduser()
-    import platformdirs  # only needed for the default
+    from lampbench.harness.files import cache_dir
 
-    return Path(platformdirs.user_cache_dir("lampbench")) / "data"
+    return cache_dir() / "data"
 
 
 def split_files(

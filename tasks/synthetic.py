@@ -45,15 +45,13 @@ same with the 3-digit item number.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import random
 import re
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from lampbench.harness.files import write_json
 from lampbench.tasks import _wordbanks as W
 from lampbench.tasks.specs import MOVIE_TAGS, NEWS_CATEGORIES, TaskSpec
 
@@ -227,15 +225,7 @@ def _ordered(item: Item, task: TaskSpec) -> Item:
 
 def _write_json(path: Path, data: object) -> None:
     # Write-then-rename, so a crash never leaves a half-written file under the final name.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json(path, data, indent=None, ensure_ascii=True)
 
 
 def _in_character(rng: random.Random) -> bool:
