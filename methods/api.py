@@ -6,7 +6,8 @@ A method is three stages, run by `harness/runner.py` under one wall-clock budget
 2. `personalize(ctx, user) -> state`: the per-user stage. Charged to the budget. Everything the method learnt
    about the user lives in the returned state, never on `self`, so users cannot leak into each other and users
    can be spread across workers. The harness measures the state's bytes and parameters.
-3. `predict(ctx, state, queries) -> raw generations`: answering. Timed, but not charged to the budget.
+3. `predict(ctx, state, queries) -> raw generations`: answering. Timed, but not charged to the budget. The runner
+   answers users in batches of about `batch_size` queries through `predict_batch`, whose default calls `predict`.
 
 Methods read time only from `ctx.clock` (never `time.time()`): `ctx.clock.remaining()` and `ctx.clock.expired`.
 An *anytime* method checks them and falls back to what it has when time runs out.
@@ -17,7 +18,9 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -111,6 +114,8 @@ class Method(abc.ABC):
     and may provide:
         fit: the collective stage on training users (set `uses_train_users = True` so the runner loads them).
         collective_state: what `fit` learnt and `predict` needs for every user (measured like a user state).
+        predict_batch: answers several users at once (the runner's path; the default loops over `predict`).
+        save_collective / load_collective: what `fit` learnt, to a folder and back, so a resumed run skips `fit`.
     """
 
     Config: ClassVar[type[MethodConfig]] = MethodConfig
@@ -131,6 +136,63 @@ class Method(abc.ABC):
     def predict(self, ctx: Context, state: UserState, queries: Sequence[Query]) -> list[str]:
         """Answer the queries for this user: one raw generation per query, in order."""
 
+    def predict_batch(self, ctx: Context, items: Sequence[tuple[UserState, Sequence[Query]]]) -> list[list[str]]:
+        """Answer several users at once: one list of raw generations per `(state, queries)` item, in order.
+
+        The runner calls this with about `ctx.batch_size` queries across users, so a method whose users share one
+        model answers them in one batched `generate`. The default answers user by user with `predict`.
+        """
+        return [self.predict(ctx, state, queries) for state, queries in items]
+
     def collective_state(self) -> Any:
         """What `fit` learnt that is shared by all users (None when there is nothing)."""
         return None
+
+    def save_collective(self, ctx: Context, path: Path) -> bool:
+        """Save what `fit` learnt into the folder `path` (it exists), so a resumed run can skip `fit`; True if saved."""
+        return False
+
+    def load_collective(self, ctx: Context, path: Path) -> bool:
+        """Restore what `save_collective` wrote into `path` in place of `fit` (the backbone is fresh); True if done."""
+        return False
+
+
+class PromptMethod(Method):
+    """A method that answers each query with one prompt to a model shared by every user (base, rag, lora-c...).
+
+    A subclass provides `prompt` (and, when answering needs the model in some state, `answering`); `predict` and
+    `predict_batch` then put the prompts of all users of a batch through one `generate`, so batching across users
+    needs no code of its own. Greedy answers are the same whichever batch a prompt lands in.
+    """
+
+    @abc.abstractmethod
+    def prompt(self, ctx: Context, state: UserState, query: Query) -> str:
+        """The user prompt for one query (before the chat template)."""
+
+    def answering(self, ctx: Context) -> AbstractContextManager[Any]:
+        """The model state to answer in (an adapter swapped in, an edit installed); nothing by default."""
+        return nullcontext()
+
+    def predict(self, ctx: Context, state: UserState, queries: Sequence[Query]) -> list[str]:
+        return self._answer(ctx, [(state, queries)])[0]
+
+    def predict_batch(self, ctx: Context, items: Sequence[tuple[UserState, Sequence[Query]]]) -> list[list[str]]:
+        if type(self).predict is not PromptMethod.predict:  # a subclass (a plugin) that answers its own way
+            return Method.predict_batch(self, ctx, items)
+        return self._answer(ctx, items)
+
+    def _answer(self, ctx: Context, items: Sequence[tuple[UserState, Sequence[Query]]]) -> list[list[str]]:
+        prompts = [[self.prompt(ctx, state, q) for q in queries] for state, queries in items]
+        with self.answering(ctx):
+            return generate_per_user(ctx, prompts)
+
+
+def generate_per_user(ctx: Context, prompts: Sequence[Sequence[str]]) -> list[list[str]]:
+    """Greedy answers to several users' prompts through one batched `generate`, split back per user."""
+    flat = [p for user in prompts for p in user]
+    answers = ctx.backbone.generate(flat, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+    out, start = [], 0
+    for user in prompts:
+        out.append(answers[start : start + len(user)])
+        start += len(user)
+    return out

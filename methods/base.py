@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lampbench.methods.api import Context, Method, MethodConfig
+from lampbench.methods.api import Context, MethodConfig, PromptMethod
 from lampbench.tasks.specs import Query, User
 
 
@@ -14,7 +13,7 @@ class BaseConfig(MethodConfig):
     """`base` has nothing to set."""
 
 
-class Base(Method):
+class Base(PromptMethod):
     """Answers every query from the task input alone: the floor every personalization method must beat."""
 
     Config = BaseConfig
@@ -22,7 +21,5 @@ class Base(Method):
     def personalize(self, ctx: Context, user: User) -> None:
         return None
 
-    def predict(self, ctx: Context, state: None, queries: Sequence[Query]) -> list[str]:
-        return ctx.backbone.generate(
-            [q.input for q in queries], max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size
-        )
+    def prompt(self, ctx: Context, state: None, query: Query) -> str:
+        return query.input

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lampbench.methods._history import record_coverage, render_history
-from lampbench.methods.api import Context, Method, MethodConfig
+from lampbench.methods.api import Context, MethodConfig, PromptMethod
 from lampbench.methods.rag import Rag, RagConfig
 from lampbench.tasks.specs import Query, User
 
@@ -108,7 +108,7 @@ def llm_rec_prompt(summary: str, inp: str) -> str:
     return f"### User History Summary:\n{summary}\n### User Instruction:\n{inp}"
 
 
-class LlmRec(Method):
+class LlmRec(PromptMethod):
     """LLM-REC: the backbone rewrites the user's top history under a prompting strategy, before the input."""
 
     Config = LlmRecConfig
@@ -156,7 +156,3 @@ class LlmRec(Method):
         backbone = ctx.backbone
         room = ctx.max_prompt_tokens - backbone.count_tokens(llm_rec_prompt("", query.input))
         return llm_rec_prompt(backbone.truncate(summary, max(room, 0)), query.input)
-
-    def predict(self, ctx: Context, state: LlmRecState, queries: Sequence[Query]) -> list[str]:
-        prompts = [self.prompt(ctx, state, q) for q in queries]
-        return ctx.backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lampbench.methods._history import record_coverage, render_history
-from lampbench.methods.api import Context, Method, MethodConfig
+from lampbench.methods.api import Context, MethodConfig, PromptMethod
 from lampbench.methods.rag import Rag, RagConfig, RagState
 from lampbench.tasks.specs import Query, User
 
@@ -110,7 +110,7 @@ def pag_prompt(profile: str, history: Sequence[str], inp: str) -> str:
     return "\n".join([*parts, "### User Instruction:", inp])
 
 
-class Pag(Method):
+class Pag(PromptMethod):
     """Profile-augmented generation: an LLM-written user profile before the task input (optionally RAG k)."""
 
     Config = PagConfig
@@ -151,7 +151,3 @@ class Pag(Method):
             frame = ctx.backbone.count_tokens(pag_prompt(state.profile, [""], query.input))
             history = render_history(ctx, items, max(ctx.max_prompt_tokens - frame, 0))
         return pag_prompt(state.profile, history, query.input)
-
-    def predict(self, ctx: Context, state: PagState, queries: Sequence[Query]) -> list[str]:
-        prompts = [self.prompt(ctx, state, q) for q in queries]
-        return ctx.backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from lampbench.methods.api import Context, Method, MethodConfig
+from lampbench.methods.api import Context, MethodConfig, PromptMethod
 from lampbench.tasks.prompts import rag_prompt
 from lampbench.tasks.specs import Query, TaskSpec, User
 
@@ -39,7 +38,7 @@ class RagState:
     user_id: str = ""
 
 
-class Rag(Method):
+class Rag(PromptMethod):
     """Retrieval-augmented prompting: LaMP's RAG baseline (BM25, k=1 by default)."""
 
     Config = RagConfig
@@ -81,7 +80,3 @@ class Rag(Method):
         items = self.retrieve(ctx, state, task.query(query.input))
         backbone = ctx.backbone
         return rag_prompt(task, query.input, items, ctx.max_prompt_tokens, backbone.count_tokens, backbone.truncate)
-
-    def predict(self, ctx: Context, state: RagState, queries: Sequence[Query]) -> list[str]:
-        prompts = [self.prompt(ctx, state, q) for q in queries]
-        return ctx.backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)

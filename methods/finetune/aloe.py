@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import torch
 
-from lampbench.methods.api import Context, Method
-from lampbench.methods.finetune.adapters import generate, lora_config, train_adapter
+from lampbench.methods.api import Context, PromptMethod
+from lampbench.methods.finetune.adapters import answering_with, lora_config, train_adapter
 from lampbench.methods.finetune.config import AloeConfig, HistoryConfig
 from lampbench.methods.finetune.examples import Example, fit_prompt, history_examples
 from lampbench.methods.finetune.train import Outcome, seed_for, train_sft
@@ -27,7 +27,7 @@ from lampbench.methods.rag import Rag, RagConfig, RagState
 from lampbench.tasks.specs import Query, User
 
 
-class HistoryMethod(Method):
+class HistoryMethod(PromptMethod):
     """A collective model that answers with the user's own history in the prompt (shared by `aloe` and `dpo`).
 
     A subclass sets `ADAPTER` and fills `self._weights` in `fit`; the per-user state is the user's history index.
@@ -51,10 +51,12 @@ class HistoryMethod(Method):
     def personalize(self, ctx: Context, user: User) -> RagState:
         return self._rag().personalize(ctx, user)
 
-    def predict(self, ctx: Context, state: RagState, queries: Sequence[Query]) -> list[str]:
-        rag = self._rag()
-        prompts = [fit_prompt(ctx, rag.prompt(ctx, state, q)) for q in queries]
-        return generate(ctx, prompts, self._adapter(), self._weights)
+    def prompt(self, ctx: Context, state: RagState, query: Query) -> str:
+        return fit_prompt(ctx, self._rag().prompt(ctx, state, query))
+
+    def answering(self, ctx: Context):
+        """The collective weights swapped in: the same model for every user, so users batch together."""
+        return answering_with(ctx.backbone, self._adapter(), self._weights)
 
     def _adapter(self) -> str | None:
         """The adapter that holds the collective weights (None: they are in the model itself)."""
