@@ -236,18 +236,21 @@ def _quiet_libraries() -> None:
 
 
 def _echo_done(record: dict) -> None:
-    detail = record.get("error") or "  ".join(f"{k}={v:.4f}" for k, v in (record.get("metrics") or {}).items())
+    from lampbench.tasks.stats import metrics_line
+
+    detail = record.get("error") or metrics_line(record.get("metrics") or {})
     typer.echo(f"  {record['run_id']}: {'reused' if record.get('reused') else record['status']}  {detail}")
 
 
 def _print_record(record: dict, out: Path) -> None:
     from lampbench.harness.budget import format_seconds
+    from lampbench.tasks.stats import metrics_line
 
     tag = " (reused a finished run; --force to rerun)" if record.get("reused") else ""
     typer.echo(f"{record['run_id']}: {record['status']}{tag}")
     if record.get("error"):
         typer.echo(f"  error: {record['error']}  (traceback in {out / record['run_id'] / 'log.txt'})")
-    metrics = "  ".join(f"{k}={v:.4f}" for k, v in record.get("metrics", {}).items())
+    metrics = metrics_line(record.get("metrics", {}))
     typer.echo(
         f"  {metrics or 'no metrics (no golds)'}  unparsed={record.get('unparsed', 0)}/{record.get('queries', 0)}"
     )

@@ -217,26 +217,29 @@ def _one_user(
 
 
 def _summary(task, spec, clock, timings, per_user, rows, ctx) -> dict[str, Any]:
-    """The run's scores and costs; `rows` are the generations.jsonl lines of every answered query."""
-    from lampbench.tasks.metrics import score
+    """The run's scores and costs; `rows` are the generations.jsonl lines of every answered query.
+
+    Scores: each metric after reading and on the raw generations (`_official`), with intervals over users
+    (`tasks/stats.py`); each user's per-query outcomes go into their `per_user` row, for paired comparisons.
+    """
+    from lampbench.tasks.stats import score_rows
 
     n_queries = sum(row["queries"] for row in per_user)
-    scored = {r["id"]: r["answer"] for r in rows if r["gold"] is not None}
-    golds = {r["id"]: r["gold"] for r in rows}
-    unparsed = sum(not r["parsed"] for r in rows)
-    metrics: dict[str, float] = {}
-    notes: list[str] = []
-    if scored:
-        result = score(task, [golds[i] for i in scored], list(scored.values()))
-        metrics, notes = dict(result.metrics), list(result.notes)
+    scores = score_rows(task, rows)
+    for row in per_user:
+        found = {v: by[str(row["user"])] for v, by in scores.outcomes.items() if str(row["user"]) in by}
+        if found:
+            row["outcomes"] = found
+    read = {how: sum(r.get("read") == how for r in rows) for how in ("exact", "extracted", "unparsed")}
     n_users = len(per_user)
     return {
-        "metrics": metrics,
-        "scoring_notes": notes,
+        "metrics": scores.metrics,
+        "scoring_notes": list(scores.notes),
         "users": n_users,
         "queries": n_queries,
-        "scored": len(scored),
-        "unparsed": unparsed,
+        "scored": sum(r["gold"] is not None for r in rows),
+        "unparsed": sum(not r["parsed"] for r in rows),
+        **({"read": read} if any("read" in r for r in rows) else {}),
         "budget_used_s": clock.spent,
         "overrun_allowance_s": overrun_allowance(spec.budget),
         **timings,

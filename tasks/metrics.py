@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -39,12 +39,16 @@ class Score:
         unscorable: predictions the official rules could not map: not a label (classification), not a finite
             number (rating, scored as the worst case), empty (generation).
         notes: sentences for a person, about what was unusual in the predictions.
+        outcomes: per example, in order, what the metrics are computed from (`tasks/stats.py` sums them per user
+            for intervals): (gold, predicted) label index (-1: not a label) for classification, (gold,
+            predicted) rating as scored (after the fallback) for LaMP-3, (ROUGE-1, ROUGE-L) F for generation.
     """
 
     metrics: dict[str, float]
     n: int
     unscorable: int
     notes: tuple[str, ...] = ()
+    outcomes: tuple[tuple[float, float], ...] = field(default=(), compare=False, repr=False)
 
 
 def lower_is_better(metric: str) -> bool:
@@ -116,7 +120,8 @@ def _classification(task: TaskSpec, golds: list[str], preds: list[str]) -> Score
         )
         who, be = _count(len(misses), "prediction")
         notes.append(f"{who} {be} not a label and {be} scored as wrong{hint}")
-    return Score({"accuracy": float(accuracy), "f1": float(f1)}, len(golds), len(misses), tuple(notes))
+    outcomes = tuple(zip(y_true, y_pred, strict=True))
+    return Score({"accuracy": float(accuracy), "f1": float(f1)}, len(golds), len(misses), tuple(notes), outcomes)
 
 
 def _float32(text: str) -> float | None:
@@ -176,7 +181,8 @@ def _rating(golds: list[str], preds: list[str]) -> Score:
         who, be = _count(out_of_range, "prediction")
         notes.append(f"{who} {be} outside 1..5 and {be} scored as is (LaMP does not clip)")
     metrics = {"mae": mae, "rmse": rmse}
-    return Score(metrics, len(golds), not_numbers + not_finite, tuple(notes))
+    outcomes = tuple(zip(gold_values, pred_values, strict=True))
+    return Score(metrics, len(golds), not_numbers + not_finite, tuple(notes), outcomes)
 
 
 @cache
@@ -194,10 +200,12 @@ def _generation(golds: list[str], preds: list[str]) -> Score:
     tokenizer = DefaultTokenizer(use_stemmer=False)  # the scorer's own default, to explain zero scores
     r1 = rl = 0.0
     empty = tokenless = 0
+    outcomes = []
     for gold, pred in zip(golds, preds, strict=True):
         result = scorer.score(gold, pred)  # rouge_score's order: target first, then prediction
         r1 += result["rouge1"].fmeasure
         rl += result["rougeL"].fmeasure
+        outcomes.append((result["rouge1"].fmeasure, result["rougeL"].fmeasure))
         if not pred:
             empty += 1
         elif not tokenizer.tokenize(pred):
@@ -219,7 +227,7 @@ def _generation(golds: list[str], preds: list[str]) -> Score:
             f"{who} {be} empty: every prediction for {'it' if empty_golds == 1 else 'them'} scores 0"
         )
     metrics = {"rouge-1": r1 / len(golds), "rouge-L": rl / len(golds)}
-    return Score(metrics, len(golds), empty, tuple(notes))
+    return Score(metrics, len(golds), empty, tuple(notes), tuple(outcomes))
 
 
 # ---------------------------------------------------------------- official-format files
