@@ -320,6 +320,19 @@ def data_info(
             f"profile min/median/mean/max={r['profile_min']}/{r['profile_median']}/{r['profile_mean']:.1f}/"
             f"{r['profile_max']}  golds={'yes' if r['has_golds'] else 'no'}  {r['bytes'] / 1e6:.1f} MB  {r['path']}"
         )
+        _echo_checksums(task_spec, r["split"], root, time_split)
+
+
+def _echo_checksums(task_spec, split: str, root: Path, time_split: bool) -> None:
+    """One line per file of a split: its size, sha256, and whether it still is what was downloaded."""
+    from lampbench.tasks.data import split_files
+    from lampbench.tasks.download import file_record
+
+    said = {True: "as downloaded", False: "changed since download", None: "not downloaded by lampbench"}
+    for path in split_files(task_spec, split, root, time_split=time_split):
+        if path is not None and path.exists():
+            f = file_record(path, root)
+            typer.echo(f"  {path.name}  {f['bytes']} B  sha256 {f['sha256']}  {said[f['as_downloaded']]}")
 
 
 @app.command()

@@ -1,30 +1,49 @@
 """The official LaMP downloader: stream each file to `<name>.part`, check it, then rename it into place.
 
 The data is CC BY-NC-SA 4.0, so it is never shipped: it is fetched on the user's machine from the URLs in
-``shared/LAMP.md`` into a folder laid out like those URLs (see `tasks.data.split_files`).
+``shared/LAMP.md`` into a folder laid out like those URLs (see `tasks.data.split_files`). Transient network
+errors (a connection reset, a timeout, a body cut short, HTTP 429 and 5xx) are retried with exponential backoff
+(a refused connection or an unknown host fails at once: the machine is offline), each attempt starting over
+from an empty `.part`. Each downloaded file's size and sha256 are recorded in `<data-dir>/checksums.json`, so
+`bench data info` and every run's record can say which data a result came from.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
+import logging
 import os
+import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from lampbench.tasks.data import SPLITS, resolve_data_dir, split_files
 from lampbench.tasks.specs import DataError, TaskSpec
 
+log = logging.getLogger("lampbench")
+
 BASE_URL = "https://ciir.cs.umass.edu/downloads/LaMP"
 KINDS = ("questions", "outputs")
+CHECKSUMS = "checksums.json"
 
 #: Files up to this size are parsed in full after download; bigger ones get their edge bytes checked only.
 FULL_CHECK_BYTES = 50 * 1024 * 1024
+#: Attempts per file, and the wait before the second one (doubled after each failure: 2, 4, 8 s).
+ATTEMPTS = 4
+BACKOFF_S = 2.0
 _CHUNK = 1024 * 1024
 _TIMEOUT_S = 60
+
+
+class _Transient(Exception):
+    """A failure worth another attempt: the network, not the file."""
 
 
 def url_for(
@@ -86,10 +105,14 @@ def _check_body(task: TaskSpec, kind: str, path: Path) -> None:
             raise ValueError(f"the outputs are for task {data.get('task')!r}, not {task.lamp!r}")
 
 
-def _fetch(url: str, final: Path, task: TaskSpec, kind: str, *, progress: bool, desc: str) -> None:
-    """Stream `url` to `final.part`, check it, and rename it to `final`; on any failure remove the `.part`."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    part = final.with_name(final.name + ".part")
+def _attempt(url: str, part: Path, *, progress: bool, desc: str) -> str:
+    """One try at streaming `url` into `part` (truncated first); returns the body's sha256.
+
+    Raises:
+        _Transient: a failure another attempt may not meet.
+        DataError, ValueError: a failure it would (HTTP 404, an HTML page).
+    """
+    digest = hashlib.sha256()
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "lampbench"})
         with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
@@ -106,22 +129,114 @@ def _fetch(url: str, final: Path, task: TaskSpec, kind: str, *, progress: bool, 
             ):
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
+                    digest.update(chunk)
                     got += len(chunk)
                     bar.update(len(chunk))
-        # http.client returns b"" (no error) when the peer closes early, so the length is checked here.
-        if total is not None and got != total:
-            raise ValueError(f"the connection closed after {got} of {total} bytes")
+    except urllib.error.HTTPError as e:
+        if e.code == 429 or e.code >= 500:
+            raise _Transient(f"HTTP {e.code} {e.reason}") from None
+        raise DataError(f"{url}: HTTP {e.code} {e.reason}") from None
+    except urllib.error.URLError as e:
+        # A refused connection or an unknown host is the machine being offline: said at once, not after retries.
+        if isinstance(e.reason, TimeoutError | ConnectionResetError | ConnectionAbortedError):
+            raise _Transient(f"cannot connect ({e.reason})") from None
+        raise DataError(f"{url}: cannot connect ({e.reason})") from None
+    except (TimeoutError, ConnectionResetError, ConnectionAbortedError, http.client.HTTPException) as e:
+        raise _Transient(str(e) or type(e).__name__) from None
+    # http.client returns b"" (no error) when the peer closes early, so the length is checked here.
+    if total is not None and got != total:
+        raise _Transient(f"the connection closed after {got} of {total} bytes")
+    return digest.hexdigest()
+
+
+def _fetch(url: str, final: Path, task: TaskSpec, kind: str, *, progress: bool, desc: str) -> str:
+    """Stream `url` to `final.part`, check it, rename it to `final`, return its sha256.
+
+    Transient failures are retried (`ATTEMPTS`, backoff from `BACKOFF_S`); on any failure the `.part` goes.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    part = final.with_name(final.name + ".part")
+    try:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                sha256 = _attempt(url, part, progress=progress, desc=desc)
+                break
+            except _Transient as e:
+                if attempt == ATTEMPTS:
+                    raise DataError(f"{url}: {e} (gave up after {ATTEMPTS} attempts)") from None
+                wait = BACKOFF_S * 2 ** (attempt - 1)
+                log.warning("%s: %s; attempt %d of %d in %.0f s", url, e, attempt + 1, ATTEMPTS, wait)
+                time.sleep(wait)
         _check_body(task, kind, part)
         os.replace(part, final)
+        return sha256
     except BaseException as e:
         part.unlink(missing_ok=True)
-        if isinstance(e, urllib.error.HTTPError):
-            raise DataError(f"{url}: HTTP {e.code} {e.reason}") from None
-        if isinstance(e, urllib.error.URLError):
-            raise DataError(f"{url}: cannot connect ({e.reason})") from None
-        if isinstance(e, ValueError | OSError | http.client.HTTPException):
+        if isinstance(e, DataError):
+            raise
+        if isinstance(e, ValueError | OSError):
             raise DataError(f"{url}: {str(e) or type(e).__name__}") from None
         raise  # KeyboardInterrupt and friends: the .part is gone, let them through
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _key(path: Path, root: Path) -> str:
+    """A file's name in `checksums.json`: its path under the data folder, with forward slashes."""
+    return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+
+
+def read_checksums(root: Path) -> dict[str, dict[str, Any]]:
+    """`<root>/checksums.json`: path under root -> {"bytes", "sha256", "url", "downloaded"}; {} when absent."""
+    path = Path(root) / CHECKSUMS
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        log.warning("%s is not valid JSON; it will be rewritten", path)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _record_checksum(root: Path, path: Path, sha256: str, url: str) -> None:
+    from filelock import FileLock
+
+    from lampbench.harness.files import write_json
+
+    with FileLock(str(Path(root) / CHECKSUMS) + ".lock", timeout=60):
+        sums = read_checksums(root)
+        sums[_key(path, root)] = {
+            "bytes": path.stat().st_size, "sha256": sha256, "url": url,
+            "downloaded": datetime.now(UTC).isoformat(timespec="seconds"),
+        }  # fmt: skip
+        write_json(Path(root) / CHECKSUMS, dict(sorted(sums.items())))
+
+
+def file_record(path: Path, root: Path | None = None) -> dict[str, Any]:
+    """What a run records about one data file: `{"path", "bytes", "sha256", "as_downloaded"}`.
+
+    `as_downloaded` is True when the file still has the sha256 recorded at download in `root`'s
+    `checksums.json`, False when it changed since, None when lampbench did not download it (synthetic data,
+    files put there by hand) or `root` is not given.
+    """
+    path = Path(path)
+    record: dict[str, Any] = {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_of(path)}
+    known = None
+    if root is not None:
+        try:
+            known = read_checksums(root).get(_key(path, root))
+        except ValueError:  # not under root
+            known = None
+    record["as_downloaded"] = None if known is None else known.get("sha256") == record["sha256"]
+    return record
 
 
 def download(
@@ -137,7 +252,8 @@ def download(
     """Download a split's official files (questions, and outputs except for `test`) under `root`.
 
     Files already present are kept unless `force`. A file lands under its final name only once it is complete
-    and looks like JSON of the right kind; a failed download leaves nothing behind.
+    and looks like JSON of the right kind; a failed download leaves nothing behind. Transient network errors
+    are retried with backoff. Each file's size and sha256 go to `<root>/checksums.json`.
 
     Args:
         task: the task.
@@ -160,7 +276,8 @@ def download(
         if path.exists() and not force:
             continue
         url = url_for(task, split, kind, time_split=time_split, base_url=base_url)
-        _fetch(url, path, task, kind, progress=progress, desc=f"{task.name} {split} {kind}")
+        sha256 = _fetch(url, path, task, kind, progress=progress, desc=f"{task.name} {split} {kind}")
+        _record_checksum(root, path, sha256, url)
     return paths
 
 

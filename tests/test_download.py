@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import socket
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 
 from lampbench.tasks import download as dl
 from lampbench.tasks.data import load_users, split_files
-from lampbench.tasks.download import BASE_URL, download, ensure_split, url_for
+from lampbench.tasks.download import BASE_URL, download, ensure_split, file_record, read_checksums, url_for
 from lampbench.tasks.specs import TASKS, DataError
 
 LAMP3 = TASKS["lamp3"]
@@ -23,12 +25,25 @@ OUTPUTS = {"task": "LaMP_3", "golds": [{"id": "q1", "output": "5"}]}
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    """Serves a folder, plus two misbehaving routes: `/truncated/...` and `/htmltype/...`."""
+    """Serves a folder, plus misbehaving routes: `/truncated/...`, `/htmltype/...`, and `/flaky/...` (the first
+    two requests for a path get a 503 and a body cut short, the third the file)."""
+
+    hits: Counter = Counter()
 
     def log_message(self, format: str, *args: object) -> None:  # keep pytest output clean
         pass
 
     def do_GET(self) -> None:
+        type(self).hits[self.path] += 1
+        if self.path.startswith("/flaky/"):
+            hit = type(self).hits[self.path]
+            if hit == 1:
+                self.send_error(503, "Service Unavailable")
+                return
+            if hit == 2:
+                self.path = "/truncated/" + self.path.removeprefix("/flaky/")
+            else:
+                self.path = "/" + self.path.removeprefix("/flaky/")
         if self.path.startswith("/truncated/"):
             # Promise 100 kB, send a few bytes, hang up: what a dropped connection looks like to the client.
             self.send_response(200)
@@ -49,9 +64,16 @@ class _Handler(SimpleHTTPRequestHandler):
         super().do_GET()
 
 
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    """Retries without the waits between them."""
+    monkeypatch.setattr(dl, "BACKOFF_S", 0.0)
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """(base URL, served folder) of a server running in a thread."""
+    _Handler.hits = Counter()
     served = tmp_path / "served"
     served.mkdir()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(served)))
@@ -214,3 +236,80 @@ def test_ensure_split_failed_download_says_how_to_get_the_data(server, tmp_path)
     base, _ = server
     with pytest.raises(DataError, match="HTTP 404.*bench data download lamp3 --split test"):
         ensure_split(LAMP3, "test", tmp_path / "data", base_url=base, progress=False)
+
+
+def test_transient_errors_are_retried_and_the_file_lands_whole(server, tmp_path):
+    base, served = server
+    _publish(served)
+    root = tmp_path / "data"
+    questions, outputs = download(LAMP3, "dev", root, base_url=f"{base}/flaky", progress=False)
+    assert json.loads(questions.read_text()) == QUESTIONS and _no_leftovers(root)
+    assert _Handler.hits["/flaky/LaMP_3/dev/dev_questions.json"] == 3  # 503, cut short, then whole
+    sums = read_checksums(root)
+    body = (served / "LaMP_3" / "dev" / "dev_questions.json").read_bytes()
+    assert sums["LaMP_3/dev/dev_questions.json"]["sha256"] == hashlib.sha256(body).hexdigest()
+    assert sums["LaMP_3/dev/dev_questions.json"]["bytes"] == len(body)
+    assert sums["LaMP_3/dev/dev_outputs.json"]["url"] == f"{base}/flaky/LaMP_3/dev/dev_outputs.json"
+
+
+def test_retries_give_up_with_one_line(server, tmp_path, monkeypatch):
+    base, _ = server
+    monkeypatch.setattr(dl, "ATTEMPTS", 2)
+    with pytest.raises(DataError, match="closed after 27 of 100000 bytes \\(gave up after 2 attempts\\)"):
+        download(LAMP3, "test", tmp_path / "data", base_url=f"{base}/truncated", progress=False)
+    assert _Handler.hits["/truncated/LaMP_3/test/test_questions.json"] == 2
+    assert not (tmp_path / "data" / "checksums.json").exists()
+
+
+def test_a_404_is_not_retried(server, tmp_path):
+    base, _ = server
+    with pytest.raises(DataError, match="HTTP 404"):
+        download(LAMP3, "test", tmp_path / "data", base_url=base, progress=False)
+    assert _Handler.hits["/LaMP_3/test/test_questions.json"] == 1
+
+
+def test_an_interrupted_download_restarts_cleanly(server, tmp_path):
+    base, served = server
+    _publish(served)
+    root = tmp_path / "data"
+    questions, _ = split_files(LAMP3, "dev", root)
+    questions.parent.mkdir(parents=True)
+    questions.with_name(questions.name + ".part").write_text('[{"id": "q1", "inp')  # left by a killed run
+    download(LAMP3, "dev", root, base_url=base, progress=False)
+    assert json.loads(questions.read_text()) == QUESTIONS and _no_leftovers(root)
+
+
+def test_file_record_says_whether_the_file_is_as_downloaded(server, tmp_path):
+    base, served = server
+    _publish(served)
+    root = tmp_path / "data"
+    questions, _ = download(LAMP3, "dev", root, base_url=base, progress=False)
+    record = file_record(questions, root)
+    assert record == {
+        "path": str(questions), "bytes": questions.stat().st_size,
+        "sha256": hashlib.sha256(questions.read_bytes()).hexdigest(), "as_downloaded": True,
+    }  # fmt: skip
+    questions.write_text(json.dumps(QUESTIONS * 2))
+    assert file_record(questions, root)["as_downloaded"] is False
+    other = tmp_path / "by-hand.json"
+    other.write_text("[]")
+    assert file_record(other, root)["as_downloaded"] is None and file_record(other)["bytes"] == 2
+
+
+def test_bench_data_info_shows_each_files_size_and_sha256(server, tmp_path):
+    from typer.testing import CliRunner
+
+    from lampbench.harness.cli import app
+
+    base, served = server
+    _publish(served)
+    root = tmp_path / "data"
+    questions, outputs = download(LAMP3, "dev", root, base_url=base, progress=False)
+    result = CliRunner().invoke(app, ["data", "info", "lamp3", "--data-dir", str(root)])
+    assert result.exit_code == 0, result.output
+    for path in (questions, outputs):
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert f"{path.name}  {path.stat().st_size} B  sha256 {sha}  as downloaded" in result.output
+    outputs.write_text(json.dumps({**OUTPUTS, "extra": 1}))
+    changed = CliRunner().invoke(app, ["data", "info", "lamp3", "--data-dir", str(root)])
+    assert "changed since download" in changed.output
