@@ -1,17 +1,28 @@
-"""Output parsers: raw generation -> the answer that is scored.
+"""Output parsers: raw generation -> the answer that is scored, read strictly.
 
 LaMP's scorer only strips whitespace (``shared/LAMP.md``), so a chatty "**Comedy**" or "I would rate it 4
 stars." scores as wrong. Reading the answer out of such text is post-processing that a task applies *before*
-scoring; the harness reports how often it was needed (``Parsed.ok``), so it never hides inside the metric.
+scoring; the harness reports how each answer was read (`Parsed.how`), so it never hides inside the metric.
 
-Every parser is total: any string (empty, unicode, megabytes long) gives a `Parsed` and nothing raises. When
-nothing can be read, the answer is the stripped raw text, so the official scorer treats it the official way
-(a wrong label, or the worst-case rating).
+A parser accepts an answer only when it is unambiguous, in this order:
+
+1. the whole output, cleaned (markup, quotes, an "Answer:" prefix, trailing punctuation removed; lower-cased),
+   is a label or a rating;
+2. an explicit answer pattern gives exactly one value ("Answer: X", "the answer is X", "I would rate it 4",
+   "4 stars", "4/5");
+3. exactly one label (one rating) is mentioned, and it is not negated ("not a comedy").
+
+Anything else is unparsed: two different labels, an echo of the instruction's label list or scale, a negated
+label, a range ("between 2 and 3", "3-4"), a negative or out-of-range number, a list enumerating the scale
+("1. 1\\n2."). A numbered list is read by its first item only, never by its marker ("1. 5\\n\\nThe score" is 5).
+An unparsed answer is the stripped raw text, so the official scorer applies its own fallback (a wrong label,
+the worst-case rating). Every parser is total: any string gives a `Parsed` and nothing raises.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,11 +52,22 @@ def _unparsed(raw: str) -> Parsed:
     return Parsed(raw.strip(), False, "unparsed")
 
 
-# Markdown emphasis and code marks that chat models wrap answers in.
-_MARKUP = re.compile(r"\*\*|__|`+")
-# Quote pairs a model may put around a whole answer.
-_QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019", "\u00ab": "\u00bb"}
-_TRAILING_PUNCT = ".,;:!?\u3002"
+# ---------------------------------------------------------------- shared cleaning
+
+# Markdown emphasis, code marks and heading marks that chat models wrap answers in.
+_MARKUP = re.compile(r"\*+|`+|(?<![a-z0-9])_+|_+(?![a-z0-9])|^[ \t]*#+[ \t]*", re.IGNORECASE | re.MULTILINE)
+_QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019", "\u00ab": "\u00bb", "\u201e": "\u201c"}
+_TRAILING_PUNCT = ".,;:!?\u3002 \t\n"
+_PREFIX = re.compile(
+    r"^(?:(?:the\s+)?(?:final\s+|correct\s+|my\s+)?(?:answer|tag|category|label|genre|rating|score|output)"
+    r"\s*(?:is\b|would\s+be\b)?\s*[:\-=]?\s*)+",
+)
+# "1. ", "2) " at the start of a line: a list marker, never an answer by itself.
+_MARKER = re.compile(r"^[ \t]*([0-9]{1,2})[.)][ \t]+(?=\S)", re.MULTILINE)
+_NEXT_MARKER = re.compile(r"^[ \t]*[0-9]{1,2}[.)](?=[ \t]|$)", re.MULTILINE)
+_NEGATOR = re.compile(
+    r"\b(?:not|no|never|neither|nor|without|except|hardly|rather\s+than|instead\s+of|other\s+than)\b|n't\b"
+)
 
 
 def _text(raw: object) -> str:
@@ -67,50 +89,124 @@ def _unquote(text: str) -> str:
         i, j = i + 1, j - 1
 
 
+def _flat(text: str) -> str:
+    """Lower-cased, NFKC-normalized (fullwidth digits become ASCII), markup removed, one kind of apostrophe."""
+    return _MARKUP.sub("", unicodedata.normalize("NFKC", text).lower()).replace("\u2019", "'")
+
+
+def _whole(flat: str) -> str:
+    """The whole answer as a bare value: quotes, an "Answer:" prefix and trailing punctuation removed."""
+    cleaned = _unquote(_PREFIX.sub("", _unquote(flat.rstrip(_TRAILING_PUNCT))))
+    return " ".join(_unquote(cleaned.rstrip(_TRAILING_PUNCT)).split())
+
+
+def _negated(flat: str, start: int) -> bool:
+    """Whether a negation precedes position `start` in its clause ("not a comedy", "neither [1] nor")."""
+    clause = re.split(r"[.;!?,\n]|\bbut\b", flat[max(0, start - 40) : start])[-1]
+    return bool(_NEGATOR.search(clause))
+
+
+def _blank(pattern: re.Pattern[str], text: str) -> str:
+    """`text` with every match of `pattern` replaced by spaces, so positions stay put."""
+    return pattern.sub(lambda m: " " * len(m.group()), text)
+
+
+def _first_item(flat: str) -> tuple[str, bool] | None:
+    """For text that opens with a numbered list: (its first item, whether the item only repeats its marker).
+
+    "1. 1\\n2." enumerates the scale (the item is its own marker): the caller reads nothing from it.
+    """
+    marker = _MARKER.match(flat)
+    if marker is None:
+        return None
+    rest = flat[marker.end() :]
+    nxt = _NEXT_MARKER.search(rest)
+    item = rest[: nxt.start()] if nxt else rest
+    item = re.split(r"\n\s*\n", item, maxsplit=1)[0]
+    return item, _whole(item) in (marker.group(1), f"[{marker.group(1)}]")
+
+
+def _decide(raw: str, values: Sequence[str | None]) -> Parsed | None:
+    """One distinct valid value: that answer; any invalid or two distinct: unparsed; none: None (look further)."""
+    if not values:
+        return None
+    if None in values or len(set(values)) != 1:
+        return _unparsed(raw)
+    return _found(raw, values[0])  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------- LaMP-1: citation identification
 
-# A bracketed choice, or a number right after a word that names the choice ("reference 1", "option #2").
-_CITATION = re.compile(
-    r"\[\s*([12])\s*\]"
-    r"|\b(?:references?|refs?|options?|choices?|answers?|papers?|citations?)\s*(?:#|no\.?|number)?\s*[:=]?\s*"
-    r"[\[(]?\s*([12])(?![\d.]\d|\d)",
-    re.IGNORECASE,
+_CHOICE = r"\[?\s*#?\s*([0-9]+)\s*\]?(?![0-9]|\.[0-9])"
+# The instruction's own words ("Just answer with [1] or [2]") and its option list (`[1]: "title"`).
+_CITATION_ECHO = re.compile(
+    r"(?:just\s+)?answer\s+with\s+\[1\]\s+or\s+\[2\](?:\s+without\s+(?:any\s+|further\s+)?explanation)?"
+    r"|\[[12]\]\s*(?:or|and)\s*\[[12]\]"
 )
-_BARE_DIGIT = re.compile(r"(?<![\d.])([12])(?!\d|\.\d)")
+_CITATION_OPTIONS = re.compile(r"\[[12]\]\s*:\s*\"[^\"\n]*\"?")
+_CITATION_CUE = re.compile(
+    r"(?:\banswer\s*(?:is|would\s+be|:|-|=)|\b(?:i\s+(?:would\s+|'d\s+)?(?:choose|pick|select|go\s+with)"
+    r"|my\s+choice\s+is|(?:correct|related|relevant)\s+(?:reference|one)\s+is))\s*"
+    r"(?:(?:reference|option|choice|paper|citation|number)\s*)?" + _CHOICE
+)
+_CITATION_CLAIM = re.compile(
+    r"(?<![0-9])\[\s*([0-9]+)\s*\]\s+is\s+(?:the\s+)?(?:more\s+|most\s+)?(?:related|relevant|correct|right)"
+)
+_CITATION_WHOLE = re.compile(r"^(?:(?:reference|option|choice|paper|citation)\s*)?" + _CHOICE + "$")
+_CITATION_MENTION = re.compile(r"(?<![0-9.])\[\s*([0-9]+)\s*\]|(?<![0-9.\[\w-])([0-9]+)(?![0-9]|\.[0-9]|\])")
 
 
 def parse_citation(raw: str) -> Parsed:
     """Read LaMP-1's answer, ``"[1]"`` or ``"[2]"``, from a generation.
 
-    The first clear mention wins: a bracketed ``[1]``, or a number after "reference", "option", "answer" and
-    the like. Failing that, a bare 1 or 2 counts only when it is the only one of the two in the text (so
-    "The answer is 2." reads as [2], while "1 of the 2 papers" reads as nothing).
+    Accepted: the whole text is a choice ("[2]", "2", "Reference 1"); an explicit answer ("The answer is [2]",
+    "I pick option #1"), the instruction's "Just answer with [1] or [2]" and option list being ignored; or
+    exactly one of 1 and 2 mentioned, not negated. Quoted titles are not read.
 
     Args:
         raw: the model's generation.
 
     Returns:
-        ``Parsed("[1]" or "[2]", True)``, or ``Parsed(raw.strip(), False)`` when no choice is found.
+        ``"[1]"`` or ``"[2]"``, or the stripped raw text with ``ok=False``.
     """
     text = _text(raw)
-    found = _CITATION.search(text)
-    if found:
-        return _found(text, f"[{found.group(1) or found.group(2)}]")
-    bare = set(_BARE_DIGIT.findall(text))
-    if len(bare) == 1:
-        return _found(text, f"[{bare.pop()}]")
-    return _unparsed(text)
+    flat = _flat(text)
+    item = _first_item(flat)
+    if item is not None:
+        if item[1]:
+            return _unparsed(text)
+        flat = item[0]
+
+    def choice(number: str) -> str | None:
+        return f"[{number}]" if number in ("1", "2") else None
+
+    whole = _CITATION_WHOLE.match(_whole(flat))
+    if whole:
+        return _decide(text, [choice(whole.group(1))]) or _unparsed(text)
+    scan = _blank(_CITATION_ECHO, flat)
+    explicit = [choice(m.group(1)) for m in (*_CITATION_CUE.finditer(scan), *_CITATION_CLAIM.finditer(scan))]
+    decided = _decide(text, explicit)
+    if decided:
+        return decided
+    # Quoted text is a title being repeated ("Web 2.0"), unless it is itself just a choice.
+    scan = re.sub(r'"[^"\n]{4,}"', lambda m: " " * len(m.group()), _blank(_CITATION_OPTIONS, scan))
+    mentions = [
+        (m.start(), choice(m.group(1) or m.group(2)))
+        for m in _CITATION_MENTION.finditer(scan)
+        if m.group(1) or m.group(2) in ("1", "2")  # a bare 2015 is a year, a bracketed [3] a wrong choice
+    ]
+    return _single(text, scan, mentions)
+
+
+def _single(raw: str, flat: str, mentions: Sequence[tuple[int, str | None]]) -> Parsed:
+    """Exactly one distinct, valid, non-negated value among the mentions, or unparsed."""
+    values = {value for _, value in mentions}
+    if len(values) != 1 or None in values or any(_negated(flat, start) for start, _ in mentions):
+        return _unparsed(raw)
+    return _found(raw, values.pop())  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- LaMP-2: tags and categories
-
-_LABEL_PREFIX = re.compile(
-    r"^(?:(?:the\s+)?(?:final\s+)?(?:answer|tag|category|label)\b\s*(?:is\b\s*)?[:\-=]?\s*)+", re.IGNORECASE
-)
-
-
-def _normalize(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 def _label_regex(label: str) -> str:
@@ -130,75 +226,140 @@ def _label_regex(label: str) -> str:
 
 
 @lru_cache(maxsize=64)
-def _label_patterns(labels: tuple[str, ...]) -> tuple[tuple[str, str, re.Pattern[str]], ...]:
-    # (canonical label, normalized label, pattern); compiled once per label list.
-    return tuple((lab, _normalize(lab), re.compile(_label_regex(lab))) for lab in labels if lab.strip())
+def _label_patterns(labels: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    # (canonical label, pattern); compiled once per label list.
+    return tuple((lab, re.compile(_label_regex(lab))) for lab in labels if lab.strip())
+
+
+_LABEL_CUE = re.compile(
+    r"(?:\banswer\s*(?:is|would\s+be|:|-|=)|\b(?:tag|category|label|genre)\s*(?:is|would\s+be|:|-|=)"
+    r"|\bi(?:\s+would|'d)\s+(?:tag|categorize|classify|label|say)(?:\s+(?:it|this(?:\s+\w+)?))?(?:\s+as)?"
+    r"|\b(?:tagged|categorized|classified|labell?ed)\s+as)"
+    r"[\s:\"'\u201c\[(]*(?:(?:a|an|the)\s+)?"
+)
+
+
+def _mentions(flat: str, patterns: Sequence[tuple[str, re.Pattern[str]]]) -> list[tuple[int, str]]:
+    """(position, label) of every label mention; a mention inside a longer one ("dark comedy") is dropped."""
+    hits = sorted(
+        ((m.start(), -m.end(), label) for label, pattern in patterns for m in pattern.finditer(flat)),
+    )
+    kept, end = [], -1
+    for start, neg_end, label in hits:
+        if start >= end:
+            kept.append((start, label))
+            end = -neg_end
+    return kept
 
 
 def parse_label(raw: str, labels: Sequence[str]) -> Parsed:
     """Read a LaMP-2 tag (or news category) from a generation.
 
-    The text is cleaned (markdown ``**``, quotes, an "Answer:"/"Tag:"/"Category:" prefix, trailing
-    punctuation) and compared with the labels case-insensitively. Without an exact match, the label mentioned
-    earliest in the text wins; on a tie the longest one wins, so "dark comedy" beats "comedy".
+    Accepted: the whole cleaned text is a label ("**Comedy**", "Tag: Dark Comedy."); an explicit answer
+    ("Answer: comedy", "I would tag it as sci-fi"); or exactly one label mentioned, not negated. Labels match
+    case-insensitively, "sci fi" for "sci-fi", "food and drink" for "food & drink".
 
     Args:
         raw: the model's generation.
         labels: the task's label list; the answer is returned spelled exactly as it appears here.
 
     Returns:
-        ``Parsed(label, True)``, or ``Parsed(raw.strip(), False)`` when no label is mentioned.
+        The label, or the stripped raw text with ``ok=False``.
     """
     text = _text(raw)
     patterns = _label_patterns(tuple(labels))
-    cleaned = _unquote(_LABEL_PREFIX.sub("", _unquote(_MARKUP.sub("", text))))
-    cleaned = _normalize(_unquote(cleaned.rstrip(_TRAILING_PUNCT)))
-    for label, norm, _ in patterns:
-        if cleaned == norm:
+    flat = _flat(text)
+    whole = _whole(flat)
+    for label, pattern in patterns:
+        hit = pattern.match(whole)
+        if hit and hit.end() == len(whole):
             return _found(text, label)
-    lowered = text.lower()
-    best: tuple[int, int, str] | None = None  # (position, -length, label): the smallest tuple wins
-    for label, norm, pattern in patterns:
-        hit = pattern.search(lowered)
-        if hit and (best is None or (hit.start(), -len(norm)) < best[:2]):
-            best = (hit.start(), -len(norm), label)
-    if best is not None:
-        return _found(text, best[2])
-    return _unparsed(text)
+    explicit = []
+    for cue in _LABEL_CUE.finditer(flat):
+        at_start = [(m.end(), lab) for lab, p in patterns if (m := p.match(flat, cue.end()))]
+        if at_start:
+            explicit.append(max(at_start)[1])  # the longest label starting right after the cue
+    decided = _decide(text, explicit)
+    if decided:
+        return decided
+    return _single(text, flat, _mentions(flat, patterns))
 
 
 # ---------------------------------------------------------------- LaMP-3: product rating
 
-# "1 to 5" or "1-5" names the scale, not the rating; blanked out before reading numbers.
-_SCALE = re.compile(r"(?<![\d.])1\s*(?:-|\u2013|to)\s*5(?![\d.]\d|\d)", re.IGNORECASE)
-_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?![\d])")
-# A number right after "/" or "out of" is the scale's maximum ("4/5", "out of 5: 4").
-_DENOMINATOR = re.compile(r"(?:/|\bout\s+of)\s*$", re.IGNORECASE)
+_WORDS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
+    "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+}  # fmt: skip
+_NUM = r"(-?[0-9]+(?:\.[0-9]+)?|" + "|".join(_WORDS) + r")(?![0-9a-z])"
+# The instruction's scale and its "1, 2, 3, 4, or 5", or an echo of them: names of the scale, not ratings.
+_SCALE_ECHO = re.compile(
+    r"(?:(?:on\s+)?(?:a\s+)?scale\s+(?:of|from)\s+)?(?<![0-9.])1\s*(?:-|\u2013|to)\s*5(?![0-9])"
+    r"|(?<![0-9.])1\s*,\s*2\s*,\s*3\s*,\s*4\s*,?\s*(?:or|and)?\s*5(?![0-9])"
+    r"|between\s+1\s+and\s+5(?![0-9])"
+)
+_RATING_CUE = re.compile(
+    r"(?:\b(?:answer|rating|score|grade)\s*(?:is|would\s+be|of|:|=|-)?"
+    r"|\b(?:rate|rated|give|gave|giving|score|scored)(?:\s+(?:it|this(?:\s+\w+)?|the\s+\w+))?(?:\s+(?:a|an|as))?)"
+    r"\s*[\"'\[(]?\s*" + _NUM
+)
+_RATING_UNIT = re.compile(
+    r"(?<![0-9.\-])" + _NUM + r"\s*(?:stars?\b|(?:/|out\s+of)\s*(?:([0-9]+)|(five|ten))(?![0-9]))"
+)
+_RATING_MENTION = re.compile(r"(?<![0-9.a-z])(-?[0-9]+(?:\.[0-9]+)?)(?![0-9])")
+_DENOMINATOR = re.compile(r"(?:/|\bout\s+of)\s*$")
+
+
+def _rating(value: str, scale: int | None = 5) -> str | None:
+    """A valid rating "1".."5" from a number or number word ("4.0" -> "4"), else None."""
+    number = float(_WORDS[value]) if value in _WORDS else float(value)
+    if scale != 5 or not number.is_integer() or not 1 <= number <= 5:
+        return None
+    return str(int(number))
 
 
 def parse_rating(raw: str) -> Parsed:
     """Read a LaMP-3 rating (an integer 1..5) from a generation.
 
-    The first number in the text that is a whole number from 1 to 5 wins ("4.0" reads as "4"). Numbers that
-    name the scale ("1 to 5", the 5 in "4/5" or "out of 5") are skipped.
+    Accepted: the whole cleaned text is a rating ("4", "4.0", "four", "Rating: 3."); an explicit rating
+    ("I would rate it 4", "4 stars", "4/5", "4 out of 5", "rating: 3"), the instruction's "1 to 5" and
+    "1, 2, 3, 4, or 5" being ignored; or exactly one number mentioned and it is 1..5. Unparsed: ranges,
+    two numbers, negative or out-of-range numbers ("-2", "7", "8/10"), a negated rating.
 
     Args:
         raw: the model's generation.
 
     Returns:
-        ``Parsed("1".."5", True)``, or ``Parsed(raw.strip(), False)`` when no valid rating is found; the
-        scorer then applies LaMP's fallback (a number such as "4.5" is still scored as is, anything else as
-        the worst rating for that gold).
+        ``"1"``..``"5"``, or the stripped raw text with ``ok=False``; the scorer then applies LaMP's fallback
+        (a number such as "4.5" is still scored as is, anything else as the worst rating for that gold).
     """
     text = _text(raw)
-    scanned = _SCALE.sub(lambda m: " " * len(m.group()), text)
-    for hit in _NUMBER.finditer(scanned):
-        if _DENOMINATOR.search(scanned[max(0, hit.start() - 12) : hit.start()]):
-            continue
-        value = float(hit.group())
-        if value.is_integer() and 1 <= value <= 5:
-            return _found(text, str(int(value)))
-    return _unparsed(text)
+    flat = _flat(text)
+    item = _first_item(flat)
+    if item is not None:
+        if item[1]:
+            return _unparsed(text)
+        flat = item[0]
+    whole = re.fullmatch(_NUM + r"(?:\s*stars?)?", _whole(flat))
+    if whole:
+        return _decide(text, [_rating(whole.group(1))]) or _unparsed(text)
+    scan = _blank(_SCALE_ECHO, flat)
+    explicit = []
+    for m in _RATING_UNIT.finditer(scan):
+        scale = None if m.group(3) == "ten" else 5 if m.group(3) else int(m.group(2)) if m.group(2) else 5
+        explicit.append((m.start(1), _rating(m.group(1), scale)))
+    for m in _RATING_CUE.finditer(scan):
+        if not _DENOMINATOR.search(scan[: m.start(1)]) and not any(m.start(1) == s for s, _ in explicit):
+            explicit.append((m.start(1), _rating(m.group(1))))
+    decided = _decide(text, [value for _, value in explicit])
+    if decided:
+        return decided
+    mentions = [
+        (m.start(), _rating(m.group(1)))
+        for m in _RATING_MENTION.finditer(scan)
+        if not _DENOMINATOR.search(scan[max(0, m.start() - 12) : m.start()])
+    ]
+    return _single(text, scan, mentions)
 
 
 # ---------------------------------------------------------------- LaMP-4/5/7: generation
@@ -208,11 +369,17 @@ _GEN_PREFIX = re.compile(
     r"(?:headline|title|tweet|paraphrase|answer|output|response)\s*:\s*",
     re.IGNORECASE,
 )
+_GEN_MARKUP = re.compile(r"\*\*|__|`+")
 _HEADING = re.compile(r"^#+\s*")
+# A repeat of a LaMP-4/5/7 instruction: the model echoing its prompt, not answering it.
+_GEN_ECHO = re.compile(
+    r"^(?:generate\s+a\s+(?:headline|title)\s+for\s+the\s+following|paraphrase\s+the\s+following\s+tweet)",
+    re.IGNORECASE,
+)
 
 
 def _clean_line(line: str) -> str:
-    line = _unquote(_MARKUP.sub("", line))
+    line = _unquote(_GEN_MARKUP.sub("", line))
     line = _GEN_PREFIX.sub("", _HEADING.sub("", line), count=1)
     return _unquote(line)
 
@@ -220,23 +387,26 @@ def _clean_line(line: str) -> str:
 def parse_generation(raw: str) -> Parsed:
     """Clean a LaMP-4/5/7 generation: the first non-empty line, without a label or quotes around it.
 
-    Drops a leading "Headline:", "Title:", "Paraphrased tweet:" (and similar) label, markdown ``**`` and
-    surrounding quotes. A line that only introduces the answer ("Here is a headline:") is skipped when more
-    lines follow.
+    The answer is the text itself: "exact" when the stripped generation is one clean line, "extracted" when a
+    leading "Headline:"/"Title:"/"Paraphrased tweet:" label, markdown ``**``, surrounding quotes, an
+    introduction line ("Here is a headline:") or later lines were dropped. Unparsed when nothing is left or
+    the only line repeats the instruction ("Generate a headline for the following article: ...").
 
     Args:
         raw: the model's generation.
 
     Returns:
-        ``Parsed(text, True)``, or ``Parsed("", False)`` when nothing is left.
+        The cleaned text, or the stripped raw text with ``ok=False``.
     """
     text = _text(raw)
     lines = [line for line in text.splitlines() if line.strip()]
     for i, line in enumerate(lines):
         last = i == len(lines) - 1
-        if not last and _MARKUP.sub("", line).rstrip().endswith(":"):
+        if not last and _GEN_MARKUP.sub("", line).rstrip().endswith(":"):
             continue  # an introduction such as "Sure! Here is a title:"; the answer is on a later line
+        if _GEN_ECHO.match(_clean_line(line)):
+            continue
         cleaned = _clean_line(line)
         if cleaned:
             return _found(text, cleaned)
-    return Parsed("", False, "unparsed")
+    return _unparsed(text)

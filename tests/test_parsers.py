@@ -1,4 +1,4 @@
-"""Output parsers: every example from the task briefs, the ambiguous cases, and that nothing ever raises."""
+"""Output parsers: strict reading on hand-written adversarial generations, `how`, and that nothing ever raises."""
 
 from __future__ import annotations
 
@@ -7,14 +7,21 @@ import pytest
 from lampbench.tasks.parsers import Parsed, parse_citation, parse_generation, parse_label, parse_rating
 from lampbench.tasks.specs import MOVIE_TAGS, NEWS_CATEGORIES, TASKS
 
-
-def _ao(parsed: Parsed) -> tuple[str, bool]:
-    assert parsed.how == ("unparsed" if not parsed.ok else "exact" if parsed.how == "exact" else "extracted")
-    return (parsed.answer, parsed.ok)
+MOVIE_LIST = ", ".join(MOVIE_TAGS)
 
 
-def _p(answer: str, ok: bool) -> tuple[str, bool]:
-    return (answer, ok)
+def _read(parsed: Parsed) -> tuple[str, bool]:
+    assert parsed.how in ("exact", "extracted", "unparsed")
+    assert parsed.ok == (parsed.how != "unparsed")
+    return parsed.answer, parsed.ok
+
+
+def _unparsed(parsed: Parsed, raw: str) -> None:
+    # An unreadable answer keeps the stripped raw text, so the official scorer applies its own fallback.
+    assert parsed == Parsed(raw.strip(), False, "unparsed")
+
+
+# ---------------------------------------------------------------- LaMP-1
 
 
 @pytest.mark.parametrize(
@@ -26,18 +33,46 @@ def _p(answer: str, ok: bool) -> tuple[str, bool]:
         ("Answer: [2]", "[2]"),
         ("**[2]**", "[2]"),
         ("  [ 2 ]\n", "[2]"),
+        ("\u201c[2]\u201d", "[2]"),
         ("The answer is 2.", "[2]"),
-        ("Reference [2] is related, not [1].", "[2]"),  # the first clear mention wins
+        ("Just answer with [1] or [2]. The answer is [2]", "[2]"),  # the instruction echo is not a choice
+        ("Reference [2] is related, not [1].", "[2]"),  # an explicit claim
         ("I pick option #1 because [2] is off-topic", "[1]"),
+        ('[1]: "Web 2.0 apps" [2]: "Deep nets". The answer is [2]', "[2]"),  # the option list is an echo
+        ('Answer: [1]: "A study of nets"', "[1]"),
+        ("[1] because it was published in 2015", "[1]"),  # a year is not a choice
+        ("1. [2]\n2. [1]", "[2]"),  # a list is read by its first item
+        ("\uff3b\uff12\uff3d", "[2]"),  # fullwidth brackets and digit
     ],
 )
-def test_parse_citation_reads_the_choice(raw: str, answer: str) -> None:
-    assert _ao(parse_citation(raw)) == _p(answer, True)
+def test_citation_reads_unambiguous_choices(raw: str, answer: str) -> None:
+    assert _read(parse_citation(raw)) == (answer, True)
 
 
-@pytest.mark.parametrize("raw", ["", "   ", "1 of the 2 papers", "[3]", "published in 2012", "neither"])
-def test_parse_citation_without_a_clear_choice_keeps_the_text(raw: str) -> None:
-    assert _ao(parse_citation(raw)) == _p(raw.strip(), False)
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "   ",
+        "neither",
+        "[3]",
+        "1 of the 2 papers",  # two different choices
+        "published in 2012",
+        "Not [1]",  # negated
+        "It is not [2].",
+        "neither [1] nor [2]",
+        "[1] or [2]",
+        "Just answer with [1] or [2] without explanation.",  # an echo of the instruction alone
+        "The answer is [1]. No wait, the answer is [2].",  # two explicit answers
+        "1. 1\n2.",  # a list marker is not an answer
+        "\u0661",  # an Arabic-Indic one is not read as 1
+    ],
+)
+def test_citation_ambiguous_is_unparsed(raw: str) -> None:
+    _unparsed(parse_citation(raw), raw)
+
+
+# ---------------------------------------------------------------- LaMP-2
 
 
 @pytest.mark.parametrize(
@@ -45,86 +80,166 @@ def test_parse_citation_without_a_clear_choice_keeps_the_text(raw: str) -> None:
     [
         ("comedy", "comedy"),
         ("**Comedy**", "comedy"),
+        ("_Comedy_", "comedy"),
+        ("# Comedy", "comedy"),
         ("Tag: Dark Comedy.", "dark comedy"),
         ('Answer: "sci-fi"', "sci-fi"),
+        ("\u201cclassic\u201d", "classic"),
         ("Category: twist ending!", "twist ending"),
-        ("It is a dark comedy, with some comedy.", "dark comedy"),  # earliest mention
-        ("comedy, or maybe a dark comedy", "comedy"),  # earliest mention beats the longer label
-        ("The movie is thought provoking", "thought-provoking"),
+        ("The movie is thought provoking", "thought-provoking"),  # one label mentioned
         ("SCI FI", "sci-fi"),
-        ("This is a true story about violence", "true story"),
+        ("I'd say dark comedy", "dark comedy"),  # "comedy" inside "dark comedy" is not a second label
+        ("I would tag it as a classic.", "classic"),
+        ("It could be action or fantasy. Answer: fantasy", "fantasy"),  # the explicit answer decides
+        (f"tags: [{MOVIE_LIST}]\nThe answer is: romance", "romance"),  # the list echo, then an answer
+        ("comedy comedy", "comedy"),  # the same label twice is still one label
+        ("Yes, it is a comedy.", "comedy"),
     ],
 )
-def test_parse_label_movie_tags(raw: str, answer: str) -> None:
-    assert _ao(parse_label(raw, MOVIE_TAGS)) == _p(answer, True)
+def test_label_reads_unambiguous_tags(raw: str, answer: str) -> None:
+    assert _read(parse_label(raw, MOVIE_TAGS)) == (answer, True)
 
 
-def test_parse_label_longest_label_wins_a_tie_at_the_same_position() -> None:
-    assert parse_label("science & technology news", ["science", "science & technology"]).answer == (
-        "science & technology"
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "a western",
+        "transaction thriller",  # "action" inside a word
+        "This movie is not a comedy, it is a drama",  # negated
+        "It isn't a comedy.",
+        "Definitely no violence here.",
+        "neither comedy nor action",
+        "could be action or fantasy",  # two labels
+        "It is a dark comedy, with some comedy.",
+        "This is a true story about violence",
+        f"Which tag does this movie relate to among the following tags? tags: [{MOVIE_LIST}]",  # list echo
+        "Answer: comedy. Answer: action",  # two explicit answers
+        "Com\u00e9die",  # not the label's spelling
+        "sci-fi, action, comedy",
+    ],
+)
+def test_label_ambiguous_is_unparsed(raw: str) -> None:
+    _unparsed(parse_label(raw, MOVIE_TAGS), raw)
+    _unparsed(parse_label(raw, ()), raw)
+
+
+def test_label_news_categories_and_canonical_spelling() -> None:
+    assert _read(parse_label("Category: Food and Drink", NEWS_CATEGORIES)) == ("food & drink", True)
+    assert _read(parse_label("'Science & Technology'", NEWS_CATEGORIES)) == ("science & technology", True)
+    assert _read(parse_label("Tag: Comedy", ["Comedy", "Drama"])) == ("Comedy", True)
+    assert _read(parse_label("science & technology news", ["science", "science & technology"])) == (
+        "science & technology",
+        True,
     )
-    assert _ao(parse_label("I'd say dark comedy", ["comedy", "dark comedy"])) == _p("dark comedy", True)
+    _unparsed(parse_label("politics, not sports", NEWS_CATEGORIES), "politics, not sports")
 
 
-def test_parse_label_news_categories_and_canonical_spelling() -> None:
-    assert _ao(parse_label("Category: Food and Drink", NEWS_CATEGORIES)) == _p("food & drink", True)
-    assert _ao(parse_label("'Science & Technology'", NEWS_CATEGORIES)) == _p("science & technology", True)
-    assert _ao(parse_label("Tag: Comedy", ["Comedy", "Drama"])) == _p("Comedy", True)
-
-
-@pytest.mark.parametrize("raw", ["", "  ", "transaction thriller", "a western", "tagged nothing"])
-def test_parse_label_without_a_label_keeps_the_text(raw: str) -> None:
-    assert _ao(parse_label(raw, MOVIE_TAGS)) == _p(raw.strip(), False)
-    assert _ao(parse_label(raw, ())) == _p(raw.strip(), False)
+# ---------------------------------------------------------------- LaMP-3
 
 
 @pytest.mark.parametrize(
     ("raw", "answer"),
     [
+        ("5", "5"),
         ("Answer: 4", "4"),
         ("I would rate it 4 stars.", "4"),
         ("4/5", "4"),
         ("4 out of 5", "4"),
+        ("5/5 stars", "5"),
+        ("4 stars out of 5", "4"),
         ("Rating: 3.", "3"),
-        ("5", "5"),
+        ("rating: 3", "3"),
+        ("score of 4", "4"),
         ("4.0", "4"),
-        ("On a scale of 1 to 5, I'd give it a 2", "2"),
+        ("four", "4"),
+        ("Four stars", "4"),
+        ("I'd give it a four.", "4"),
+        ("**4**", "4"),
+        ("\uff13", "3"),  # a fullwidth digit
+        ("On a scale of 1 to 5, I'd give it a 2", "2"),  # the scale echo is not a rating
         ("Out of 5: 3", "3"),
-        ("10/10, though really 5", "5"),
+        ("I bought it in 2012 and give it 4 stars", "4"),  # the explicit rating decides
+        ("1. 5\n\nThe score", "5"),  # a list is read by its first item, not its marker
+        ("1. 4 is the score for", "4"),
+        ("just answer with 1, 2, 3, 4, or 5: 3", "3"),
     ],
 )
-def test_parse_rating_reads_the_first_valid_rating(raw: str, answer: str) -> None:
-    assert _ao(parse_rating(raw)) == _p(answer, True)
-
-
-@pytest.mark.parametrize("raw", ["", "great product!", "4.5", "0", "10/10", " 7 "])
-def test_parse_rating_without_a_valid_rating_keeps_the_text_for_the_official_fallback(raw: str) -> None:
-    assert _ao(parse_rating(raw)) == _p(raw.strip(), False)
+def test_rating_reads_unambiguous_ratings(raw: str, answer: str) -> None:
+    assert _read(parse_rating(raw)) == (answer, True)
 
 
 @pytest.mark.parametrize(
-    ("raw", "answer"),
+    "raw",
     [
-        ("  Headline: Storm hits the coast  ", "Storm hits the coast"),
-        ('Title: "Deep Nets for Everyone"', "Deep Nets for Everyone"),
-        ("**Title:** Deep Nets", "Deep Nets"),
-        ("Paraphrased tweet: off to the beach!", "off to the beach!"),
-        ("Tweet: hello", "hello"),
-        ("**A bold headline**", "A bold headline"),
-        ("\u201cCurly quotes\u201d", "Curly quotes"),
-        ("\n\nFirst line\nSecond line", "First line"),
-        ('Sure! Here is a paraphrased tweet:\n\n"so tired today"', "so tired today"),
-        ("Title:\nThe Real Title", "The Real Title"),
-        ("Why: a study of causes", "Why: a study of causes"),
+        "",
+        "great product!",
+        "4.5",
+        "0",
+        " 7 ",
+        "-2",  # negative
+        "rated -2",
+        "between 2 and 3",  # ranges
+        "3-4",
+        "2 or 3",
+        "10/10",  # another scale
+        "8/10",
+        "10/10, though really 5",
+        "I would rate it 7",  # explicit but out of range
+        "It's not a 5",  # negated
+        "1. 1\n2.",  # SmolLM2's numbered-list echo of the scale
+        "1. 1\n2. 2\n3. 3",
+        "1 2 3 4 5",
+        "What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5",
+        "Rating: 4. Actually, rating: 2.",  # two explicit ratings
+        "\u0664",  # an Arabic-Indic four is not read
+        "one of the best products",  # a number word outside a rating pattern
     ],
 )
-def test_parse_generation_cleans_the_first_line(raw: str, answer: str) -> None:
-    assert _ao(parse_generation(raw)) == _p(answer, True)
+def test_rating_ambiguous_is_unparsed(raw: str) -> None:
+    _unparsed(parse_rating(raw), raw)
 
 
-@pytest.mark.parametrize("raw", ["", "   \n\t ", "Title:", '""', "** **"])
-def test_parse_generation_empty_result_is_not_ok(raw: str) -> None:
-    assert _ao(parse_generation(raw)) == _p("", False)
+# ---------------------------------------------------------------- LaMP-4/5/7
+
+
+@pytest.mark.parametrize(
+    ("raw", "answer", "how"),
+    [
+        ("Deep Nets for Everyone", "Deep Nets for Everyone", "exact"),
+        ("  Headline: Storm hits the coast  ", "Storm hits the coast", "extracted"),
+        ('Title: "Deep Nets for Everyone"', "Deep Nets for Everyone", "extracted"),
+        ("**Title:** Deep Nets", "Deep Nets", "extracted"),
+        ("Paraphrased tweet: off to the beach!", "off to the beach!", "extracted"),
+        ("**A bold headline**", "A bold headline", "extracted"),
+        ("\u201cCurly quotes\u201d", "Curly quotes", "extracted"),
+        ("\n\nFirst line\nSecond line", "First line", "extracted"),
+        ('Sure! Here is a paraphrased tweet:\n\n"so tired today"', "so tired today", "extracted"),
+        ("Title:\nThe Real Title", "The Real Title", "extracted"),
+        ("Why: a study of causes", "Why: a study of causes", "exact"),
+        ("caf\u00e9 \u2615 \u00fcber alles", "caf\u00e9 \u2615 \u00fcber alles", "exact"),
+    ],
+)
+def test_generation_cleans_the_first_line(raw: str, answer: str, how: str) -> None:
+    assert parse_generation(raw) == Parsed(answer, True, how)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", "   \n\t ", "Title:", '""', "** **", "Generate a headline for the following article: storms"],
+)
+def test_generation_with_nothing_left_is_unparsed_and_keeps_the_text(raw: str) -> None:
+    _unparsed(parse_generation(raw), raw)
+
+
+def test_how_says_whether_the_answer_was_read_out_of_the_text() -> None:
+    assert parse_rating(" 4\n").how == "exact"
+    assert parse_rating("I would rate it 4 stars.").how == "extracted"
+    assert parse_rating("great product!").how == "unparsed"
+    assert parse_label("comedy", MOVIE_TAGS).how == "exact"
+    assert parse_label("Comedy", MOVIE_TAGS).how == "extracted"  # the scorer is case-sensitive
+    assert parse_citation("[2]").how == "exact"
+    assert parse_citation("2").how == "extracted"
 
 
 NASTY = [
@@ -132,7 +247,7 @@ NASTY = [
     " ",
     "\x00\x01",
     "\u200b",
-    "\u0130\u0131 ß \ufb01",  # case mappings that change length
+    "\u0130\u0131 \u00df \ufb01",  # case mappings that change length
     "\U0001f642" * 1000,
     '"' * 100_001,
     "[" * 100_000 + "1",
@@ -142,6 +257,9 @@ NASTY = [
     "**" * 50_000,
     "Title:" * 20_000,
     "a " * 500_000,
+    "comedy " * 20_000,
+    "1. " * 20_000,
+    "not " * 50_000 + "4",
     "\u0664",  # Arabic-Indic four
     "\r\n\r\n",
 ]
@@ -158,21 +276,12 @@ def test_parsers_never_raise(raw: str) -> None:
     ):
         assert isinstance(parsed, Parsed)
         assert isinstance(parsed.answer, str)
+        assert parsed.how in ("exact", "extracted", "unparsed")
 
 
 def test_task_spec_dispatches_to_the_parsers() -> None:
-    assert _ao(TASKS["lamp1"].parse("Answer: [2]")) == _p("[2]", True)
-    assert _ao(TASKS["lamp2"].parse("**Comedy**")) == _p("comedy", True)
-    assert _ao(TASKS["lamp2n"].parse("Politics.")) == _p("politics", True)
-    assert _ao(TASKS["lamp3"].parse("Rating: 3.")) == _p("3", True)
-    assert _ao(TASKS["lamp7"].parse("Tweet: hi")) == _p("hi", True)
-
-
-def test_how_says_whether_the_answer_was_read_out_of_the_text() -> None:
-    assert parse_rating(" 4\n").how == "exact"
-    assert parse_rating("I would rate it 4 stars.").how == "extracted"
-    assert parse_rating("great product!").how == "unparsed"
-    assert parse_label("comedy", MOVIE_TAGS).how == "exact"
-    assert parse_label("**Comedy**", MOVIE_TAGS).how == "extracted"
-    assert parse_generation("Title: Deep Nets").how == "extracted"
-    assert parse_generation("Deep Nets").how == "exact"
+    assert _read(TASKS["lamp1"].parse("Answer: [2]")) == ("[2]", True)
+    assert _read(TASKS["lamp2"].parse("**Comedy**")) == ("comedy", True)
+    assert _read(TASKS["lamp2n"].parse("Politics.")) == ("politics", True)
+    assert _read(TASKS["lamp3"].parse("Rating: 3.")) == ("3", True)
+    assert _read(TASKS["lamp7"].parse("Tweet: hi")) == ("hi", True)
