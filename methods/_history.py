@@ -1,6 +1,10 @@
-"""History rendering and coverage bookkeeping shared by the LLM-summary baselines (`pag`, `llm-rec`).
+"""The one prompt budget as methods use it, and history rendering shared by the LLM-summary baselines.
 
-Both methods show the backbone a handful of the user's history items, rendered with LaMP's own item template
+`fit_query` and `fit_with` are how every method's answer prompt meets `--max-prompt-tokens` (`tasks/prompts.py`):
+the task input cut the same way for all, what a method adds cut first, and each query whose added text was cut
+to nothing counted in `ctx.report["personalization_cut"]`.
+
+`pag` and `llm-rec` show the backbone a handful of the user's history items, rendered with LaMP's own item template
 (`TaskSpec.rag_item`, e.g. LaMP-3's `4 is the score for "..."`) so the item's output field (score, tag, title)
 is visible next to its text, and both fall back to the plain task input for users they could not summarize in
 time. What is common to the two lives here.
@@ -12,7 +16,31 @@ from collections.abc import Sequence
 from typing import Any
 
 from lampbench.methods.api import Context
-from lampbench.tasks.prompts import render_items
+from lampbench.tasks.prompts import Build, Fitted, fit_input, fit_personalized, render_items
+
+
+def fit_query(ctx: Context, text: str) -> str:
+    """`text` (a task input, or a whole prompt of a method that adds nothing) cut to the run's prompt budget."""
+    backbone = ctx.backbone
+    return fit_input(text, ctx.max_prompt_tokens, backbone.count_tokens, backbone.truncate)
+
+
+def fit_with(ctx: Context, inp: str, build: Build) -> str:
+    """The task input with what `build` adds, within the budget; a query whose addition did not fit is counted."""
+    backbone = ctx.backbone
+    return counted(ctx, fit_personalized(inp, ctx.max_prompt_tokens, backbone.count_tokens, backbone.truncate, build))
+
+
+def counted(ctx: Context, fitted: Fitted) -> str:
+    """`fitted.text`, counting in `ctx.report["personalization_cut"]` a query whose personalization did not fit."""
+    ctx.report["personalization_cut"] = ctx.report.get("personalization_cut", 0) + int(fitted.cut)
+    return fitted.text
+
+
+def special_tokens(backbone) -> int:
+    """How many special tokens the backbone's tokenizer adds to a text (LaMP counts them in its budgets)."""
+    tokenizer = getattr(backbone, "tokenizer", None)
+    return int(tokenizer.num_special_tokens_to_add()) if hasattr(tokenizer, "num_special_tokens_to_add") else 0
 
 
 def cut_words(text: str, n_words: int) -> str:

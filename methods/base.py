@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lampbench.methods._history import fit_query
 from lampbench.methods.api import Context, MethodConfig, PromptMethod
 from lampbench.tasks.specs import Query, User
 
@@ -22,4 +23,4 @@ class Base(PromptMethod):
         return None
 
     def prompt(self, ctx: Context, state: None, query: Query) -> str:
-        return query.input
+        return fit_query(ctx, query.input)  # the one prompt budget, as every method cuts its input

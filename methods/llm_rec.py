@@ -29,7 +29,9 @@ Selection (ours; neither paper fixes it for LaMP): `bm25` by default, LaMP's ret
 rewriting of them. `dense` does the same with the sentence embedder; `recency` and `random` select once per
 user. The default strategy is the combined one, the most complete of the four; CHAMELEON does not say which it
 ran. Users the budget does not reach (or with no history) are answered from the plain input, as `base`, and
-counted in `ctx.report`.
+counted in `ctx.report`. The answer prompt keeps the run's prompt budget (`tasks/prompts.py`): the task input
+is cut as every method's is and the summary gets the tokens left; a query left with no summary at all counts in
+`personalization_cut` and is answered from the cut input alone.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lampbench.methods._history import record_coverage, render_history
+from lampbench.methods._history import fit_query, fit_with, record_coverage, render_history
 from lampbench.methods.api import Context, MethodConfig, PromptMethod
 from lampbench.methods.rag import Rag, RagConfig
 from lampbench.tasks.specs import Query, User
@@ -137,7 +139,12 @@ class LlmRec(PromptMethod):
             # The frame is measured with the strategy's own wording, so the items get what is left of the budget.
             room = budget - backbone.count_tokens(strategy_prompt(self.config.strategy, [""] * len(items)))
             history = render_history(ctx, items, max(room, 0), self.config.item_words)
-            prompts[qid] = strategy_prompt(self.config.strategy, history)
+            prompt = strategy_prompt(self.config.strategy, history)
+            if history and backbone.count_tokens(prompt) <= budget:  # else this query gets no summary
+                prompts[qid] = prompt
+        if not prompts:
+            record_coverage(ctx, personalized=False, reason="prompt_budget")
+            return LlmRecState()
         unique = list(dict.fromkeys(prompts.values()))  # queries with the same selection share one generation
         written = backbone.generate(
             unique, max_new_tokens=self.config.summary_max_new_tokens, batch_size=ctx.batch_size
@@ -152,7 +159,11 @@ class LlmRec(PromptMethod):
         """The plain input when the query has no summary, else the summary (cut to the budget) and the input."""
         summary = state.summaries.get(query.id)
         if summary is None:
-            return query.input
-        backbone = ctx.backbone
-        room = ctx.max_prompt_tokens - backbone.count_tokens(llm_rec_prompt("", query.input))
-        return llm_rec_prompt(backbone.truncate(summary, max(room, 0)), query.input)
+            return fit_query(ctx, query.input)
+        count, truncate = ctx.backbone.count_tokens, ctx.backbone.truncate
+
+        def build(inp: str, room: int) -> str | None:
+            cut = truncate(summary, room - count(llm_rec_prompt("", "")))
+            return llm_rec_prompt(cut, inp) if cut.strip() else None
+
+        return fit_with(ctx, query.input, build)

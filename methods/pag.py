@@ -20,8 +20,12 @@ Choices of ours, where the papers are silent or our setting differs:
   `pag` differs from `base` only by what it adds.
 - Per-Pcs writes profiles with a separate Mistral-7B; here the run's own backbone writes them (one shared
   model per run), greedily, within `profile_max_new_tokens`.
-- Users whose profile is not written because the budget has run out (or who have no history) are answered
-  from the plain task input, as `base`; `ctx.report` counts them and keeps every profile written.
+- Users whose profile is not written because the budget has run out (or who have no history, or whose
+  history does not fit the profile prompt's token budget: `prompt_budget`) are answered from the plain task
+  input, as `base`; `ctx.report` counts them and keeps every profile written.
+- The answer prompt keeps the run's prompt budget (`tasks/prompts.py`): the task input is cut as every method's
+  is, then the retrieved items and then the profile give way; a query left with no profile at all counts in
+  `personalization_cut` and is answered from the cut input alone.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lampbench.methods._history import record_coverage, render_history
+from lampbench.methods._history import fit_query, fit_with, record_coverage, render_history
 from lampbench.methods.api import Context, MethodConfig, PromptMethod
 from lampbench.methods.rag import Rag, RagConfig, RagState
 from lampbench.tasks.specs import Query, User
@@ -125,29 +129,43 @@ class Pag(PromptMethod):
             record_coverage(ctx, personalized=False, reason="budget" if user.profile else "no_history")
             return PagState(None)
         profile = self.write_profile(ctx, user)
+        if profile is None:
+            record_coverage(ctx, personalized=False, reason="prompt_budget")
+            return PagState(None)
         ctx.report.setdefault("profiles", {})[user.id] = profile
         record_coverage(ctx, personalized=True)
         rag = self._rag.personalize(ctx, user) if self.config.k > 0 else None
         return PagState(profile, rag)
 
-    def write_profile(self, ctx: Context, user: User) -> str:
-        """The backbone's profile of `user` from a seeded random sample of their history."""
+    def write_profile(self, ctx: Context, user: User) -> str | None:
+        """The backbone's profile of `user` from a seeded random sample of their history.
+
+        None when not one history item fits the profile prompt's budget beside its instruction.
+        """
         backbone = ctx.backbone
         budget = self.config.profile_prompt_tokens or ctx.max_prompt_tokens
         room = budget - backbone.count_tokens(profile_prompt(ctx.task.name, []))
         items = sample_items(user, self.config.n_items, ctx.seed)
         history = render_history(ctx, items, max(room, 0), self.config.item_words)
         prompt = profile_prompt(ctx.task.name, history)
+        if not history or backbone.count_tokens(prompt) > budget:
+            return None
         (profile,) = backbone.generate([prompt], max_new_tokens=self.config.profile_max_new_tokens, batch_size=1)
         return profile
 
     def prompt(self, ctx: Context, state: PagState, query: Query) -> str:
         """The prompt for one query: the plain input without a profile, else Per-Pcs' layout fitted to the budget."""
         if state.profile is None:
-            return query.input
-        history: list[str] = []
-        if state.rag is not None:
-            items = self._rag.retrieve(ctx, state.rag, ctx.task.query(query.input))
-            frame = ctx.backbone.count_tokens(pag_prompt(state.profile, [""], query.input))
-            history = render_history(ctx, items, max(ctx.max_prompt_tokens - frame, 0))
-        return pag_prompt(state.profile, history, query.input)
+            return fit_query(ctx, query.input)
+        count, truncate = ctx.backbone.count_tokens, ctx.backbone.truncate
+        items = self._rag.retrieve(ctx, state.rag, ctx.task.query(query.input)) if state.rag is not None else []
+
+        def build(inp: str, room: int) -> str | None:
+            # What pag adds is cut first, the retrieved items before the profile (the profile is the method).
+            profile = truncate(state.profile, room - count(pag_prompt("", [], "")))
+            if not profile.strip():
+                return None
+            history = render_history(ctx, items, max(room - count(pag_prompt(profile, [""], "")), 0))
+            return pag_prompt(profile, history, inp)
+
+        return fit_with(ctx, query.input, build)

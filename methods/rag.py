@@ -3,7 +3,10 @@
 The default is LaMP's own: BM25Okapi over whitespace tokens of the task's corpus fields, queried with the part
 of the input LaMP extracts, items rendered with LaMP's templates and cut to fit `ctx.max_prompt_tokens`.
 Other retrievers (METHODS.md): `dense` (cosine over the run's sentence embedder), `recency` (the newest items
-by `date` when every item has one, else the last in file order), `random` (seeded).
+by `date` when every item has one, dates ordered as LaMP orders them, by their "-"-separated numbers; else the
+last in file order), `random` (k items drawn with replacement, as LaMP's `random.choices`; seeded per query).
+The input is cut to the budget as every method's is; the items get what it leaves (`tasks/prompts.py`), and a
+query whose items did not fit at all counts in `personalization_cut`.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from lampbench.methods._history import counted, fit_query, special_tokens
 from lampbench.methods.api import Context, MethodConfig, PromptMethod
-from lampbench.tasks.prompts import rag_prompt
+from lampbench.tasks.prompts import rag_fit
 from lampbench.tasks.specs import Query, TaskSpec, User
 
 
@@ -58,6 +62,9 @@ class Rag(PromptMethod):
         k = min(self.config.k, len(state.items))
         if k <= 0:
             return []
+        if self.config.retriever == "random":  # LaMP's random.choices: with replacement, k items
+            rng = random.Random(zlib.crc32(f"{ctx.seed}:{state.user_id}:{query}".encode()))
+            return rng.choices(list(state.items), k=self.config.k)
         if self.config.retriever == "bm25":
             from rank_bm25 import BM25Okapi
 
@@ -68,15 +75,27 @@ class Rag(PromptMethod):
             q = ctx.embedder.encode([query], normalize_embeddings=True, convert_to_numpy=True)[0]
             return [state.items[i] for i in np.argsort(-(state.embeddings @ q), kind="stable")[:k]]
         if self.config.retriever == "recency":
-            items = list(state.items)
-            if all("date" in item for item in items):
-                items.sort(key=lambda item: str(item["date"]))
-            return items[::-1][:k]
-        rng = random.Random(zlib.crc32(f"{ctx.seed}:{state.user_id}:{query}".encode()))
-        return rng.sample(list(state.items), k)
+            return recent(list(state.items))[::-1][:k]
+        raise ValueError(f"rag: unknown retriever {self.config.retriever!r}")
 
     def prompt(self, ctx: Context, state: RagState, query: Query) -> str:
         task: TaskSpec = ctx.task
         items = self.retrieve(ctx, state, task.query(query.input))
-        backbone = ctx.backbone
-        return rag_prompt(task, query.input, items, ctx.max_prompt_tokens, backbone.count_tokens, backbone.truncate)
+        if not items:
+            return fit_query(ctx, query.input)
+        b = ctx.backbone
+        return counted(ctx, rag_fit(task, query.input, items, ctx.max_prompt_tokens, b.count_tokens, b.truncate,
+                                    special_tokens(b)))  # fmt: skip
+
+
+def date_key(item: dict[str, Any]) -> tuple[int, ...]:
+    """LaMP's order of dates: `tuple(map(int, str(date).split("-")))`, so "2019-9-30" comes before "2019-10-01"."""
+    return tuple(map(int, str(item["date"]).split("-")))
+
+
+def recent(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`items` oldest first by LaMP's date order; file order when an item has no date or one LaMP cannot read."""
+    try:
+        return sorted(items, key=date_key)
+    except (KeyError, ValueError):
+        return items

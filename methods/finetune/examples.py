@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lampbench.methods._history import fit_query
 from lampbench.methods.api import Context
 from lampbench.tasks.prompts import rag_prompt
 from lampbench.tasks.specs import TaskSpec, User
@@ -48,8 +49,8 @@ class Example:
 
 
 def fit_prompt(ctx: Context, text: str) -> str:
-    """`text` cut to the run's prompt budget, the same way at training and at test."""
-    return ctx.backbone.truncate(text, ctx.max_prompt_tokens)
+    """`text` cut to the run's prompt budget, the same way at training and at test (and as every method cuts)."""
+    return fit_query(ctx, text)
 
 
 def instruction(task: TaskSpec, inputs: Sequence[str]) -> str:
