@@ -367,7 +367,7 @@ def score(
     from lampbench.tasks.specs import get_task
 
     try:
-        result = score_files(get_task(task), golds, preds)
+        result = score_files(get_task(task), golds, preds, warn=lambda m: typer.echo(f"warning: {m}", err=True))
     except _user_errors() as e:
         _fail(str(e))
     if as_json:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from lampbench.tasks.specs import LOWER_IS_BETTER, DataError, TaskSpec
+from lampbench.tasks.specs import LOWER_IS_BETTER, DataError, TaskSpec, Warn, default_warn
 
 
 @dataclass(frozen=True)
@@ -233,7 +233,8 @@ def _generation(golds: list[str], preds: list[str]) -> Score:
 # ---------------------------------------------------------------- official-format files
 
 _ID_TYPES = (str, int)
-_OUTPUT_TYPES = (str, int, float)
+#: Other names under which official-format files name a task: OPPU writes LaMP-2's two variants this way.
+_TASK_NAMES = {"lamp2": ("LaMP_2M",), "lamp2n": ("LaMP_2N",)}
 
 
 def _fail(path: Path, problem: str) -> DataError:
@@ -246,8 +247,7 @@ def _json_type(value: Any) -> str:
     return names.get(type(value), "null" if value is None else type(value).__name__)
 
 
-def _load_outputs(path: Path, task: TaskSpec) -> list[tuple[Any, Any]]:
-    """The (id, output) pairs of an official-format outputs file, after checking its shape."""
+def _read_outputs_json(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
@@ -255,18 +255,32 @@ def _load_outputs(path: Path, task: TaskSpec) -> list[tuple[Any, Any]]:
     if not text.strip():
         raise _fail(path, 'the file is empty, expected JSON like {"task": ..., "golds": [...]}')
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except (json.JSONDecodeError, RecursionError) as err:
         head = text.lstrip()[:512].lower()
         if head.startswith(("<!doctype html", "<html", "<?xml", "<head", "<body")) or "<html" in head:
             raise _fail(path, "is an HTML page, not JSON (a wrong download URL can answer with one)") from err
         raise _fail(path, f"is not JSON ({err})") from err
+
+
+def _load_outputs(path: Path, task: TaskSpec, warn: Warn | None = None) -> list[tuple[Any, str]]:
+    """The (id, output) pairs of an official-format outputs file, read as LaMP's evaluator reads it.
+
+    Broken structure raises; what the evaluator tolerates is scored its way, with one warning per kind: a
+    repeated id keeps its last output (the evaluator builds a dict), an output that is not a string is
+    scored as ``str(x)`` (so ``null`` is the wrong answer "None").
+    """
+    warn = warn or default_warn
+    data = _read_outputs_json(path)
     if isinstance(data, list):
         raise _fail(path, 'is a JSON list, expected an object with "golds" (is this a questions file?)')
     if not isinstance(data, dict):
         raise _fail(path, f'is a JSON {_json_type(data)}, expected an object with "golds"')
-    if "task" in data and data["task"] != task.lamp:
-        raise _fail(path, f"is for task {_short(data['task'])}, but {task.name} expects {task.lamp!r}")
+    accepted = (task.lamp, *_TASK_NAMES.get(task.name, ()))
+    if "task" in data and data["task"] not in accepted:
+        raise _fail(
+            path, f"is for task {_short(data['task'])}, but {task.name} expects {' or '.join(map(repr, accepted))}"
+        )
     if "golds" not in data:
         keys = ", ".join(_short(k, 30) for k in list(data)[:5]) or "none"
         raise _fail(path, f'has no "golds" list (keys: {keys})')
@@ -275,8 +289,9 @@ def _load_outputs(path: Path, task: TaskSpec) -> list[tuple[Any, Any]]:
         raise _fail(path, f'"golds" is a JSON {_json_type(entries)}, expected a list')
     if not entries:
         raise _fail(path, '"golds" is empty: nothing to score')
-    pairs = []
-    first_at: dict[Any, int] = {}
+    outputs: dict[Any, str] = {}
+    repeated: list[str] = []
+    not_strings: list[str] = []
     for i, entry in enumerate(entries):
         where = f"golds[{i}]"
         if not isinstance(entry, dict):
@@ -291,13 +306,22 @@ def _load_outputs(path: Path, task: TaskSpec) -> list[tuple[Any, Any]]:
         if "output" not in entry:
             raise _fail(path, f'{where} has no "output"')
         output = entry["output"]
-        if not isinstance(output, _OUTPUT_TYPES) or isinstance(output, bool):
-            raise _fail(path, f"{where} has output {_short(output)}, expected a string")
-        if key in first_at:
-            raise _fail(path, f"{where} repeats the id of golds[{first_at[key]}]: ids must be unique")
-        first_at[key] = i
-        pairs.append((key, output))
-    return pairs
+        if not isinstance(output, str):
+            not_strings.append(f"{where} is {_short(output, 30)}, scored as {_short(str(output), 30)}")
+        if key in outputs:
+            repeated.append(where)
+            del outputs[key]  # the evaluator's dict keeps the last value, at the last position
+        outputs[key] = str(output)
+    if repeated:
+        who, be = _count(len(repeated), "id")
+        warn(
+            f"{path}: {who} {be} repeated (first: {repeated[0]}); the last output of each id is scored, "
+            "as LaMP's evaluator does"
+        )
+    if not_strings:
+        who, be = _count(len(not_strings), "output")
+        warn(f"{path}: {who} {be} not a string (first: {not_strings[0]}); scored as str(x), as LaMP's evaluator does")
+    return list(outputs.items())
 
 
 def _id_mismatch(golds_path: Path, preds_path: Path, gold_ids: set[Any], pred_ids: set[Any]) -> DataError:
@@ -323,29 +347,32 @@ def _id_mismatch(golds_path: Path, preds_path: Path, gold_ids: set[Any], pred_id
     return _fail(preds_path, problem)
 
 
-def score_files(task: TaskSpec, golds_path: Path, preds_path: Path) -> Score:
+def score_files(task: TaskSpec, golds_path: Path, preds_path: Path, *, warn: Warn | None = None) -> Score:
     """Score an official-format predictions file against an official-format golds file.
 
     Both files look like ``{"task": "LaMP_3", "golds": [{"id": "310", "output": "4"}, ...]}``. Pairs are
-    matched by id; as in LaMP's scorer, every gold id needs exactly one prediction and ids are compared with
-    their type (the string "7" and the number 7 differ).
+    matched by id; as in LaMP's scorer, every gold id needs a prediction and ids are compared with their type
+    (the string "7" and the number 7 differ). What the official evaluator scores is scored, with a warning:
+    a repeated id (the last one wins), an output that is not a string (scored as ``str(x)``). OPPU's task
+    names ``LaMP_2M`` and ``LaMP_2N`` are accepted for lamp2 and lamp2n.
 
     Args:
         task: the task being scored; a file whose "task" field names another LaMP task is refused.
         golds_path: the outputs file with the gold answers.
         preds_path: the predictions file.
+        warn: called with each one-line warning (default: the ``lampbench.data`` logger).
 
     Returns:
         The `Score`, computed in the golds file's order.
 
     Raises:
         DataError: one line naming the file, the entry and the problem: unreadable or non-JSON file (an HTML
-            page is named as such), wrong shape, missing "golds"/"id"/"output", duplicate ids, id sets that
-            differ, a "task" field for another task, or an invalid gold.
+            page is named as such), wrong shape, missing "golds"/"id"/"output", id sets that differ, a
+            "task" field for another task, or an invalid gold.
     """
     golds_path, preds_path = Path(golds_path), Path(preds_path)
-    golds = _load_outputs(golds_path, task)
-    preds = dict(_load_outputs(preds_path, task))
+    golds = _load_outputs(golds_path, task, warn)
+    preds = dict(_load_outputs(preds_path, task, warn))
     gold_ids = {key for key, _ in golds}
     if gold_ids != preds.keys():
         raise _id_mismatch(golds_path, preds_path, gold_ids, set(preds))

@@ -49,6 +49,17 @@ class DataError(ValueError):
     """Bad input data. The message is one line naming the file, the entry and the problem."""
 
 
+#: Receives one-line warnings about input that is read anyway (a content quirk, a repeated id).
+Warn = Callable[[str], None]
+
+
+def default_warn(message: str) -> None:
+    """Log a data warning on the ``lampbench.data`` logger (a run's log.txt; the CLI prints its own)."""
+    import logging
+
+    logging.getLogger("lampbench.data").warning(message)
+
+
 def _after(keyword: str) -> Callable[[str], str]:
     """LaMP's `extract_after_*`: the text after the first `keyword`, or the whole input when it is missing."""
 

@@ -175,9 +175,7 @@ BAD_FILES = [
     ("entry not object", {"golds": [["a", "4"]]}, "golds[0] is a JSON list"),
     ("no id", {"golds": [{"output": "4"}]}, 'golds[0] has no "id"'),
     ("no output", {"golds": [{"id": "a"}, {"id": "b", "pred": "4"}]}, "golds[0] (id 'a') has no \"output\""),
-    ("null output", {"golds": [{"id": "a", "output": None}]}, "has output None"),
     ("bad id", {"golds": [{"id": ["a"], "output": "4"}]}, "has id ['a'], expected a string"),
-    ("duplicate", _outputs("LaMP_3", [("a", "4"), ("b", "2"), ("a", "5")]), "golds[2] (id 'a') repeats"),
     ("other task", _outputs("LaMP_4", [("a", "4"), ("b", "2")]), "is for task 'LaMP_4'"),
 ]
 
