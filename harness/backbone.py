@@ -43,29 +43,55 @@ class Backbone:
         name: how the model was asked for (recorded with results).
         max_prompt_tokens: prompts longer than this are cut from the right, as LaMP cuts its inputs.
         batch_size: default generation batch size.
+        chat_template: wrap prompts in the tokenizer's chat template when it has one (False: plain text prompts).
     """
 
-    def __init__(self, model, tokenizer, *, name: str = "model", max_prompt_tokens: int = 2048, batch_size: int = 8):
+    def __init__(
+        self, model, tokenizer, *, name: str = "model", max_prompt_tokens: int = 2048, batch_size: int = 8,
+        chat_template: bool = True,
+    ):  # fmt: skip
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
         self.max_prompt_tokens = max_prompt_tokens
         self.batch_size = batch_size
+        self.chat_template = chat_template
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self._lora_names: list[str] = []
 
     @classmethod
-    def load(cls, name: str, *, device: str | None = None, load_in_4bit: bool = False, **kwargs) -> Backbone:
-        """Load `name` (see `harness/models.py`: `smollm2`, `tiny-random`, a hub name or a folder)."""
+    def load(
+        cls, name: str, *, batch_size: int = 8, load_in_4bit: bool = False, device: str | None = None,
+        dtype: str = "auto", revision: str | None = None, chat_template: bool = True, trust_remote_code: bool = False,
+        attn: str | None = None, **kwargs,
+    ) -> Backbone:  # fmt: skip
+        """Load `name` (see `harness/models.py`: `smollm2`, `tiny-random`, a hub name or a folder).
+
+        Args:
+            device: `cuda`, `cuda:1`, `cpu`... (default: CUDA when there is one).
+            dtype: `auto` (bf16 on CUDA, fp32 on the CPU), `float32`, `bfloat16` or `float16`.
+            revision: the hub revision (branch, tag or commit) of the model and tokenizer.
+            chat_template: wrap prompts in the model's chat template (when it has one).
+            trust_remote_code: run the model repository's own code (off: only transformers' own classes).
+            attn: `sdpa` (default), `eager` or `flash_attention_2` (needs the flash-attn package and CUDA).
+        """
         from lampbench.harness.models import load_model
 
-        model, tokenizer = load_model(name, device=device, load_in_4bit=load_in_4bit)
-        return cls(model, tokenizer, name=name, **kwargs)
+        model, tokenizer = load_model(
+            name, device=device, load_in_4bit=load_in_4bit, dtype=dtype, revision=revision,
+            trust_remote_code=trust_remote_code, attn=attn,
+        )  # fmt: skip
+        return cls(model, tokenizer, name=name, batch_size=batch_size, chat_template=chat_template, **kwargs)
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the model computes in (its first floating-point weight's)."""
+        return next((p.dtype for p in self.model.parameters() if p.is_floating_point()), torch.float32)
 
     @property
     def num_layers(self) -> int:
@@ -88,7 +114,7 @@ class Backbone:
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         if len(ids) > self.max_prompt_tokens:
             prompt = self.tokenizer.decode(ids[: self.max_prompt_tokens], skip_special_tokens=True)
-        if self.tokenizer.chat_template:
+        if self.chat_template and self.tokenizer.chat_template:
             text = self.tokenizer.apply_chat_template(
                 [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
             )

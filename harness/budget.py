@@ -88,6 +88,10 @@ class Clock:
         running = self._now() - self._since if self._since is not None else 0.0
         return self._spent + running
 
+    def carry(self, seconds: float) -> None:
+        """Count `seconds` as already spent: a resumed run carries over what it spent before it was stopped."""
+        self._spent += seconds
+
     def remaining(self) -> float:
         """Seconds left (never negative)."""
         return max(0.0, self.budget - self.spent)

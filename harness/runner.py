@@ -2,8 +2,11 @@
 
 The order is fixed so every method is measured the same way: load data and the backbone (not charged), `fit` on
 training users (charged), then for each evaluation user `personalize` (charged) and `predict` (timed apart).
-Each answer is written to `generations.jsonl` as soon as it exists, so a crash in one user loses nothing
-already made; the run is then recorded as `error`, with the traceback in `log.txt`.
+Users are personalized one at a time and answered in batches across users (`harness/answering.py`); each batch's
+answers are written to `generations.jsonl` as soon as they exist, so a crash loses at most the batch in flight; the
+run is then recorded as `error`, with the traceback in `log.txt`. A run killed at any moment (or interrupted with
+Ctrl-C, recorded as `interrupted`) continues when started again with the same spec: the users already answered are
+kept and the budget already spent is carried over (`harness/progress.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import logging
 import platform
 import re
+import shutil
 import time
 import traceback
 from collections.abc import Sequence
@@ -23,8 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from lampbench.harness.accounting import state_bytes, state_parameters
+from lampbench.harness.answering import UserLoop
 from lampbench.harness.budget import Clock, format_seconds, overrun_allowance
 from lampbench.harness.data import load_eval_and_train
+from lampbench.harness.progress import FILES as PROGRESS_FILES
+from lampbench.harness.progress import Progress
 from lampbench.harness.store import Store, write_json
 from lampbench.methods.api import Context, Method
 from lampbench.tasks.specs import TaskSpec, User, get_task
@@ -91,6 +98,7 @@ def run(
     """Run `method` as `spec` says and return the run record (also written to `<out>/<run_id>/run.json`).
 
     `backbone` and `embedder` may be passed in already loaded (tests, sweeps); else they load from the spec.
+    An unfinished run of the same spec (killed, interrupted, failed) is resumed; `force` starts it over.
     """
     task = get_task(spec.task)
     run_id = spec.run_id
@@ -99,20 +107,23 @@ def run(
         return done
     out = store.run_dir(run_id)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("generations.jsonl", "predictions.json", "metrics.json", "run.json"):
-        (out / stale).unlink(missing_ok=True)
+    resume = None if force else Progress.load(out)
+    if resume is None:
+        for stale in ("generations.jsonl", "predictions.json", "metrics.json", "run.json", *PROGRESS_FILES):
+            (out / stale).unlink(missing_ok=True)
+        shutil.rmtree(out / "collective", ignore_errors=True)
     write_json(out / "config.json", {"run_id": run_id, **dataclasses.asdict(spec)})
-    handler = logging.FileHandler(out / "log.txt", mode="w", encoding="utf-8")
+    handler = logging.FileHandler(out / "log.txt", mode="a" if resume else "w", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     try:
-        return _run(spec, method, task, out, store, progress, backbone, embedder)
+        return _run(spec, method, task, out, store, progress, backbone, embedder, resume)
     finally:
         log.removeHandler(handler)
         handler.close()
 
 
-def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, backbone, embedder):
+def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, backbone, embedder, resume):
     started = datetime.now(UTC).isoformat(timespec="seconds")
     wall = time.perf_counter()
     clock = Clock(spec.budget)
@@ -126,6 +137,7 @@ def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, 
     golds: dict[str, str | None] = {}
     timings = {"load_s": 0.0, "fit_s": 0.0, "personalize_s": 0.0, "predict_s": 0.0}
     ctx = None
+    done = resume or Progress(out)  # what is answered so far, on disk as it is made
     try:
         t = time.perf_counter()
         users, train = load_eval_and_train(spec, task, with_train=type(method).uses_train_users)
@@ -145,24 +157,37 @@ def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, 
             batch_size=spec.batch_size, progress=progress, _backbone=backbone, _embedder=embedder,
             embedder_factory=lambda: _load_embedder(spec.embedder, backbone), eval_users=tuple(users),
         )  # fmt: skip
-        t = time.perf_counter()
-        with clock.charging():
-            method.fit(ctx, train)
-        timings["fit_s"] = time.perf_counter() - t
+        record["dtype"] = str(backbone.dtype).removeprefix("torch.")
+        _collective(ctx, method, train, out, timings, done)
         collective = method.collective_state()
         record["collective_state_bytes"] = state_bytes(collective)
         record["collective_parameters"] = state_parameters(collective)
-        with open(out / "generations.jsonl", "w", encoding="utf-8") as gen_file:
-            for user in _progress(users, progress, f"{spec.method} on {task.name}"):
-                row, lines = _one_user(ctx, method, task, user, golds, gen_file)
-                per_user.append(row)
-                rows.extend(lines)
-                timings["personalize_s"] += row["personalize_s"]
-                timings["predict_s"] += row["predict_s"]
+        if resume is not None:
+            per_user.extend(done.per_user)
+            rows.extend(done.kept_generations())
+            record.update(resumed=True, kept_users=len(done.per_user))
+            log.info("resumed: %d users kept, %.1f s of budget already spent", len(done.per_user), clock.spent)
+        kept = {row["user"] for row in per_user}
+        todo = [user for user in users if user.id not in kept]
+        with open(out / "generations.jsonl", "a", encoding="utf-8") as gen_file:
+            loop = UserLoop(ctx, method, task, golds, gen_file, done)
+            try:
+                for user in _progress(todo, progress, f"{spec.method} on {task.name}", initial=len(kept)):
+                    loop.add(user)
+                loop.flush()
+            finally:
+                per_user.extend(loop.per_user)
+                rows.extend(loop.lines)
         record["status"] = "over_budget" if clock.over_budget else "ok"
+    except KeyboardInterrupt:
+        log.warning("run interrupted after %d users; the same command continues it", len(per_user))
+        record["status"] = "interrupted"
     except Exception as e:  # noqa: BLE001 - any failure is recorded, and what was made is kept
         log.error("run failed:\n%s", traceback.format_exc())
         record["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
+    timings["personalize_s"] = sum(row["personalize_s"] for row in per_user)
+    timings["predict_s"] = sum(row["predict_s"] for row in per_user)
+    record["predict_batches"] = done.batches
     record.update(_summary(task, spec, clock, timings, per_user, rows, ctx))
     record["wall_s"] = time.perf_counter() - wall
     write_json(
@@ -170,6 +195,8 @@ def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, 
     )
     write_json(out / "metrics.json", record["metrics"])
     write_json(out / "run.json", record)
+    if record["status"] == "interrupted":
+        raise KeyboardInterrupt  # after the partial record is written; `bench run` exits 130
     if record["status"] != "error":
         store.add_to_index({k: v for k, v in record.items() if k not in ("per_user", "versions", "method_report")})
     return record
@@ -180,40 +207,34 @@ def blind(user: User) -> User:
     return dataclasses.replace(user, queries=tuple(dataclasses.replace(q, gold=None) for q in user.queries))
 
 
-def _one_user(
-    ctx: Context, method: Method, task: TaskSpec, user: User, golds: dict[str, str | None], gen_file
-) -> tuple[dict, list[dict]]:
-    t = time.perf_counter()
-    with ctx.clock.charging():
-        state = method.personalize(ctx, user)
-    personalize_s = time.perf_counter() - t
-    t = time.perf_counter()
-    raw = method.predict(ctx, state, user.queries)
-    predict_s = time.perf_counter() - t
-    if len(raw) != len(user.queries):
-        raise RuntimeError(
-            f"{method.__class__.__name__}.predict returned {len(raw)} answers for {len(user.queries)} queries"
-        )
-    lines = []
-    for query, text in zip(user.queries, raw, strict=True):
-        parsed = task.parse(text)
-        line = {
-            "id": query.id,
-            "user": user.id,
-            "raw": text,
-            "answer": parsed.answer,
-            "parsed": parsed.ok,
-            "gold": golds.get(query.id),
-        }
-        lines.append(line)
-        gen_file.write(json.dumps(line, ensure_ascii=False) + "\n")
-    gen_file.flush()
-    row = {
-        "user": user.id, "queries": len(user.queries), "profile": len(user.profile),
-        "personalize_s": personalize_s, "predict_s": predict_s,
-        "state_bytes": state_bytes(state), "state_parameters": state_parameters(state),
-    }  # fmt: skip
-    return row, lines
+def _collective(ctx: Context, method: Method, train, out: Path, timings: dict, done: Progress) -> None:
+    """`fit` under the clock, or, resuming, its saved result when the method can reload it; the budget carried over.
+
+    A `fit` redone on resume is charged afresh (so it gets the same share of the budget as the first time) and the
+    time the kept users had spent is added after it; a reloaded one brings back the whole time spent before.
+    """
+    clock, folder, resumed = ctx.clock, out / "collective", done.fit_spent is not None
+    if resumed and done.collective_saved and method.load_collective(ctx, folder):
+        clock.carry(done.spent)
+        timings["fit_s"] = done.fit_s
+        log.info("fit: reloaded from %s", folder)
+    else:
+        users_spent = done.spent - done.fit_spent if resumed else 0.0
+        t = time.perf_counter()
+        with clock.charging():
+            method.fit(ctx, train)
+        timings["fit_s"] = time.perf_counter() - t
+        folder.mkdir(exist_ok=True)
+        done.collective_saved = bool(method.save_collective(ctx, folder))
+        if not done.collective_saved:
+            shutil.rmtree(folder, ignore_errors=True)
+        done.fit_spent, done.fit_s = clock.spent, timings["fit_s"]
+        clock.carry(users_spent)
+    # What the method reported about the kept users, under what a redone `fit` just reported.
+    merged = {**done.report, **ctx.report}
+    ctx.report.clear()
+    ctx.report.update(merged)
+    done.mark(clock.spent)
 
 
 def _summary(task, spec, clock, timings, per_user, rows, ctx) -> dict[str, Any]:
@@ -257,9 +278,9 @@ def _load_embedder(name: str, backbone):
     return load_embedder(name, device=str(backbone.device))
 
 
-def _progress(items: Sequence, enabled: bool, desc: str):
+def _progress(items: Sequence, enabled: bool, desc: str, initial: int = 0):
     if not enabled:
         return items
     from tqdm.auto import tqdm
 
-    return tqdm(items, desc=desc, unit="user")
+    return tqdm(items, desc=desc, unit="user", initial=initial, total=initial + len(items))
