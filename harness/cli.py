@@ -306,7 +306,7 @@ def data_info(
     try:
         task_spec = get_task(task)
         root = resolve_data_dir(data_dir)
-        rows = describe(task_spec, root, time_split=time_split)
+        rows = describe(task_spec, root, time_split=time_split, warn=lambda m: typer.echo(f"warning: {m}", err=True))
     except _user_errors() as e:
         _fail(str(e))
     if not rows:

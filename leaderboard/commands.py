@@ -48,11 +48,16 @@ def leaderboard(
     budget: Budgets = None,
     aggregate: Aggregate = "best",
     fmt: Annotated[str, typer.Option("--format", help="table, markdown, csv or json.")] = "table",
+    hardware: Annotated[
+        str | None, typer.Option(help="Only runs whose hardware label contains this (case-insensitive), e.g. H100.")
+    ] = None,
     out: Out = Path("runs"),
 ) -> None:
-    """One row per method, task and budget (and config): metrics, gain over base, costs, coverage, status.
+    """One row per method, task, budget, config, hardware and dtype: metrics with 95% intervals over users (after
+    reading answers, and official: the raw generations as LaMP scores them), gain over base, costs, coverage, status.
 
-    Gain: over `base` at the same budget; positive = better for every metric (MAE/RMSE included).
+    Rows are ranked by the metric after reading. Gain: over `base` at the same budget; positive = better for every
+    metric (MAE/RMSE included); [low, high] its paired interval over shared users, * when that excludes 0.
 
     Coverage: users personalized within the budget (run.json `method_report.personalized_fraction`; else 1.0 if ok).
 
@@ -63,7 +68,7 @@ def leaderboard(
     from lampbench.leaderboard.table import load_runs
 
     try:
-        runs = load_runs(out, task=task, budgets=_budgets(budget))
+        runs = load_runs(out, task=task, budgets=_budgets(budget), hardware=hardware)
         typer.echo(render(fold(runs, aggregate), fmt, aggregate=aggregate))
     except ValueError as e:  # includes UnknownTask and a bad --format, --aggregate or --budget
         _fail(str(e))

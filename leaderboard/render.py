@@ -1,8 +1,11 @@
 """The leaderboard as text: an aligned table or markdown (one block per task), CSV or JSON (flat, raw numbers).
 
-The text formats are for people: metric headers carry their direction (`mae ↓`, `accuracy ↑`), a mean shows
-`± std`, sizes are in KiB/MiB, and columns that are the same for every row of a task (data, split, model) move
-into the task's heading. CSV and JSON keep the machine names and raw numbers, for scripts and plots.
+The text formats are for people: metric headers carry their direction (`mae ↓`, `accuracy ↑`), a value its
+95% interval over users (`0.417 [0.250, 0.583]`), a mean `± std` over seeds, the gain over base its paired
+interval and `*` when that excludes 0; sizes are in KiB/MiB, and columns that are the same for every row of a task
+(data, split, model, hardware, dtype) move into the task's heading. Each metric shows twice: after reading (what
+rows are ranked by) and `official` (the raw generations as LaMP's evaluator scores them). CSV and JSON keep the
+machine names and raw numbers, for scripts and plots.
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ from lampbench.tasks.specs import LOWER_IS_BETTER, get_task
 
 FORMATS = ("table", "markdown", "csv", "json")
 EMPTY = "no finished runs yet: start one with `bench run`"
-LEGEND = "↓ lower is better, ↑ higher is better; gain: over `base` at the same budget, positive = better"
+LEGEND = (
+    "↓ lower is better, ↑ higher is better; [low, high]: 95% interval, bootstrap over users (seeds pooled per "
+    "user); ranked by the metric after reading answers; official: raw generations as LaMP's evaluator scores them; "
+    "gain: over `base` at the same budget, positive = better, paired interval over shared users, * it excludes 0, "
+    "† the user sets differ (only shared users compared)"
+)
+_FIXED = ("data", "split", "model", "hardware", "dtype")  # in the heading when equal on every row, else columns
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,7 @@ def heading(task: str, rows: pd.DataFrame, aggregate: str, *, markdown: bool = F
     """One line naming the task and what is fixed across its rows."""
     spec = get_task(task)
     how = "best seed" if aggregate == "best" else "mean ± std over seeds"
-    fixed = [f"{c} {rows[c].iloc[0]}" for c in ("data", "split", "model") if rows[c].nunique(dropna=False) == 1]
+    fixed = [f"{c} {rows[c].iloc[0]}" for c in _FIXED if c in rows and rows[c].nunique(dropna=False) == 1]
     name = f"**{task}**" if markdown else task
     return " · ".join([name, spec.description, how, *fixed])
 
@@ -69,18 +78,22 @@ def columns_for(rows: pd.DataFrame) -> list[Column]:
         columns.append(Column("config", "config", lambda r: str(r["config"]), numeric=False))
     columns += [
         Column(c, c, lambda r, c=c: str(r[c]), numeric=False)
-        for c in ("data", "split", "model")
-        if rows[c].nunique(dropna=False) > 1
+        for c in _FIXED
+        if c in rows and rows[c].nunique(dropna=False) > 1
     ]
     columns += [
         Column("budget", "budget_s", lambda r: format_seconds(r["budget_s"])),
         Column("seeds", "seeds", lambda r: str(int(r["seeds"]))),
     ]
-    for m in metric_names(rows):
-        arrow = "↓" if m in LOWER_IS_BETTER else "↑"
-        columns.append(Column(f"{m} {arrow}", f"metric:{m}", lambda r, m=m: _metric(r, m)))
+    names = metric_names(rows)
+    for prefix, label in (("metric", ""), ("official", " official")):
+        for m in names:
+            key = f"{prefix}:{m}"
+            if key in rows and rows[key].notna().any():
+                arrow = "↓" if m in LOWER_IS_BETTER else "↑"
+                columns.append(Column(f"{m}{label} {arrow}", key, lambda r, key=key: _metric(r, key)))
     columns += [
-        Column("gain ↑", "gain_over_base", lambda r: _number(r["gain_over_base"], "{:+.3f}")),
+        Column("gain ↑", "gain_over_base", gain),
         Column("adapt", "adapt_s", lambda r: seconds(r["adapt_s"])),
         Column("s/query", "predict_s_per_query", lambda r: _number(r["predict_s_per_query"], "{:.3g}")),
         Column("state/user", "state_bytes_per_user", lambda r: size(r["state_bytes_per_user"])),
@@ -99,12 +112,30 @@ def _number(value: Any, pattern: str) -> str:
     return "" if _missing(value) else pattern.format(value)
 
 
-def _metric(row: pd.Series, metric: str) -> str:
-    value = row.get(f"metric:{metric}")
+def _metric(row: pd.Series, column: str) -> str:
+    """`0.850`, `0.850 [0.755, 0.945]`, `0.850 ± 0.010 [0.755, 0.945]`: the value, its std, its interval."""
+    value = row.get(column)
     if _missing(value):
         return ""
-    std = row.get(f"metric:{metric}:std")
-    return f"{value:.3f}" if _missing(std) else f"{value:.3f} ± {std:.3f}"
+    std, low, high = (row.get(f"{column}:{k}") for k in ("std", "low", "high"))
+    text = f"{value:.3f}" if _missing(std) else f"{value:.3f} ± {std:.3f}"
+    return text if _missing(low) or _missing(high) else f"{text} [{low:.3f}, {high:.3f}]"
+
+
+def gain(row: pd.Series) -> str:
+    """`+0.050 [+0.010, +0.090]*`: the gain over base, its paired interval, `*` when it excludes 0, `†` when the
+    two entries answered different users."""
+    value = row.get("gain_over_base")
+    if _missing(value):
+        return ""
+    low, high = row.get("gain_ci_low"), row.get("gain_ci_high")
+    text = f"{value:+.3f}" + ("" if _missing(low) or _missing(high) else f" [{low:+.3f}, {high:+.3f}]")
+    marks = ("*" if _flag(row.get("gain_significant")) else "") + ("†" if _flag(row.get("gain_users_differ")) else "")
+    return text + marks
+
+
+def _flag(value: Any) -> bool:
+    return not _missing(value) and bool(value)
 
 
 def seconds(value: Any) -> str:

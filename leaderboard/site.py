@@ -89,8 +89,17 @@ def build_site(out: Path | str, to: Path | str, *, aggregate: str = "mean", band
 
 
 _DEFINITIONS = """<details><summary>What the columns mean</summary><ul>
+<li><b>metrics</b> (e.g. <b>mae</b>): scored after the task's parser reads each generation (strictly: an ambiguous
+answer counts as unreadable); rows are ranked by these. <b>official</b>: the raw generations, only
+<code>strip()</code>-ed, scored as LaMP's evaluator scores them, as papers report. <b>[low, high]</b>: the 95%
+interval from a bootstrap over users (with several seeds, over their per-user scores pooled by user);
+<b>± std</b>: the spread over seeds.</li>
 <li><b>gain</b>: the headline metric minus <code>base</code>'s at the same budget (nearest budget when that one has
-no base run), sign flipped for lower-is-better metrics, so positive is better.</li>
+no base run), sign flipped for lower-is-better metrics, so positive is better; [low, high] is its paired interval
+over the users both answered, <b>*</b> when it excludes 0, <b>†</b> when the two answered different users (only
+the shared ones are compared).</li>
+<li><b>hardware</b>, <b>dtype</b>: part of a row's identity (in the heading when every row shares them): runs on
+different machines are never merged.</li>
 <li><b>adapt</b>: time charged to the budget (fit + personalize). <b>s/query</b>: inference seconds per query.</li>
 <li><b>state/user</b>, <b>params/user</b>: the per-user state's size and its trainable parameters.</li>
 <li><b>coverage</b>: users personalized within the budget, as the method reports it (all, for an ok run of a

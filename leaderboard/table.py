@@ -7,10 +7,16 @@ one method with different method configs (a `--set` grid) stay apart: the `confi
 
 Definitions, the same in every output:
 
-- **gain over base**: the row's headline metric minus `base`'s at the same task, budget, data, split and model
-  (per run: and seed), sign flipped where lower is better (MAE, RMSE), so a positive gain is an improvement.
-  `base` does not adapt, so its result does not depend on the budget: where the budget has no `base` run, the
-  `base` run at the nearest budget is used.
+- **metrics**: `metric:<m>` after the task's parser reads each generation (what rows are ranked by),
+  `official:<m>` on the raw `strip()`-ed generations as LaMP's evaluator scores them; each with `:low`/`:high`,
+  its 95% interval from a bootstrap over users (`leaderboard/uncertainty.py`), and with `mean`, `:std` over seeds.
+- **gain over base**: the row's headline metric minus `base`'s at the same task, budget, data, split, model,
+  hardware and dtype (per run: and seed), sign flipped where lower is better (MAE, RMSE), so a positive gain is
+  an improvement; `gain_ci_low/high` is its paired interval over the users both answered, `gain_significant`
+  says it excludes 0, `gain_users_differ` that the user sets differ. `base` does not adapt, so its result does
+  not depend on the budget: where the budget has no `base` run, the `base` run at the nearest budget is used.
+- **hardware**, **dtype**: part of a row's key (`hardware.label` and `dtype` of run.json; "unknown" for runs
+  that predate them), so runs on different machines are never folded together.
 - **adaptation time**: `fit_s + personalize_s`, the time charged to the budget.
 - **coverage**: the fraction of users personalized within the budget, as the method reports it in `run.json`
   (`method_report.personalized_fraction`; methods that fall back to the unpersonalized answer when time runs
@@ -31,11 +37,13 @@ import numpy as np
 import pandas as pd
 
 from lampbench.harness.store import FINISHED, Store
+from lampbench.leaderboard.uncertainty import StatsCache, entry_intervals, gain_interval
 from lampbench.tasks.specs import LOWER_IS_BETTER, get_task
 
 AGGREGATES = ("best", "mean")
-GROUP = ["task", "method", "config", "budget_s", "data", "split", "model"]  # one leaderboard row per group
-_SETTING = ["task", "data", "split", "model"]  # what a `base` run must share to be compared against
+GROUP = ["task", "method", "config", "budget_s", "data", "split", "model", "hardware", "dtype"]  # one row per group
+_SETTING = ["task", "data", "split", "model", "hardware", "dtype"]  # what a `base` run must share to be compared
+UNKNOWN = "unknown"  # the hardware or dtype of a run recorded before run.json carried them
 _COSTS = ["adapt_s", "fit_s", "personalize_s", "predict_s_per_query", "state_bytes_per_user",
           "parameters_per_user", "collective_state_bytes", "coverage"]  # fmt: skip
 
@@ -46,6 +54,7 @@ def load_runs(
     task: str | None = None,
     budgets: Sequence[float] | None = None,
     config_keys: Iterable[str] = (),
+    hardware: str | None = None,
 ) -> pd.DataFrame:
     """One row per run: identity, `metric:<name>` columns, costs, coverage, status and the gain over base.
 
@@ -54,6 +63,7 @@ def load_runs(
         task: keep this task only (a name or alias).
         budgets: keep these budgets only, in seconds.
         config_keys: method config keys to add as `config:<key>` columns (read from each run's `config.json`).
+        hardware: keep runs whose hardware label contains this, ignoring case.
 
     Returns:
         The runs, oldest first; an empty frame when there are none.
@@ -67,6 +77,8 @@ def load_runs(
         records = [r for r in records if r["task"] == name]
     if budgets:
         records = [r for r in records if any(abs(r["budget_s"] - b) < 1e-6 for b in budgets)]
+    if hardware:
+        records = [r for r in records if hardware.lower() in _hardware(r).lower()]
     if not records:
         return pd.DataFrame()
     configs = [_read_json(store.run_dir(r["run_id"]) / "config.json").get("method_config") or {} for r in records]
@@ -109,11 +121,28 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
+def _hardware(r: dict[str, Any]) -> str:
+    return str((r.get("hardware") or {}).get("label") or UNKNOWN)
+
+
+def _metrics(spec, metrics: dict[str, Any]) -> dict[str, Any]:
+    """run.json's `m`, `m_ci_low`, `m_official`, ... as `metric:m`, `metric:m:low`, `official:m`, ... columns."""
+    row = {}
+    for m in spec.metrics:
+        for prefix, key in (("metric", m), ("official", f"{m}_official")):
+            if key in metrics:
+                row[f"{prefix}:{m}"] = metrics[key]
+                row[f"{prefix}:{m}:low"] = metrics.get(f"{key}_ci_low", np.nan)
+                row[f"{prefix}:{m}:high"] = metrics.get(f"{key}_ci_high", np.nan)
+    return row
+
+
 def _row(store: Store, r: dict[str, Any]) -> dict[str, Any]:
     spec = get_task(r["task"])
     finished = r.get("status") in FINISHED
     row = {k: r.get(k) for k in ("task", "method", "budget_s", "seed", "data", "split", "model", "status")}
-    row.update({f"metric:{k}": v for k, v in (r.get("metrics") or {}).items() if finished})
+    row["hardware"], row["dtype"] = _hardware(r), str(r.get("dtype") or UNKNOWN)
+    row.update(_metrics(spec, r.get("metrics") or {}) if finished else {})
     row["primary"] = spec.primary_metric
     row["lower_is_better"] = spec.primary_metric in LOWER_IS_BETTER
     row["score"] = row.get(f"metric:{spec.primary_metric}", np.nan)
@@ -129,6 +158,7 @@ def _row(store: Store, r: dict[str, Any]) -> dict[str, Any]:
     row["users"] = r.get("users")
     row["unparsed"] = r.get("unparsed")
     row["run_id"] = r["run_id"]
+    row["run_dir"] = str(store.run_dir(r["run_id"]))
     return row
 
 
@@ -137,19 +167,27 @@ def gains(frame: pd.DataFrame, *, by: list[str]) -> pd.Series:
 
     Positive is better for every metric: the sign is flipped where lower is better.
     """
-    base = frame[(frame["method"] == "base") & frame["score"].notna()]
     out = pd.Series(np.nan, index=frame.index, dtype=float)
+    for i, b in base_rows(frame, by=by).items():
+        gain = frame.at[i, "score"] - frame.at[b, "score"]
+        out[i] = -gain if frame.at[i, "lower_is_better"] else gain
+    return out + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def base_rows(frame: pd.DataFrame, *, by: list[str]) -> dict[Any, Any]:
+    """Row index -> the index of the `base` row it is compared against (same `by`, the nearest budget)."""
+    base = frame[(frame["method"] == "base") & frame["score"].notna()]
     if base.empty:
-        return out
+        return {}
     candidates = {key: rows for key, rows in base.groupby(by, dropna=False)}
+    found = {}
     for i, row in frame.iterrows():
         rows = candidates.get(tuple(row[by]))
         if rows is None or pd.isna(row["score"]):
             continue
         nearest = (rows["budget_s"] - row["budget_s"]).abs()
-        gain = row["score"] - rows.loc[nearest.idxmin(), "score"]  # idxmin: the first (oldest) when tied
-        out[i] = -gain if row["lower_is_better"] else gain
-    return out + 0.0  # + 0.0 turns -0.0 into 0.0
+        found[i] = nearest.idxmin()  # idxmin: the first (oldest) when tied
+    return found
 
 
 def metric_names(frame: pd.DataFrame) -> list[str]:
@@ -161,23 +199,26 @@ def metric_names(frame: pd.DataFrame) -> list[str]:
 
 
 def leaderboard(runs: pd.DataFrame, aggregate: str = "best") -> pd.DataFrame:
-    """One row per method, task, budget, data, split and model, best first within each task and budget.
+    """One row per method, task, budget, data, split, model, hardware and dtype, best first per task and budget.
 
     Args:
         runs: `load_runs`'s frame.
-        aggregate: `best` (the seed with the best headline metric; its run's numbers) or `mean` (the mean over
-            seeds, with `metric:<name>:std` columns, the sample std; NaN for one seed).
+        aggregate: `best` (the seed with the best headline metric; its run's numbers and intervals) or `mean`
+            (the mean over seeds, with `:std` columns, the sample std, NaN for one seed; the intervals are
+            those of the seeds' per-user scores pooled by user).
 
     Returns:
-        The rows, with `seeds` (finished runs aggregated), `status` ("ok", or counts such as "2 ok, 1 error")
-        and `run_ids`; an empty frame when `runs` is empty.
+        The rows, with `seeds` (finished runs aggregated), `status` ("ok", or counts such as "2 ok, 1 error"),
+        `run_ids`, and the gain over base with its paired interval; an empty frame when `runs` is empty.
     """
     if aggregate not in AGGREGATES:
         raise ValueError(f"--aggregate must be one of {', '.join(AGGREGATES)}, not {aggregate!r}")
     if runs.empty:
         return pd.DataFrame()
-    metrics = [f"metric:{m}" for m in metric_names(runs)]
-    rows = []
+    values = [c for m in metric_names(runs) for c in (f"metric:{m}", f"official:{m}") if c in runs]
+    bounds = [f"{c}:{b}" for c in values for b in ("low", "high") if f"{c}:{b}" in runs]
+    cache = StatsCache()
+    rows, stats = [], []
     for key, group in runs.groupby(GROUP, dropna=False, sort=False):
         done = group[group["status"].isin(FINISHED)]
         row: dict[str, Any] = dict(zip(GROUP, key, strict=True))
@@ -185,21 +226,31 @@ def leaderboard(runs: pd.DataFrame, aggregate: str = "best") -> pd.DataFrame:
         row["seeds"] = len(done)
         if aggregate == "best" and done["score"].notna().any():
             sign = 1 if row["lower_is_better"] else -1
-            best = done.loc[(done["score"] * sign).idxmin()]
-            row.update({c: best[c] for c in [*metrics, *_COSTS]})
-            row["run_ids"] = best["run_id"]
+            chosen = done.loc[[(done["score"] * sign).idxmin()]]
+            row.update({c: chosen[c].iloc[0] for c in [*values, *bounds, *_COSTS]})
+            row["run_ids"] = chosen["run_id"].iloc[0]
         else:
-            for c in metrics:
+            chosen = done[done["score"].notna()]
+            for c in values:
                 row[c] = done[c].mean()
                 if aggregate == "mean":
                     row[f"{c}:std"] = done[c].std()
+            row.update({c: chosen[c].iloc[0] for c in bounds} if len(chosen) == 1 else {})
             row.update({c: pd.to_numeric(done[c], errors="coerce").mean() for c in _COSTS})
             row["run_ids"] = " ".join(done["run_id"] if len(done) else group["run_id"])
+        entry = cache.pooled(list(chosen["run_dir"]), row["task"]) if len(chosen) else None
+        if len(chosen) > 1 or any(pd.isna(row.get(c, np.nan)) for c in bounds):
+            row.update(entry_intervals(entry))  # several seeds pooled by user, or a run without stored intervals
         row["status"] = _status(group["status"])
         rows.append(row)
+        stats.append(entry)
     board = pd.DataFrame(rows)
     board["score"] = [r.get(f"metric:{r['primary']}", np.nan) for r in rows]
     board["gain_over_base"] = gains(board, by=_SETTING)
+    matched = base_rows(board, by=_SETTING)
+    paired = {i: gain_interval(stats[i], stats[b], board.at[i, "primary"]) for i, b in matched.items() if i != b}
+    for column in ("gain_ci_low", "gain_ci_high", "gain_significant", "gain_users_differ", "gain_shared_users"):
+        board[column] = [paired.get(i, {}).get(column) for i in board.index]
     sign = board["lower_is_better"].map({True: 1, False: -1})
     board = board.assign(_order=board["score"] * sign).sort_values(["task", "budget_s", "_order"], na_position="last")
     return board.drop(columns="_order").reset_index(drop=True)

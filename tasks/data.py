@@ -11,11 +11,10 @@ import os
 import random
 import statistics
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lampbench.tasks.specs import DataError, Query, TaskSpec, User
+from lampbench.tasks.specs import DataError, Query, TaskSpec, User, Warn, default_warn
 
 SPLITS = ("train", "dev", "test")
 SELECTIONS = ("most-active", "random")
@@ -77,8 +76,11 @@ def _field(entry: dict[str, Any], name: str, kind: type, where: str) -> Any:
     return value
 
 
-def _read_questions(task: TaskSpec, path: Path) -> list[tuple[str, str, list[dict[str, Any]]]]:
-    """Validated (id, input, profile) rows of a questions file, in file order."""
+Row = tuple[str, str, list[dict[str, Any]], str | None]  # (question id, input, profile, user_id or None)
+
+
+def _read_questions(task: TaskSpec, path: Path) -> list[Row]:
+    """Validated (id, input, profile, user id) rows of a questions file, in file order."""
     data = _read_json(path)
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON list of questions, got {_kind(data)}")
@@ -99,8 +101,6 @@ def _read_questions(task: TaskSpec, path: Path) -> list[tuple[str, str, list[dic
         seen[qid] = i
         text = _field(entry, "input", str, where)
         profile = _field(entry, "profile", list, where)
-        if not profile:
-            raise DataError(f"{where}: empty profile")
         for j, item in enumerate(profile):
             if not isinstance(item, dict):
                 raise DataError(f"{where}: profile item {j} must be an object, got {_kind(item)}")
@@ -110,20 +110,19 @@ def _read_questions(task: TaskSpec, path: Path) -> list[tuple[str, str, list[dic
                         f"{where}: profile item {j} has no field {name!r} ({task.name} needs "
                         f"{', '.join(task.profile_fields)})"
                     )
-        rows.append((qid, text, profile))
+        user = entry.get("user_id")
+        if user is not None and (isinstance(user, bool) or not isinstance(user, str | int)):
+            raise DataError(f"{where}: field 'user_id' must be a string or an int, got {_kind(user)}")
+        rows.append((qid, text, profile, None if user is None else str(user)))
     return rows
 
 
-def _read_golds(task: TaskSpec, path: Path) -> dict[str, str]:
-    """Validated gold outputs by question id."""
+def _read_golds(path: Path) -> tuple[dict[str, str], Any]:
+    """Validated gold outputs by question id, and the file's "task" string (checked by `load_users`)."""
     data = _read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("golds"), list):
         shape = _kind(data) if not isinstance(data, dict) else 'an object without a "golds" list'
         raise DataError(f'{path}: expected an object with a "golds" list, got {shape}')
-    # Both LaMP-2 variants write "LaMP_2", so comparing with task.lamp is enough.
-    name = data.get("task")
-    if name is not None and name != task.lamp:
-        raise DataError(f"{path}: outputs are for task {name!r} but {task.name} expects {task.lamp!r}")
     golds: dict[str, str] = {}
     for i, entry in enumerate(data["golds"]):
         where = f"{path}: gold {i}"
@@ -134,10 +133,10 @@ def _read_golds(task: TaskSpec, path: Path) -> dict[str, str]:
         if gid in golds:
             raise DataError(f"{where}: duplicate id")
         golds[gid] = _field(entry, "output", str, where)
-    return golds
+    return golds, data.get("task")
 
 
-def _check_ids(questions: Path, outputs: Path, qids: list[str], golds: dict[str, str]) -> None:
+def _check_ids(questions: Path, outputs: Path, qids: list[str], golds: dict[str, str], named: str) -> None:
     asked = set(qids)
     missing = [q for q in qids if q not in golds]
     extra = [g for g in golds if g not in asked]
@@ -148,21 +147,72 @@ def _check_ids(questions: Path, outputs: Path, qids: list[str], golds: dict[str,
         parts.append(f"{len(missing)} question id(s) have no gold (e.g. {', '.join(map(repr, missing[:3]))})")
     if extra:
         parts.append(f"{len(extra)} gold id(s) match no question (e.g. {', '.join(map(repr, extra[:3]))})")
-    raise DataError(f"{outputs}: ids do not match {questions}: {'; '.join(parts)}")
+    raise DataError(f"{outputs}: ids do not match {questions}{named}: {'; '.join(parts)}")
 
 
-def load_users(task: TaskSpec, questions: Path, outputs: Path | None) -> list[User]:
-    """Load and validate an official LaMP split.
+def _some(where: list[str]) -> str:
+    """"entry 4 (id '110')" or "3 entries (first: entry 4 (id '110'))", for a warning."""
+    return where[0] if len(where) == 1 else f"{len(where)} entries (first: {where[0]})"
 
-    Questions with identical profiles (same item ids, in the same order) are one user with several queries;
-    the user's id is its first question's id. Profile items are kept as they are in the file (values may be
-    numbers, `date` may be absent). Known defects of real files (an input without instruction, a gold found
-    verbatim in the profile) load fine.
+
+def _content_quirks(task: TaskSpec, path: Path, rows: list[Row], patch: bool, warn: Warn) -> list[Row]:
+    """Warn about entries that load anyway (empty profile, input off LaMP's pattern); patch the known ones."""
+    empty = [f"entry {i} (id {qid!r})" for i, (qid, _, profile, _) in enumerate(rows) if not profile]
+    if empty:
+        warn(f"{path}: {_some(empty)} with an empty profile: kept, the user has no history (methods answer "
+             "such users from the input alone)")
+    off = [i for i, (_, text, _, _) in enumerate(rows) if not task.follows_pattern(text)]
+    if off:
+        names = [f"entry {i} (id {rows[i][0]!r})" for i in off]
+        marks = " and ".join(map(repr, task.input_marks))
+        if patch and task.instruction:
+            for i in off:
+                qid, text, profile, user = rows[i]
+                rows[i] = (qid, task.instruction + text.strip(), profile, user)
+            how = f"patched: LaMP's instruction for {task.name} is put before the text"
+        elif task.instruction:
+            how = "kept as is (--patch-known-defects puts LaMP's instruction before the text)"
+        else:
+            how = "kept as is"
+        warn(f"{path}: {_some(names)} with an input that lacks {marks} (not LaMP's {task.name} pattern): {how}")
+    dates = [
+        f"entry {i} (id {qid!r})"
+        for i, (qid, _, profile, _) in enumerate(rows)
+        if any("date" in item and lamp_date(item["date"]) is None for item in profile)
+    ]
+    if dates:
+        warn(f"{path}: {_some(dates)} with a profile date LaMP's rule (year-month-day numbers) cannot read: "
+             "--max-profile keeps those profiles' first items in file order")
+    return rows
+
+
+def load_users(
+    task: TaskSpec,
+    questions: Path,
+    outputs: Path | None,
+    *,
+    patch_known_defects: bool = False,
+    warn: Warn | None = None,
+) -> list[User]:
+    """Load and validate an official LaMP split, as LaMP's own code reads it.
+
+    Questions that carry a ``user_id`` (the time-based split) are grouped by it, as LaMP's PEFT loader does:
+    the user's profile is that of their first question. Without ``user_id``, questions with identical
+    profiles (same item ids, same order) are one user. The user's id is the ``user_id``, else its first
+    question's id. Profile items are kept as they are in the file (values may be numbers, `date` may be absent).
+
+    Structure errors stop the load. Content quirks load, each with one warning naming the entry: an outputs
+    file whose "task" string is another task's but whose ids match (read as this task); an empty profile
+    (the user has no history); an input that lacks the task's pattern (LaMP-2M dev id 110 has no
+    instruction: kept as is, or with `patch_known_defects` prefixed with LaMP's instruction); a profile date
+    LaMP's rule cannot read. Golds found verbatim in the profile load silently.
 
     Args:
         task: the task the files belong to.
         questions: the `*_questions.json` file.
         outputs: the `*_outputs.json` file, or None when golds are unknown (test split; golds are None).
+        patch_known_defects: rewrite inputs that lack the task's pattern (see above).
+        warn: called with each one-line warning (default: the ``lampbench.data`` logger).
 
     Returns:
         The users in file order (order of their first question).
@@ -170,41 +220,44 @@ def load_users(task: TaskSpec, questions: Path, outputs: Path | None) -> list[Us
     Raises:
         DataError: one line naming the file, the entry and the problem.
     """
-    rows = _read_questions(task, questions)
+    warn = warn or default_warn
+    rows = _content_quirks(task, questions, _read_questions(task, questions), patch_known_defects, warn)
     golds: dict[str, str] | None = None
     if outputs is not None:
-        golds = _read_golds(task, outputs)
-        _check_ids(questions, outputs, [qid for qid, _, _ in rows], golds)
-    groups: dict[tuple[str, ...], tuple[str, list[dict[str, Any]], list[Query]]] = {}
-    for qid, text, profile in rows:
-        key = tuple(str(item["id"]) for item in profile)
+        golds, name = _read_golds(outputs)
+        named = "" if name in (None, *task.file_names) else f" (and they say task {name!r}, not {task.lamp!r})"
+        _check_ids(questions, outputs, [row[0] for row in rows], golds, named)
+        if named:
+            warn(f"{outputs}: the file says task {name!r} but {task.name} expects {task.lamp!r}; read as "
+                 f"{task.lamp} since its ids match {questions.name}")
+    groups: dict[Any, tuple[str, list[dict[str, Any]], list[Query]]] = {}
+    for qid, text, profile, user in rows:
+        key = ("user", user) if user is not None else tuple(str(item["id"]) for item in profile)
         if key not in groups:
-            groups[key] = (qid, profile, [])
+            groups[key] = (qid if user is None else user, profile, [])
         groups[key][2].append(Query(id=qid, input=text, gold=None if golds is None else golds[qid]))
     return [User(id=uid, profile=tuple(profile), queries=tuple(qs)) for uid, profile, qs in groups.values()]
 
 
-def _date_key(value: Any) -> float | datetime | None:
-    """A sortable date, or None when the value is neither a number nor an ISO-like string."""
+def lamp_date(value: Any) -> tuple[int, ...] | None:
+    """LaMP's sort key for a `date`, ``tuple(map(int, str(date).split("-")))``; None where it fails.
+
+    Accepts what LaMP accepts: ``2004``, ``"2013-5-2"``, ``"2013-05-02"``; a datetime with a time of day, a
+    month name or a bool is None (LaMP's code would crash on them).
+    """
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            when = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-        # Mixed naive/aware datetimes do not compare: read naive ones as UTC.
-        return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
-    return None
+    try:
+        return tuple(map(int, str(value).split("-")))
+    except ValueError:
+        return None
 
 
 def _truncate(profile: tuple[dict[str, Any], ...], n: int) -> tuple[dict[str, Any], ...]:
     if len(profile) <= n:
         return profile
-    keys = [_date_key(item.get("date")) for item in profile]
-    if all(k is not None for k in keys) and len({type(k) for k in keys}) == 1:
+    keys = [lamp_date(item.get("date")) for item in profile]
+    if all(k is not None for k in keys):
         # Stable sort: equal dates keep file order; the kept items then go back to file order.
         recent = sorted(range(len(profile)), key=lambda i: keys[i], reverse=True)[:n]  # type: ignore
         return tuple(profile[i] for i in sorted(recent))
@@ -227,9 +280,9 @@ def select_users(
         select: `most-active` (largest profiles first, ties in file order) or `random`
             (`random.Random(seed).sample`).
         seed: the seed of `random`.
-        max_profile: cap each profile at this many items. When every item has a `date` (numbers, or
-            ISO-like strings that `datetime.fromisoformat` reads) the most recent items are kept, else the
-            first ones in file order; either way the kept items stay in file order.
+        max_profile: cap each profile at this many items. When every item has a `date` that LaMP's rule
+            reads (`lamp_date`: ``2004``, ``2013-5-2``) the newest items are kept, else the first ones in
+            file order; either way the kept items stay in file order.
 
     Returns:
         The selected users.
@@ -292,8 +345,16 @@ def split_files(
     return folder / f"{split}_questions.json", outputs
 
 
-def describe(task: TaskSpec, root: Path, *, time_split: bool = False) -> list[dict[str, Any]]:
-    """Summaries of the splits on disk, for `bench data info` (loads and validates each file).
+def describe(
+    task: TaskSpec, root: Path, *, time_split: bool = False, warn: Warn | None = None
+) -> list[dict[str, Any]]:
+    """Summaries of the splits on disk, for `bench data info` (loads and validates each file, one at a time).
+
+    Args:
+        task: the task.
+        root: the data directory.
+        time_split: LaMP's time-based split.
+        warn: receives the loader's warnings (`load_users`).
 
     Returns:
         One dict per split whose questions file exists, with keys `split`, `path` (the split folder),
@@ -307,7 +368,7 @@ def describe(task: TaskSpec, root: Path, *, time_split: bool = False) -> list[di
             continue
         if outputs is not None and not outputs.exists():
             outputs = None
-        users = load_users(task, questions, outputs)
+        users = load_users(task, questions, outputs, warn=warn)
         sizes = [len(u.profile) for u in users]
         rows.append({
             "split": split,

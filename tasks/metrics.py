@@ -233,8 +233,6 @@ def _generation(golds: list[str], preds: list[str]) -> Score:
 # ---------------------------------------------------------------- official-format files
 
 _ID_TYPES = (str, int)
-#: Other names under which official-format files name a task: OPPU writes LaMP-2's two variants this way.
-_TASK_NAMES = {"lamp2": ("LaMP_2M",), "lamp2n": ("LaMP_2N",)}
 
 
 def _fail(path: Path, problem: str) -> DataError:
@@ -276,7 +274,7 @@ def _load_outputs(path: Path, task: TaskSpec, warn: Warn | None = None) -> list[
         raise _fail(path, 'is a JSON list, expected an object with "golds" (is this a questions file?)')
     if not isinstance(data, dict):
         raise _fail(path, f'is a JSON {_json_type(data)}, expected an object with "golds"')
-    accepted = (task.lamp, *_TASK_NAMES.get(task.name, ()))
+    accepted = task.file_names
     if "task" in data and data["task"] not in accepted:
         raise _fail(
             path, f"is for task {_short(data['task'])}, but {task.name} expects {' or '.join(map(repr, accepted))}"

@@ -60,6 +60,9 @@ def default_warn(message: str) -> None:
     logging.getLogger("lampbench.data").warning(message)
 
 
+_OTHER_FILE_NAMES = {"lamp2": ("LaMP_2M",), "lamp2n": ("LaMP_2N",)}
+
+
 def _after(keyword: str) -> Callable[[str], str]:
     """LaMP's `extract_after_*`: the text after the first `keyword`, or the whole input when it is missing."""
 
@@ -103,6 +106,10 @@ class TaskSpec:
         rag_prompt: joins the rendered items (already joined with ", and ") and the input into the prompt.
         max_new_tokens: generation length for this task's answers.
         metrics: metric names, in LaMP's evaluator's spelling; the first is the headline metric.
+        input_marks: strings every LaMP input of the task contains (``description:`` for movie tagging); an
+            input without them is a known defect of real files (LaMP-2M dev id 110 has no instruction).
+        instruction: LaMP's input text before the item's own text; ``patch_known_defects`` prepends it to an
+            input without its marks. Empty where the input cannot be rebuilt (LaMP-1's references).
     """
 
     name: str
@@ -121,6 +128,17 @@ class TaskSpec:
     metrics: tuple[str, ...]
     description: str = ""
     aliases: tuple[str, ...] = field(default=())
+    input_marks: tuple[str, ...] = ()
+    instruction: str = ""
+
+    @property
+    def file_names(self) -> tuple[str, ...]:
+        """The "task" strings an official-format file of this task may carry (OPPU writes LaMP_2M, LaMP_2N)."""
+        return (self.lamp, *_OTHER_FILE_NAMES.get(self.name, ()))
+
+    def follows_pattern(self, inp: str) -> bool:
+        """Whether a task input carries every mark of LaMP's input pattern (`input_marks`)."""
+        return all(mark in inp for mark in self.input_marks)
 
     @property
     def primary_metric(self) -> str:
@@ -152,6 +170,12 @@ NEWS_CATEGORIES = (
 )  # fmt: skip
 
 
+_LAMP2M_INSTRUCTION = (
+    "Which tag does this movie relate to among the following tags? Just answer with the tag name without "
+    f"further explanation. tags: [{', '.join(MOVIE_TAGS)}] description: "
+)
+
+
 def _then(suffix: str) -> Callable[[str, str], str]:
     return lambda inp, items: f"{items}{suffix}{inp}"
 
@@ -164,6 +188,7 @@ TASKS: dict[str, TaskSpec] = {
             profile_fields=("id", "title", "abstract"), profile_target=None, corpus_fields=("title", "abstract"),
             query=_citation_query, rag_item='"{title}"', rag_truncate="title", rag_prompt=_insert_after_title,
             max_new_tokens=8, metrics=("accuracy", "f1"), description="citation identification",
+            input_marks=("[1]", "[2]"),
         ),
         TaskSpec(
             name="lamp2", lamp="LaMP_2", path="LaMP_2/new", kind="classification", labels=MOVIE_TAGS,
@@ -171,6 +196,7 @@ TASKS: dict[str, TaskSpec] = {
             query=_after("description:"), rag_item='the tag for the movie: "{description}" is "{tag}" ',
             rag_truncate="description", rag_prompt=_then(". "), max_new_tokens=12,
             metrics=("accuracy", "f1"), description="movie tagging (the new LaMP-2)", aliases=("lamp2m",),
+            input_marks=("description:",), instruction=_LAMP2M_INSTRUCTION,
         ),
         TaskSpec(
             name="lamp2n", lamp="LaMP_2", path="LaMP_2", kind="classification", labels=NEWS_CATEGORIES,
@@ -178,34 +204,39 @@ TASKS: dict[str, TaskSpec] = {
             corpus_fields=("title", "text"), query=_after("article:"),
             rag_item='the category for the article: "{text}" is "{category}" ', rag_truncate="text",
             rag_prompt=_then(". "), max_new_tokens=12, metrics=("accuracy", "f1"),
-            description="news categorization (the original LaMP-2)",
+            description="news categorization (the original LaMP-2)", input_marks=("article:",),
         ),
         TaskSpec(
             name="lamp3", lamp="LaMP_3", path="LaMP_3", kind="rating", labels=("1", "2", "3", "4", "5"),
             profile_fields=("id", "text", "score"), profile_target="score", corpus_fields=("text",),
             query=_after("review:"), rag_item='{score} is the score for "{text}" ', rag_truncate="text",
             rag_prompt=_then(". "), max_new_tokens=8, metrics=("mae", "rmse"), description="product rating",
+            input_marks=("review:",), instruction="What is the score of the following review on a scale of 1 "
+            "to 5? just answer with 1, 2, 3, 4, or 5 without further explanation. review: ",
         ),
         TaskSpec(
             name="lamp4", lamp="LaMP_4", path="LaMP_4", kind="generation", labels=None,
             profile_fields=("id", "title", "text"), profile_target="title", corpus_fields=("title", "text"),
             query=_after("article:"), rag_item='"{title}" is the title for "{text}" ', rag_truncate="text",
             rag_prompt=_then(". "), max_new_tokens=32, metrics=("rouge-1", "rouge-L"),
-            description="news headline generation",
+            description="news headline generation", input_marks=("article:",),
+            instruction="Generate a headline for the following article: ",
         ),
         TaskSpec(
             name="lamp5", lamp="LaMP_5", path="LaMP_5", kind="generation", labels=None,
             profile_fields=("id", "title", "abstract"), profile_target="title", corpus_fields=("title", "abstract"),
             query=_after("paper:"), rag_item='"{title}" is a title for "{abstract}" ', rag_truncate="abstract",
             rag_prompt=_then(". Following the given patterns "), max_new_tokens=32,
-            metrics=("rouge-1", "rouge-L"), description="scholarly title generation",
+            metrics=("rouge-1", "rouge-L"), description="scholarly title generation", input_marks=("paper:",),
+            instruction="Generate a title for the following abstract of a paper: ",
         ),
         TaskSpec(
             name="lamp7", lamp="LaMP_7", path="LaMP_7", kind="generation", labels=None,
             profile_fields=("id", "text"), profile_target="text", corpus_fields=("text",), query=_after(":"),
             rag_item='"{text}" ', rag_truncate="text",
             rag_prompt=_then(" are written by a person. Following the given patterns "), max_new_tokens=64,
-            metrics=("rouge-1", "rouge-L"), description="tweet paraphrasing",
+            metrics=("rouge-1", "rouge-L"), description="tweet paraphrasing", input_marks=(":",),
+            instruction="Paraphrase the following tweet without any explanation before or after it: ",
         ),
     ]
 }  # fmt: skip

@@ -2,15 +2,47 @@
 
 No model and no data: the numbers are made up so that more budget helps, `chameleon` beats `rag` beats `base`,
 and seeds differ a little. Two tasks, so that both metric directions show: lamp3 (MAE, lower is better) and
-lamp2 (accuracy, higher is better).
+lamp2 (accuracy, higher is better). lamp3 runs carry per-user outcomes (4 users, 2 queries each) and intervals as
+the runner writes them, the official figure 0.5 worse than the read one; lamp2 runs have none, as runs made before
+intervals existed.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from lampbench.harness.store import Store, write_json
+from lampbench.tasks.specs import TASKS
+from lampbench.tasks.stats import intervals, metrics_of, user_stats
+
+HARDWARE = {"label": "Fake CPU x1 cpu, no gpu", "cpu": "Fake CPU", "cores": 2}
+USERS = ("u0", "u1", "u2", "u3")
+
+
+def rating_run(mae: float, phase: float = 0.0, official_shift: float = 0.5) -> tuple[dict, dict]:
+    """Metrics (with intervals) and per-user outcomes of a lamp3 run whose MAE is `mae`.
+
+    Each query's error is `mae` plus a zero-mean wiggle that depends on `phase` (a method's own noise); the raw
+    generations (official) are off by `official_shift` more.
+    """
+    wiggle = [0.25 * math.sin(1.7 * k + phase) for k in range(2 * len(USERS))]
+    errors = [mae + w - sum(wiggle) / len(wiggle) for w in wiggle]
+    users = [u for u in USERS for _ in range(2)]
+    metrics: dict[str, Any] = {}
+    outcomes: dict[str, dict[str, list]] = {}
+    for variant, shift in (("read", 0.0), ("official", official_shift)):
+        pairs = [(3.0, 3.0 + e + shift) for e in errors]
+        stats = user_stats(TASKS["lamp3"], users, pairs)
+        values, found = metrics_of(TASKS["lamp3"], stats.table.sum(0)), intervals(stats)
+        suffix = "" if variant == "read" else "_official"
+        for m in ("mae", "rmse"):
+            metrics[f"{m}{suffix}"] = float(values[m])
+            metrics[f"{m}{suffix}_ci_low"], metrics[f"{m}{suffix}_ci_high"] = found[m]
+        for user, pair in zip(users, pairs, strict=True):
+            outcomes.setdefault(user, {}).setdefault(variant, []).append(list(pair))
+    return metrics, outcomes
 
 BUDGETS = (60.0, 300.0, 600.0)
 SEEDS = (0, 1, 2)
@@ -33,11 +65,18 @@ def add_run(
     parameters: int = 0,
     fit_s: float = 0.0,
     personalize_s: float = 0.0,
+    outcomes: dict[str, dict[str, list]] | None = None,
+    hardware: dict[str, Any] | None = HARDWARE,
+    dtype: str | None = "float32",
 ) -> str:
-    """Write one run's folder (config.json, run.json, metrics.json) and, unless it failed, its index record."""
+    """Write one run's folder (config.json, run.json, metrics.json) and, unless it failed, its index record.
+
+    `outcomes` (user -> variant -> per-query outcomes) go into run.json's `per_user` rows as the runner writes them.
+    """
     config = method_config or {}
     tag = "-".join(f"{k}{v}" for k, v in sorted(config.items()))
-    run_id = f"{task}-{method}-{int(budget)}s-s{seed}-{tag or 'default'}"
+    run_id = f"{task}-{method}-{int(budget)}s-s{seed}-{tag or 'default'}" + (f"-{dtype}" if dtype != "float32" else "")
+    run_id += "" if hardware is HARDWARE else f"-{(hardware or {}).get('cpu', 'unknown')}".replace(" ", "")
     record = {
         "run_id": run_id, "method": method, "task": task, "budget_s": budget, "seed": seed, "data": "synthetic",
         "split": "dev", "model": "tiny-random", "status": status, "metrics": metrics if status != "error" else {},
@@ -45,13 +84,15 @@ def add_run(
         "predict_s": 0.8, "predict_s_per_query": 0.1, "state_bytes_per_user": state_bytes,
         "state_parameters_per_user": parameters, "collective_state_bytes": 0, "collective_parameters": 0,
     }  # fmt: skip
+    record.update({"hardware": hardware} if hardware else {}, **({"dtype": dtype} if dtype else {}))
     if status == "error":
         record["error"] = "RuntimeError: out of memory"
     out = store.run_dir(run_id)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", {"run_id": run_id, "method": method, "task": task, "method_config": config})
     write_json(out / "metrics.json", record["metrics"])
-    write_json(out / "run.json", {**record, "method_report": report or {}, "per_user": []})
+    per_user = [{"user": u, "queries": len(o["read"]), "outcomes": o} for u, o in (outcomes or {}).items()]
+    write_json(out / "run.json", {**record, "method_report": report or {}, "per_user": per_user})
     if status != "error":
         store.add_to_index(record)
     return run_id
@@ -76,13 +117,8 @@ def write_results(root: Path, *, lamp2: bool = True) -> Store:
                 }
                 report = {"personalized_fraction": min(1.0, budget / 300)} if method == "chameleon" else None
                 run = {"method": method, "budget": budget, "seed": seed, "method_config": DEFAULTS[method], **costs}
-                add_run(
-                    store,
-                    task="lamp3",
-                    report=report,
-                    metrics={"mae": 0.9 - gain + noise, "rmse": 1.2 - gain + noise},
-                    **run,
-                )
+                metrics, outcomes = rating_run(0.9 - gain + noise, phase=len(method) + seed)
+                add_run(store, task="lamp3", report=report, metrics=metrics, outcomes=outcomes, **run)
                 if lamp2:
                     add_run(
                         store, task="lamp2", metrics={"accuracy": 0.3 + gain + noise, "f1": 0.2 + gain + noise}, **run

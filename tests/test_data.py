@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lampbench.tasks.data import describe, load_users, resolve_data_dir, select_users, split_files
+from lampbench.tasks.data import describe, lamp_date, load_users, resolve_data_dir, select_users, split_files
 from lampbench.tasks.specs import TASKS, DataError, User
 
 LAMP3 = TASKS["lamp3"]
@@ -74,10 +74,21 @@ def test_without_outputs_golds_are_none(tmp_path):
 
 def test_known_defects_load(tmp_path):
     movie = {"id": "d1", "description": "a movie", "tag": "comedy"}
-    q = [{"id": "m1", "input": "x a movie with no instruction", "profile": [movie]}]
-    o = {"task": "LaMP_2", "golds": [{"id": "m1", "output": "comedy"}]}
-    users = load_users(LAMP2, *_files(tmp_path, q, o))
+    q = [{"id": "110", "input": "x a movie with no instruction", "profile": [movie]}]
+    o = {"task": "LaMP_2", "golds": [{"id": "110", "output": "comedy"}]}
+    warnings: list[str] = []
+    users = load_users(LAMP2, *_files(tmp_path, q, o), warn=warnings.append)
     assert users[0].queries[0].input.startswith("x ")
+    assert warnings == [
+        f"{tmp_path / 'dev_questions.json'}: entry 0 (id '110') with an input that lacks 'description:' (not "
+        "LaMP's lamp2 pattern): kept as is (--patch-known-defects puts LaMP's instruction before the text)"
+    ]
+    warnings.clear()
+    (user,) = load_users(LAMP2, *_files(tmp_path, q, o), patch_known_defects=True, warn=warnings.append)
+    patched = user.queries[0].input
+    assert patched == LAMP2.instruction + "x a movie with no instruction"
+    assert LAMP2.query(patched) == "x a movie with no instruction"  # RAG's query is the description again
+    assert len(warnings) == 1 and warnings[0].endswith("patched: LaMP's instruction for lamp2 is put before the text")
 
     paper = {"id": "1", "title": "T", "abstract": "t"}
     q = [{"id": "a", "input": "paper: t", "profile": [paper]}]
@@ -113,7 +124,6 @@ def _set(path: list, value: Any) -> list[dict[str, Any]]:
         (_set([1, "input"], ...), "entry 1 (id '2'): missing field 'input'"),
         (_set([1, "input"], None), "entry 1 (id '2'): field 'input' must be a string, got null"),
         (_set([1, "profile"], "x"), "entry 1 (id '2'): field 'profile' must be a list, got a string"),
-        (_set([1, "profile"], []), "entry 1 (id '2'): empty profile"),
         (_set([1, "profile", 0], 3), "entry 1 (id '2'): profile item 0 must be an object"),
         (_set([1, "profile", 0, "score"], ...), "entry 1 (id '2'): profile item 0 has no field 'score'"),
         (_set([2, "id"], "q1"), "entry 2 (id 'q1'): duplicate id (first seen at entry 0)"),
@@ -130,7 +140,7 @@ def test_bad_questions_give_one_line_naming_file_and_entry(tmp_path, questions, 
     [
         ([], 'expected an object with a "golds" list, got a list'),
         ({"task": "LaMP_3"}, 'without a "golds" list'),
-        (_outputs("LaMP_4"), "outputs are for task 'LaMP_4' but lamp3 expects 'LaMP_3'"),
+        ({"task": "LaMP_4", "golds": [{"id": "q1", "output": "5"}]}, "(and they say task 'LaMP_4', not 'LaMP_3')"),
         ({"golds": [{"id": "q1"}]}, "gold 0 (id 'q1'): missing field 'output'"),
         ({"golds": [{"id": "q1", "output": 5}]}, "field 'output' must be a string, got a number"),
         ({"golds": [{"id": "q1", "output": "5"}] * 2}, "gold 1 (id 'q1'): duplicate id"),
@@ -188,20 +198,24 @@ def test_select_rejects_unknown_choice():
         select_users([], 1, select="busiest")
 
 
-def test_max_profile_keeps_most_recent_when_dated():
-    dated = _user("a", 4, ["2020-01-01", "2023-05-01", "2019-12-31", "2021-07-04T10:00:00"])
+def test_max_profile_keeps_the_newest_by_lamps_date_rule():
+    # LaMP sorts by tuple(map(int, str(date).split("-"))): "2013-5-2" and a bare 2004 are dates.
+    dated = _user("a", 5, ["2013-5-2", "2013-05-10", 2004, "2013-12-1", "2012"])
     (cut,) = select_users([dated], None, max_profile=2)
-    assert [it["id"] for it in cut.profile] == ["a-1", "a-3"]  # the two latest, in file order
+    assert [it["id"] for it in cut.profile] == ["a-1", "a-3"]  # the two newest, in file order
     (cut,) = select_users([_user("b", 3, [5, 9, 1])], None, max_profile=1)
     assert [it["id"] for it in cut.profile] == ["b-1"]
+    assert lamp_date("2013-5-2") == (2013, 5, 2) and lamp_date(2004) == (2004,)
+    assert lamp_date("2021-07-04T10:00:00") is None and lamp_date(True) is None
 
 
-def test_max_profile_keeps_first_items_without_dates():
+def test_max_profile_keeps_first_items_without_readable_dates():
     undated = _user("a", 4)
     partly = User("b", ({"id": 1, "date": "2024-01-01"}, {"id": 2}, {"id": 3, "date": "2025-01-01"}), ())
     odd = _user("c", 3, ["Mon Apr 06 2009", "Tue Apr 07 2009", "Wed Apr 08 2009"])
-    cut = select_users([undated, partly, odd], None, max_profile=2)
-    assert [[it["id"] for it in u.profile] for u in cut] == [["a-0", "a-1"], [1, 2], ["c-0", "c-1"]]
+    iso = _user("d", 3, ["2020-01-01T10:00", "2021-01-01T10:00", "2022-01-01T10:00"])
+    cut = select_users([undated, partly, odd, iso], None, max_profile=2)
+    assert [[it["id"] for it in u.profile] for u in cut] == [["a-0", "a-1"], [1, 2], ["c-0", "c-1"], ["d-0", "d-1"]]
     assert select_users([undated], None, max_profile=10)[0] is undated
 
 
@@ -242,3 +256,66 @@ def test_describe_lists_splits_on_disk(tmp_path):
     assert dev["bytes"] == q.stat().st_size + o.stat().st_size
     assert dev["path"] == str(q.parent)
     assert (test["queries"], test["has_golds"]) == (2, False)
+
+
+def test_time_split_questions_are_grouped_by_user_id(tmp_path):
+    # A user whose questions carry different profiles (more history later) is one user, as in LaMP's PEFT code.
+    early, late = [_item(1)], [_item(1), _item(2)]
+    q = [
+        {"id": "t1", "user_id": 7, "input": "review: a", "profile": early},
+        {"id": "t2", "user_id": "8", "input": "review: b", "profile": early},  # same profile, another user
+        {"id": "t3", "user_id": "7", "input": "review: c", "profile": late},
+    ]
+    o = {"task": "LaMP_3", "golds": [{"id": i, "output": "3"} for i in ("t1", "t2", "t3")]}
+    users = load_users(LAMP3, *_files(tmp_path, q, o))
+    assert [(u.id, [x.id for x in u.queries]) for u in users] == [("7", ["t1", "t3"]), ("8", ["t2"])]
+    assert [it["id"] for it in users[0].profile] == ["p1"]  # the first question's profile
+    message = _error(tmp_path, questions=[{**q[0], "user_id": [7]}], outputs={"golds": [{"id": "t1", "output": "3"}]})
+    assert "entry 0 (id 't1'): field 'user_id' must be a string or an int, got a list" in message
+
+
+def test_content_quirks_load_with_one_warning_each(tmp_path):
+    q = _questions()
+    q[1]["profile"] = []
+    q[2]["profile"] = [_item(5, date="May 2004"), _item(6, date="2004-5-1")]
+    q, o = _files(tmp_path, q, _outputs("LaMP_4"))  # another task's name, but the ids match
+    warnings: list[str] = []
+    users = load_users(LAMP3, q, o, warn=warnings.append)
+    assert [len(u.profile) for u in users] == [2, 0, 2]
+    assert warnings == [
+        f"{q}: entry 1 (id '2') with an empty profile: kept, the user has no history (methods answer such users "
+        "from the input alone)",
+        f"{q}: entry 2 (id 'q3') with a profile date LaMP's rule (year-month-day numbers) cannot read: "
+        "--max-profile keeps those profiles' first items in file order",
+        f"{o}: the file says task 'LaMP_4' but lamp3 expects 'LaMP_3'; read as LaMP_3 since its ids match "
+        "dev_questions.json",
+    ]
+    assert all("\n" not in w for w in warnings)
+
+
+def test_oppu_task_names_are_accepted_silently(tmp_path):
+    movie = {"id": "d1", "description": "a movie", "tag": "comedy"}
+    q = [{"id": "m1", "input": "description: a movie", "profile": [movie]}]
+    warnings: list[str] = []
+    load_users(LAMP2, *_files(tmp_path, q, {"task": "LaMP_2M", "golds": [{"id": "m1", "output": "comedy"}]}),
+               warn=warnings.append)  # fmt: skip
+    assert warnings == []
+
+
+def test_data_info_prints_warnings_on_stderr(tmp_path):
+    from typer.testing import CliRunner
+
+    from lampbench.harness.cli import app
+
+    q, o = split_files(LAMP3, "dev", tmp_path)
+    questions = _questions()
+    questions[0]["input"] = "no pattern here"
+    _write(q, questions)
+    _write(o, _outputs())
+    result = CliRunner().invoke(app, ["data", "info", "lamp3", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"warning: {q}: entry 0 (id 'q1') with an input that lacks 'review:' (not LaMP's lamp3 pattern): kept as "
+        "is (--patch-known-defects puts LaMP's instruction before the text)"
+    ]
+    assert result.stdout.startswith("lamp3 dev    users=2  queries=3")

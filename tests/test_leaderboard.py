@@ -99,10 +99,13 @@ def test_markdown_pastes_into_a_paper(runs):
     text = render(leaderboard(load_runs_lamp3(runs), "mean"), "markdown", aggregate="mean")
     lines = text.splitlines()
     assert lines[0].startswith("**lamp3** · product rating · mean ± std over seeds · data synthetic")
-    assert lines[2].startswith("| method | config | budget | seeds | mae ↓ | rmse ↓ | gain ↑ | adapt |")
+    assert "hardware Fake CPU x1 cpu, no gpu · dtype float32" in lines[0]  # one machine: in the heading
+    head = "| method | config | budget | seeds | mae ↓ | rmse ↓ | mae official ↓ | rmse official ↓ | gain ↑ | adapt |"
+    assert lines[2].startswith(head)
     assert lines[3].startswith("|---|---|---:|---:|---:|")
     rag = next(line for line in lines if line.startswith("| rag |  | 5m |"))
-    assert "| 0.850 ± 0.010 |" in rag and "| +0.050 |" in rag and "| 4.0 KiB |" in rag and "| 100% | ok |" in rag
+    assert "| 0.850 ± 0.010 [0." in rag and "| +0.050 [-0.040, +0.140] |" in rag
+    assert "| 4.0 KiB |" in rag and "| 100% | ok |" in rag
     assert lines[-1].startswith("_↓ lower is better")
 
 
@@ -135,3 +138,70 @@ def test_cli(out):
     assert bad.exit_code == 2 and bad.output.strip() == "error: --aggregate must be one of best, mean, not 'median'"
     bad = runner.invoke(app, ["leaderboard", "--out", str(out), "--budget", "soon"])
     assert bad.exit_code == 2 and "budget 'soon' is not a duration" in bad.output
+
+
+def test_console_shows_intervals_official_and_significant_gains(out):
+    result = CliRunner().invoke(app, ["leaderboard", "--out", str(out), "--task", "lamp3", "--budget", "5m"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[2].split()[:7] == ["method", "budget", "seeds", "mae", "↓", "rmse", "↓"]
+    assert "mae official ↓" in lines[2]
+    rag = next(line for line in lines if line.startswith("rag "))
+    # best seed (s0): MAE 0.84, official 0.5 worse, each with its 95% interval; the gain's paired interval
+    # excludes 0 (rag's per-user errors move with base's), hence the star.
+    assert "0.840 [0.699, 0.981]" in rag and "1.340 [1.199, 1.481]" in rag and "+0.050 [+0.010, +0.090]*" in rag
+    base = next(line for line in lines if line.startswith("base "))
+    assert "+0.000 " in base and "*" not in base  # base against itself: no interval, no star
+    assert "95% interval, bootstrap over users" in lines[-1] and "* it excludes 0" in lines[-1]
+
+
+def test_mean_pools_seeds_per_user_and_json_keeps_the_numbers(runs):
+    board = leaderboard(runs, "mean")
+    rag = one(board, task="lamp3", method="rag", budget_s=300.0)
+    assert rag["metric:mae:low"] < rag["metric:mae"] < rag["metric:mae:high"]
+    assert rag["official:mae"] == pytest.approx(1.35) and rag["official:mae:std"] == pytest.approx(0.01)
+    single = leaderboard(runs, "best")
+    narrower = one(single, task="lamp3", method="rag", budget_s=300.0)
+    assert rag["metric:mae:high"] - rag["metric:mae:low"] < narrower["metric:mae:high"] - narrower["metric:mae:low"]
+    records = json.loads(render(board, "json"))
+    keys = {"metric:mae:low", "official:mae:high", "gain_ci_low", "gain_significant", "hardware", "dtype"}
+    assert keys <= set(records[0])
+    lamp2 = one(board, task="lamp2", method="rag", budget_s=300.0)  # runs without per-user outcomes: no interval
+    assert "official:accuracy" not in board or pd.isna(lamp2["official:accuracy"])
+    assert pd.isna(lamp2["gain_ci_low"]) and lamp2["gain_over_base"] == pytest.approx(0.05)
+
+
+def test_hardware_and_dtype_keep_rows_apart(tmp_path):
+    from lampbench.tests.fake_results import rating_run
+
+    store = Store(tmp_path)
+    h100 = {"label": "Intel Xeon x2 cpu, NVIDIA H100 x1", "cpu": "Xeon"}
+    for hardware, dtype, mae in ((None, None, 0.9), (h100, "bfloat16", 0.7), (h100, "float32", 0.8)):
+        for method, lift in (("base", 0.0), ("rag", 0.1)):
+            metrics, outcomes = rating_run(mae - lift)
+            add_run(store, task="lamp3", method=method, budget=60.0, seed=0, metrics=metrics, outcomes=outcomes,
+                    hardware=hardware, dtype=dtype)  # fmt: skip
+    board = leaderboard(load_runs(tmp_path))
+    assert len(board) == 6 and set(board["hardware"]) == {"unknown", h100["label"]}
+    assert set(board["dtype"]) == {"unknown", "bfloat16", "float32"}
+    assert set(board[board["method"] == "rag"]["gain_over_base"].round(6)) == {0.1}  # each against its own base
+    text = render(board, "table")
+    assert text.splitlines()[2].split()[:3] == ["method", "hardware", "dtype"]  # several machines: columns
+    runner = CliRunner()
+    only = runner.invoke(app, ["leaderboard", "--out", str(tmp_path), "--hardware", "h100", "--format", "json"])
+    assert only.exit_code == 0, only.output
+    assert {r["hardware"] for r in json.loads(only.output)} == {h100["label"]}
+
+
+def test_a_gain_over_other_users_says_so(tmp_path):
+    from lampbench.tests.fake_results import rating_run
+
+    store = Store(tmp_path)
+    metrics, outcomes = rating_run(0.9)
+    add_run(store, task="lamp3", method="base", budget=60.0, seed=0, metrics=metrics, outcomes=outcomes)
+    metrics, outcomes = rating_run(0.5)
+    outcomes["someone else"] = outcomes.pop("u0")
+    add_run(store, task="lamp3", method="rag", budget=60.0, seed=0, metrics=metrics, outcomes=outcomes)
+    rag = one(leaderboard(load_runs(tmp_path)), method="rag")
+    assert rag["gain_users_differ"] and rag["gain_shared_users"] == 3
+    assert "†" in render(leaderboard(load_runs(tmp_path)), "table")
