@@ -119,10 +119,10 @@ def resolve_dtype(dtype: str, device: str):
     return getattr(torch, dtype)
 
 
-def cpu_bf16() -> bool | None:
+def cpu_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool | None:
     """Whether the CPU computes bf16 natively (x86 AVX512-BF16 or AMX-BF16, Arm BF16); None when it cannot tell."""
     try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
+        text = cpuinfo.read_text(errors="replace")
     except OSError:
         return None
     flags = set()

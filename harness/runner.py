@@ -30,6 +30,7 @@ from lampbench.harness.accounting import state_bytes, state_parameters
 from lampbench.harness.answering import UserLoop
 from lampbench.harness.budget import Clock, format_seconds, overrun_allowance
 from lampbench.harness.data import load_eval_and_train
+from lampbench.harness.hardware import describe
 from lampbench.harness.progress import FILES as PROGRESS_FILES
 from lampbench.harness.progress import Progress
 from lampbench.harness.store import Store, write_json
@@ -132,6 +133,10 @@ def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, 
         "seed": spec.seed, "data": spec.data, "split": spec.split, "model": spec.model, "started": started,
         "status": "error", "versions": versions(),
     }  # fmt: skip
+    machine = describe()  # the budget means something only on known hardware
+    record["hardware"] = {k: v for k, v in machine.items() if k not in ("git", "versions")}
+    record["git"] = machine["git"]
+    record["versions"].update(machine["versions"])
     per_user: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []  # one per answered query, as written to generations.jsonl
     golds: dict[str, str | None] = {}

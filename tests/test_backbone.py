@@ -107,3 +107,37 @@ def test_pad_batch_pads_right_or_left():
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
     ids, mask = pad_batch([[5, 6, 7], [8]], pad_id=0, left=True)
     assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+
+
+def test_load_options_on_tiny_random():
+    from lampbench.harness.backbone import Backbone
+
+    plain = Backbone.load("tiny-random", batch_size=2, device="cpu")
+    assert plain.dtype == torch.float32 and plain.model.config._attn_implementation == "sdpa"
+    half = Backbone.load("tiny-random", batch_size=2, device="cpu", dtype="bfloat16", attn="eager")
+    assert half.dtype == torch.bfloat16 and half.model.config._attn_implementation == "eager"
+    assert len(half.generate(PROMPTS, max_new_tokens=3)) == 3
+    raw = Backbone.load("tiny-random", batch_size=2, device="cpu", chat_template=False)
+    assert "<|im_start|>" not in raw.tokenizer.decode(raw.encode("hello"))
+    with pytest.raises(ValueError, match="choose one of auto, float32, bfloat16, float16"):
+        Backbone.load("tiny-random", batch_size=2, device="cpu", dtype="fp8")
+    with pytest.raises(ValueError, match="flash_attention_2 needs"):  # no flash-attn package, or no CUDA
+        Backbone.load("tiny-random", batch_size=2, device="cpu", attn="flash_attention_2")
+
+
+def test_cpu_bf16_is_read_from_the_processor_flags(tmp_path, monkeypatch, caplog):
+    from lampbench.harness import models
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile\n")
+    assert models.cpu_bf16(info) is True
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2\n")
+    assert models.cpu_bf16(info) is False
+    info.write_text("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n")  # Arm
+    assert models.cpu_bf16(info) is True
+    assert models.cpu_bf16(tmp_path / "missing") is None
+    monkeypatch.setattr(models, "cpu_bf16", lambda: False)
+    assert models.resolve_dtype("bfloat16", "cpu") == torch.bfloat16  # still runs, emulated
+    assert "no native bf16" in caplog.text
+    assert models.resolve_dtype("auto", "cpu") == torch.float32
+    assert models.resolve_dtype("auto", "cuda") == torch.bfloat16
