@@ -94,7 +94,14 @@ UserDraw = tuple[list[Item], list[Pair]]  # one user's profile items (ids not ye
 
 
 def write_synthetic(
-    task: TaskSpec, root: Path, *, split: str, n_users: int, seed: int = 0, queries_per_user: int = 1
+    task: TaskSpec,
+    root: Path,
+    *,
+    split: str,
+    n_users: int,
+    seed: int = 0,
+    queries_per_user: int = 1,
+    real_quirks: bool = False,
 ) -> tuple[Path, Path]:
     """Write a synthetic split of `task` in LaMP's layout and shape.
 
@@ -108,7 +115,11 @@ def write_synthetic(
         split: ``train``, ``dev`` or ``test``.
         n_users: number of users (at least 1).
         seed: changes every user's draw.
-        queries_per_user: questions per user; a user's questions carry the identical profile list.
+        queries_per_user: questions per user; a user's questions carry the identical profile list (with
+            `real_quirks`, later questions carry more of it, as in LaMP's time split).
+        real_quirks: write what real files have (`add_real_quirks`): dates in several formats, `user_id`
+            on questions, non-ASCII text (UTF-8, not escaped), one question whose input lacks the instruction.
+            The planted signals and every other value are those of the plain files.
 
     Returns:
         The paths of ``<split>_questions.json`` and ``<split>_outputs.json``.
@@ -143,11 +154,46 @@ def write_synthetic(
             questions.append({"id": qid, "input": inp, "profile": profile})
             golds.append({"id": qid, "output": gold})
 
+    if real_quirks:
+        add_real_quirks(task, questions, _rng(seed, task.name, split, "quirks"))
     folder = Path(root) / task.path / split
     q_path, o_path = folder / f"{split}_questions.json", folder / f"{split}_outputs.json"
-    _write_json(q_path, questions)
+    _write_json(q_path, questions, ascii_only=not real_quirks)
     _write_json(o_path, {"task": task.lamp, "golds": golds})
     return q_path, o_path
+
+
+#: Date spellings seen by LaMP's rule ``tuple(map(int, str(date).split("-")))``: all read, none ISO-only.
+_DATE_FORMATS = ("{y}-{m:02d}-{d:02d}", "{y}-{m}-{d}", "{y}", "int")
+_NON_ASCII = " — café, naïve, 東京 ☕"
+
+
+def add_real_quirks(task: TaskSpec, questions: list[dict[str, Any]], rng: random.Random) -> None:
+    """Give generated questions (in place) what real LaMP files have, for the loader's tests.
+
+    Each user's profile items get a ``date`` (in file order or not, spelled ``2013-05-02``, ``2013-5-2``,
+    ``"2013"`` or the number ``2013``); each question a ``user_id``; a user's later questions a longer
+    profile (the first keeps all but the newest items); the first profile item's text a non-ASCII tail; and
+    the first question an input without the task's instruction (LaMP-2M dev id 110 is such an entry).
+    """
+    by_user: dict[str, list[dict[str, Any]]] = {}
+    for question in questions:
+        by_user.setdefault(question["profile"][0]["id"][:-3], []).append(question)
+    for user, asked in by_user.items():
+        full = [dict(item) for item in asked[0]["profile"]]
+        for item in full:
+            y, m, d = rng.randint(1998, 2018), rng.randint(1, 12), rng.randint(1, 28)
+            spelling = rng.choice(_DATE_FORMATS)
+            item["date"] = y if spelling == "int" else spelling.format(y=y, m=m, d=d)
+        full[0][task.rag_truncate] += _NON_ASCII
+        for q, question in enumerate(asked):
+            question["user_id"] = user[1:]  # the user's digits, without the profile item marker "9"
+            question["profile"] = full[: max(1, len(full) - (len(asked) - 1 - q))]
+    first = questions[0]
+    bare = "x " + task.query(first["input"])
+    for mark in task.input_marks:
+        bare = bare.replace(mark, " ")
+    first["input"] = bare
 
 
 def review_sentiment(text: str) -> int:
@@ -223,9 +269,9 @@ def _ordered(item: Item, task: TaskSpec) -> Item:
     return {f: item[f] for f in fields}
 
 
-def _write_json(path: Path, data: object) -> None:
+def _write_json(path: Path, data: object, ascii_only: bool = True) -> None:
     # Write-then-rename, so a crash never leaves a half-written file under the final name.
-    write_json(path, data, indent=None, ensure_ascii=True)
+    write_json(path, data, indent=None, ensure_ascii=ascii_only)
 
 
 def _in_character(rng: random.Random) -> bool:

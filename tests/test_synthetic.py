@@ -166,6 +166,35 @@ def test_queries_per_user_share_one_profile(tmp_path: Path, name: str) -> None:
     assert len({json.dumps(g[0][0]["profile"]) for g in groups}) == 6
 
 
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_real_quirks_go_through_the_loader_as_real_files_do(tmp_path: Path, name: str) -> None:
+    from lampbench.tasks.data import lamp_date, load_users, select_users
+
+    task = TASKS[name]
+    args = {"split": "dev", "n_users": 5, "queries_per_user": 3, "real_quirks": True}
+    q_path, o_path = S.write_synthetic(task, tmp_path, **args)
+    raw = q_path.read_bytes()
+    assert "caf\u00e9".encode() in raw and b"\\u" not in raw  # UTF-8 text, not escapes
+    assert raw == S.write_synthetic(task, tmp_path / "again", **args)[0].read_bytes()  # deterministic
+    questions = json.loads(raw)
+    assert all("user_id" in q for q in questions)
+    assert len({len(q["profile"]) for q in questions[:3]}) == 3  # later questions see more history
+    warnings: list[str] = []
+    users = load_users(task, q_path, o_path, warn=warnings.append)
+    assert len(users) == 5 and all(len(u.queries) == 3 for u in users)  # grouped by user_id
+    (warning,) = warnings  # the one defective entry, named
+    assert f"entry 0 (id {questions[0]['id']!r}) with an input that lacks" in warning
+    dates = [lamp_date(item["date"]) for u in users for item in u.profile]
+    assert None not in dates and {type(item["date"]) for u in users for item in u.profile} == {str, int}
+    by_id = {u.id: u for u in users}
+    for cut in select_users(users, None, max_profile=3):
+        user = by_id[cut.id]
+        newest = sorted((lamp_date(item["date"]) for item in user.profile), reverse=True)[:3]
+        assert sorted((lamp_date(item["date"]) for item in cut.profile), reverse=True) == newest
+    patched = load_users(task, q_path, o_path, patch_known_defects=True, warn=warnings.append)
+    assert task.follows_pattern(patched[0].queries[0].input) == bool(task.instruction)
+
+
 def test_bad_arguments(tmp_path: Path) -> None:
     task = TASKS["lamp3"]
     with pytest.raises(ValueError, match="split"):
