@@ -2,10 +2,11 @@
 
 - `budget_curve`: a metric (and optionally the gain over `base`) against the budget in minutes, one line per
   method, the line at the mean over seeds and a band over seeds (min-max or ±std): the CHAMELEON paper's
-  Figure 4 as a line chart.
+  Figure 4 as a line chart. Error bars: the 95% interval over users (seeds pooled per user; for the gain, the
+  paired interval against `base`), from the leaderboard (`leaderboard/uncertainty.py`).
 - `setting_curve`: the same against a method config value (CHAMELEON's `group_size`, `history_k`).
 - `cost_scatter`: per-user state bytes or adaptation time (log x) against the metric, one point per method and
-  budget.
+  budget, with its 95% interval over users as error bars.
 
 Every axis says what it measures and in which unit, the metric axis says which direction is better and an
 arrow marked "better" points that way. Runs that went over budget are marked with a red ring.
@@ -39,6 +40,7 @@ _NAMES = {
 }
 _UNITS = {"mae": "rating points", "rmse": "rating points"}
 _BAND = {"minmax": "band: min-max over seeds", "std": "band: mean ± std over seeds"}
+_BARS = "95% interval over users"
 _OVER, _OVER_GID = "#d62728", "over-budget"
 _MARKERS = "osD^vPX"
 
@@ -68,10 +70,13 @@ def budget_curve(
     fig = Figure(figsize=(7.5, 7.5 if gain else 4.8), layout="constrained")
     axes = fig.subplots(2 if gain else 1, 1, sharex=True, squeeze=False)[:, 0]
     colors = _colors(rows["method"])
+    board = _board(rows)
     for (method, label), line in _curves(rows).items():
         _line(axes[0], line, f"metric:{metric}", label, colors[method], band)
+        _bars(axes[0], line, board, f"metric:{metric}", colors[method])
         if gain and method != "base":
             _line(axes[1], line, "gain_over_base", label, colors[method], band)
+            _bars(axes[1], line, board, "gain_over_base", colors[method], low="gain_ci_low", high="gain_ci_high")
     _direction(axes[0], lower=metric in LOWER_IS_BETTER)
     axes[0].set_ylabel(metric_label(metric))
     if gain:
@@ -85,7 +90,7 @@ def budget_curve(
     for ax in axes:
         _finish(ax)
     fig.suptitle(f"{task} ({get_task(task).description}): {_NAMES.get(metric, metric)} against budget")
-    axes[0].set_title(f"line: mean over seeds, {_BAND[band]}", fontsize=9, loc="left")
+    axes[0].set_title(f"line: mean over seeds, {_BAND[band]}; bars: {_BARS}", fontsize=9, loc="left")
     return fig
 
 
@@ -132,11 +137,13 @@ def setting_curve(
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
     colors = _colors(rows["method"])
+    board = _board(rows)
     styles = ["-", "--", ":", "-."]
     budgets = sorted({budget for (_, budget, _), _ in lines})  # a line style per budget
     for (method, budget, other), line in lines:
         label = " · ".join(p for p in (method, format_seconds(budget), other) if p)
         _line(ax, line, f"metric:{metric}", label, colors[method], band, ls=styles[budgets.index(budget) % 4])
+        _bars(ax, line, board, f"metric:{metric}", colors[method])
     xs = sorted(pd.concat([g["x"] for _, g in lines]).unique())
     if xs[0] > 0 and xs[-1] / xs[0] >= 20:
         ax.set_xscale("log")
@@ -146,7 +153,7 @@ def setting_curve(
     _direction(ax, lower=metric in LOWER_IS_BETTER)
     _finish(ax)
     fig.suptitle(f"{task} ({get_task(task).description}): {_NAMES.get(metric, metric)} against {key}")
-    ax.set_title(f"line: mean over seeds, {_BAND[band]}", fontsize=9, loc="left")
+    ax.set_title(f"line: mean over seeds, {_BAND[band]}; bars: {_BARS}", fontsize=9, loc="left")
     return fig
 
 
@@ -174,8 +181,7 @@ def cost_scatter(board: pd.DataFrame, *, task: str, metric: str | None = None, c
     colors = _colors(rows["method"])
     for method, runs in rows.groupby("method", sort=True):
         for i, (config, points) in enumerate(runs.groupby("config", sort=True)):
-            std = points.get(f"metric:{metric}:std")
-            ax.errorbar(points["x"], points["y"], yerr=None if std is None else std.fillna(0), fmt=_MARKERS[i % 7],
+            ax.errorbar(points["x"], points["y"], yerr=_yerr(points, f"metric:{metric}"), fmt=_MARKERS[i % 7],
                         ms=7, capsize=3, color=colors[method], label=f"{method} {config}".strip())  # fmt: skip
             _mark_over_budget(ax, points, "x", "y")
     for (px, py), same in rows.groupby(["x", "y"]):  # one label for points that coincide (base at every budget)
@@ -195,7 +201,7 @@ def cost_scatter(board: pd.DataFrame, *, task: str, metric: str | None = None, c
     _direction(ax, lower=metric in LOWER_IS_BETTER, cheaper=True)
     _finish(ax)
     fig.suptitle(title)
-    ax.set_title("one point per method and budget (labelled); bars: ±std over seeds", fontsize=9, loc="left")
+    ax.set_title(f"one point per method and budget (labelled); bars: {_BARS}", fontsize=9, loc="left")
     return fig
 
 
@@ -228,6 +234,34 @@ def _select(frame: pd.DataFrame, task: str, metric: str | None, band: str = "min
     if rows.empty:
         raise ValueError(f"no finished {spec.name} runs to plot")
     return rows, metric
+
+
+def _board(rows: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard entries (mean over seeds) of these runs: their intervals over users, for error bars."""
+    from lampbench.leaderboard.table import leaderboard
+
+    return leaderboard(rows.drop(columns="x"), "mean")
+
+
+def _yerr(points: pd.DataFrame, column: str, low: str | None = None, high: str | None = None):
+    """Asymmetric error bars from an interval's bounds (none where a point has no interval)."""
+    low, high = low or f"{column}:low", high or f"{column}:high"
+    if low not in points or high not in points:
+        return None
+    mid = pd.to_numeric(points[column], errors="coerce")
+    below = (mid - pd.to_numeric(points[low], errors="coerce")).clip(lower=0).fillna(0)
+    above = (pd.to_numeric(points[high], errors="coerce") - mid).clip(lower=0).fillna(0)
+    return np.vstack([below.to_numpy(float), above.to_numpy(float)])
+
+
+def _bars(ax, line: pd.DataFrame, board: pd.DataFrame, column: str, color: str, *, low=None, high=None) -> None:
+    """Error bars at each point of `line`: the interval of the leaderboard entry drawn there."""
+    key = ["method", "config", "budget_s"]
+    points = line[[*key, "x"]].drop_duplicates(key).merge(board, on=key, how="inner")
+    yerr = _yerr(points, column, low, high)
+    if yerr is None or not yerr.any():
+        return
+    ax.errorbar(points["x"], points[column], yerr=yerr, fmt="none", ecolor=color, elinewidth=1, capsize=3, alpha=0.7)
 
 
 def _colors(methods: pd.Series) -> dict[str, str]:

@@ -6,6 +6,7 @@ Most tests read the matplotlib Figure (cheap); a few write files (rendering is t
 from __future__ import annotations
 
 import pytest
+from matplotlib.collections import LineCollection, PolyCollection
 from typer.testing import CliRunner
 
 from lampbench.harness.cli import app
@@ -47,7 +48,12 @@ def test_budget_curve_with_gain(runs):
     )
     assert legend(top) == ["base (3 seeds)", chameleon, "rag (3 seeds)"]
     assert "base" in legend(bottom) and "better" in texts(fig) and "MAE against budget" in texts(fig)
-    assert len(top.collections) == 3  # a band over seeds per method
+    assert sum(isinstance(c, PolyCollection) for c in top.collections) == 3  # a band over seeds per method
+    bars = [c for c in top.collections if isinstance(c, LineCollection)]
+    assert len(bars) == 3 and all(len(c.get_segments()) == 3 for c in bars)  # 95% intervals at each budget
+    low, high = bars[0].get_segments()[0][:, 1]  # base at 1m: its seeds pooled per user, around MAE 0.9
+    assert low < 0.9 < high and "bars: 95% interval over users" in top.get_title(loc="left")
+    assert sum(isinstance(c, LineCollection) for c in bottom.collections) == 2  # paired gain intervals, not base
     rag = next(line for line in top.get_lines() if line.get_label().startswith("rag"))
     assert list(rag.get_xdata()) == [1.0, 5.0, 10.0] and rag.get_ydata()[1] == pytest.approx(0.85)
 
@@ -77,6 +83,7 @@ def test_cost_scatter(runs):
     board = leaderboard(runs, "mean")
     fig = plots.cost_scatter(board, task="lamp3", cost="state")
     (ax,) = fig.axes
+    assert "bars: 95% interval over users" in ax.get_title(loc="left")
     assert ax.get_xscale() == "log" and "per-user state (bytes), log scale; 0 at the left" in ax.get_xlabel()
     assert "0" in [t.get_text() for t in ax.get_xticklabels()]  # base keeps no state
     assert "1m, 5m, 10m" in texts(fig)  # base's three budgets coincide: one label
