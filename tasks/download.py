@@ -281,6 +281,18 @@ def download(
     return paths
 
 
+def files_record(
+    task: TaskSpec, splits: list[str], root: Path, *, time_split: bool = False
+) -> list[dict[str, Any]]:
+    """`file_record` of each file of `splits` found under `root`: what a run read, for its `run.json`."""
+    records = []
+    for split in dict.fromkeys(splits):
+        for path in split_files(task, split, root, time_split=time_split):
+            if path is not None and path.exists():
+                records.append(file_record(path, root))
+    return records
+
+
 def _how_to_get(
     task: TaskSpec, split: str, root: Path, missing: list[tuple[str, Path]], time_split: bool, base_url: str
 ) -> str:

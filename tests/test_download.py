@@ -16,7 +16,15 @@ import pytest
 
 from lampbench.tasks import download as dl
 from lampbench.tasks.data import load_users, split_files
-from lampbench.tasks.download import BASE_URL, download, ensure_split, file_record, read_checksums, url_for
+from lampbench.tasks.download import (
+    BASE_URL,
+    download,
+    ensure_split,
+    file_record,
+    files_record,
+    read_checksums,
+    url_for,
+)
 from lampbench.tasks.specs import TASKS, DataError
 
 LAMP3 = TASKS["lamp3"]
@@ -294,6 +302,8 @@ def test_file_record_says_whether_the_file_is_as_downloaded(server, tmp_path):
     other = tmp_path / "by-hand.json"
     other.write_text("[]")
     assert file_record(other, root)["as_downloaded"] is None and file_record(other)["bytes"] == 2
+    records = files_record(LAMP3, ["dev", "train", "dev"], root)  # train is absent; dev counted once
+    assert [Path(r["path"]).name for r in records] == ["dev_questions.json", "dev_outputs.json"]
 
 
 def test_bench_data_info_shows_each_files_size_and_sha256(server, tmp_path):
