@@ -28,6 +28,7 @@ Our choices, where the task description leaves them open:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -35,6 +36,7 @@ import numpy as np
 import torch
 
 from lampbench.harness.backbone import pad_batch
+from lampbench.methods._rows import Rows, answer_rows, stack_rows
 from lampbench.methods.api import Context, Method, MethodConfig
 from lampbench.methods.finetune.examples import Example, fit_prompt, item_examples
 from lampbench.tasks.specs import Query, User
@@ -116,6 +118,25 @@ def steering(vector: torch.Tensor, positions: str):
     return hook
 
 
+def row_steering(vectors: torch.Tensor, rows: Rows, positions: str):
+    """`steering` with one vector per user (`vectors` [n_users, d]): row i gets user `rows.owners[i]`'s."""
+    cache: dict[tuple, torch.Tensor] = {}
+
+    def hook(module, inputs, output):
+        h = output[0] if isinstance(output, tuple) else output
+        key = (h.device, h.dtype)
+        if key not in cache:  # moved and cast once, not at every token
+            cache[key] = vectors.to(h.device, h.dtype)
+        v = rows.take(cache[key]).unsqueeze(1)  # [b, 1, d]
+        if positions == "all" or h.shape[1] == 1:
+            h = h + v
+        else:
+            h = torch.cat([h[:, :-1], h[:, -1:] + v], dim=1)
+        return (h, *output[1:]) if isinstance(output, tuple) else h
+
+    return hook
+
+
 class StyleVector(Method):
     """Contrastive activation steering: one vector per user, added to one layer's output while answering."""
 
@@ -144,14 +165,23 @@ class StyleVector(Method):
         return None if total is None else total / used
 
     def predict(self, ctx: Context, state: torch.Tensor | None, queries: Sequence[Query]) -> list[str]:
-        backbone = ctx.backbone
-        prompts = [fit_prompt(ctx, q.input) for q in queries]
-        if state is None:
-            return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
-        layer = resolve_layer(backbone, self.config.layer)
-        hook = steering(self.config.scale * state, self.config.positions)
-        with backbone.hooks({backbone.layer_module(layer): hook}):
-            return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+        return self.predict_batch(ctx, [(state, queries)])[0]
+
+    def predict_batch(
+        self, ctx: Context, items: Sequence[tuple[torch.Tensor | None, Sequence[Query]]]
+    ) -> list[list[str]]:
+        """Users share batches; each row is steered by its own user's vector (a user without one: zeros, the base)."""
+        backbone, cfg = ctx.backbone, self.config
+        layer = backbone.layer_module(resolve_layer(backbone, cfg.layer))
+        prompts = [[fit_prompt(ctx, q.input) for q in queries] for _, queries in items]
+
+        def install(chunk, rows):
+            if all(v is None for v in chunk):
+                return nullcontext()
+            like = next(v for v in chunk if v is not None)
+            return backbone.hooks({layer: row_steering(stack_rows(chunk, like) * cfg.scale, rows, cfg.positions)})
+
+        return answer_rows(ctx, prompts, [state for state, _ in items], install)
 
 
 def _spread(examples: list[Example], k: int) -> list[Example]:

@@ -44,10 +44,11 @@ from typing import Any
 
 import torch
 
+from lampbench.methods._rows import answer_rows
 from lampbench.methods.api import Context, Method
 from lampbench.methods.chameleon.config import ChameleonConfig
 from lampbench.methods.chameleon.directions import Directions, find_directions, mlp_outputs
-from lampbench.methods.chameleon.editing import edited
+from lampbench.methods.chameleon.editing import row_edited
 from lampbench.methods.chameleon.prompts import Templates, answer_prompt, query_text, templates
 from lampbench.methods.chameleon.selfdata import (
     SelfData,
@@ -173,18 +174,29 @@ class Chameleon(Method):
         return self._count(ctx, user, ChameleonState(directions, history), "", phases, entry)
 
     def predict(self, ctx: Context, state: ChameleonState | None, queries: Sequence[Query]) -> list[str]:
+        return self.predict_batch(ctx, [(state, queries)])[0]
+
+    def predict_batch(
+        self, ctx: Context, items: Sequence[tuple[ChameleonState | None, Sequence[Query]]]
+    ) -> list[list[str]]:
+        """Users share batches; each row is edited with its own user's directions (the group's in `group` mode)."""
         cfg = self.config
-        backbone = ctx.backbone
-        if state is None:  # not personalized: exactly what `base` answers
-            prompts, directions = [q.input for q in queries], None
-        else:
-            t = templates(ctx.task)
-            texts = self._query_texts(ctx, t, queries)
-            prompts = [answer_prompt(t, state.history, q) if state.history else query.input
-                       for q, query in zip(texts, queries, strict=True)]  # fmt: skip
-            directions = state.directions if cfg.mode == "user" else self._group
-        with edited(backbone, directions, edit=cfg.edit, scaling=cfg.scaling, positions=cfg.positions):
-            return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+        prompts = [self._answer_prompts(ctx, state, queries) for state, queries in items]
+        directions = [
+            None if state is None else state.directions if cfg.mode == "user" else self._group for state, _ in items
+        ]
+
+        def install(chunk, rows):
+            return row_edited(ctx.backbone, chunk, rows, edit=cfg.edit, scaling=cfg.scaling, positions=cfg.positions)
+
+        return answer_rows(ctx, prompts, directions, install)
+
+    def _answer_prompts(self, ctx: Context, state: ChameleonState | None, queries: Sequence[Query]) -> list[str]:
+        """The answer prompts: the task input alone when not personalized (exactly what `base` answers)."""
+        if state is None or not state.history:
+            return [q.input for q in queries]
+        t = templates(ctx.task)
+        return [answer_prompt(t, state.history, text) for text in self._query_texts(ctx, t, queries)]
 
     # -- helpers --------------------------------------------------------------------------------------------
 

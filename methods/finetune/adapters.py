@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from lampbench.methods._rows import Rows, answer_rows
 from lampbench.methods.api import Context
 from lampbench.methods.finetune.config import TrainConfig
 from lampbench.methods.finetune.examples import Example
@@ -95,6 +96,56 @@ def generate(ctx: Context, prompts: Sequence[str], name: str | None, state: dict
     """Greedy answers to `prompts` with adapter `name` holding `state` swapped in."""
     with answering_with(ctx.backbone, name, state):
         return ctx.backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+
+
+def generate_users(
+    ctx: Context, prompts: Sequence[Sequence[str]], name: str, states: Sequence[dict | None], config
+) -> list[list[str]]:
+    """Greedy answers to several users' prompts, each user's with their own adapter, users sharing batches.
+
+    Users' adapters (weights of adapter `name`, made with the `peft.LoraConfig` `config`) are copied into slots,
+    one per user of a chunk of at most `ctx.batch_size` users, and every row is answered with its own through
+    PEFT's mixed adapter batches (`adapter_names`); a user without weights gets `__base__`. The slots stay
+    injected, switched off, for the next batch: at most `ctx.batch_size` of them, re-injecting costs a walk of
+    the whole model.
+    """
+    return answer_rows(ctx, prompts, states, lambda chunk, rows: _mixed(ctx.backbone, name, config, chunk, rows))
+
+
+@contextmanager
+def _mixed(backbone, name: str, config, states: Sequence[dict | None], rows: Rows) -> Iterator[None]:
+    """Inside this block row i of a batch uses slot `rows.owners[i]`, holding that user's weights."""
+    from peft.tuners.lora import LoraLayer
+
+    names = []
+    for j, state in enumerate(states):
+        if state is None:
+            names.append("__base__")
+            continue
+        slot = f"{name}-row{j}"
+        ensure_adapter(backbone, slot, config)
+        backbone.load_adapter({k.replace(f".{name}.", f".{slot}."): v for k, v in state.items()}, slot)
+        names.append(slot)
+    backbone.activate_lora([])  # peft switches a new adapter on; rows name theirs, the rest of the run wants none
+    layers = [m for m in backbone.model.modules() if isinstance(m, LoraLayer)]
+    for layer in layers:  # a new slot's dropout starts in train mode (modules do): none while answering
+        for slot in set(names) & set(layer.lora_dropout):
+            layer.lora_dropout[slot].eval()
+    if all(n == "__base__" for n in names):
+        with backbone.adapter_disabled():
+            yield
+        return
+
+    def pre_forward(module, args, kwargs):
+        kwargs["adapter_names"] = [names[o] for o in rows.owners]
+        return args, kwargs
+
+    handles = [layer.register_forward_pre_hook(pre_forward, with_kwargs=True) for layer in layers]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def record_user(ctx: Context, user: User, outcome: Outcome, **extra: Any) -> None:

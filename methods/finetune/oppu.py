@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lampbench.methods.api import Context, Method
-from lampbench.methods.finetune.adapters import generate, lora_config, record_user, train_adapter
+from lampbench.methods.finetune.adapters import generate, generate_users, lora_config, record_user, train_adapter
 from lampbench.methods.finetune.config import LoraCConfig, LoraPConfig, OppuConfig
 from lampbench.methods.finetune.examples import fit_prompt, item_examples, task_examples
 from lampbench.methods.finetune.train import seed_for
@@ -70,7 +70,12 @@ class LoraP(Method):
         return state
 
     def predict(self, ctx: Context, state: dict | None, queries: Sequence[Query]) -> list[str]:
-        return generate(ctx, [fit_prompt(ctx, q.input) for q in queries], USER, state)
+        return self.predict_batch(ctx, [(state, queries)])[0]
+
+    def predict_batch(self, ctx: Context, items: Sequence[tuple[dict | None, Sequence[Query]]]) -> list[list[str]]:
+        """Users share batches, each row with its own adapter (PEFT's mixed adapter batches, `generate_users`)."""
+        prompts = [[fit_prompt(ctx, q.input) for q in queries] for _, queries in items]
+        return generate_users(ctx, prompts, USER, [state for state, _ in items], lora_config(self.config))
 
 
 class Oppu(LoraP):

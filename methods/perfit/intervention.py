@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from lampbench.methods._rows import Rows, stack_rows
+
 
 def loreft(h: torch.Tensor, R: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """phi(h) = h + Rᵀ(W h + b − R h) for h of shape [..., d]; R and W are [r, d], b is [r]."""
@@ -56,6 +58,28 @@ class Phi:
     def to(self, device: torch.device | str) -> Phi:
         """A copy on `device` (the stored copy stays on the CPU)."""
         return Phi(self.layers, self.R.to(device), self.W.to(device), self.b.to(device))
+
+
+class RowPhi:
+    """One `Phi` per user, stacked, applied to each row with its own user's (`Rows`): answering users together.
+
+    A user without one gets zeros, which leave their rows exactly as they are (h + 0). Every `Phi` must have the
+    same layers and rank (one config made them all).
+    """
+
+    def __init__(self, phis: Sequence[Phi | None], rows: Rows, device: torch.device | str = "cpu"):
+        like = next(p for p in phis if p is not None)
+        self.layers, self.rows = like.layers, rows
+        self.R, self.W, self.b = (
+            stack_rows([None if p is None else getattr(p, name) for p in phis], getattr(like, name)).to(device)
+            for name in ("R", "W", "b")
+        )  # [users, layers, r, d], [users, layers, r, d], [users, layers, r]
+
+    def apply(self, layer: int, h: torch.Tensor) -> torch.Tensor:
+        """phi(h) per row for h [batch, T, d]."""
+        i = self.layers.index(layer)
+        R, W, b = (self.rows.take(t[:, i]) for t in (self.R, self.W, self.b))
+        return h + (h @ W.transpose(1, 2) + b.unsqueeze(1) - h @ R.transpose(1, 2)) @ R
 
 
 class LoReFT(nn.Module):

@@ -20,14 +20,16 @@ checks the clock first, a stage the budget stops keeps what it learnt, and a sta
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import torch
 
+from lampbench.methods._rows import answer_rows
 from lampbench.methods.api import Context, Method
 from lampbench.methods.finetune.examples import fit_prompt, item_examples, task_examples
 from lampbench.methods.finetune.train import Outcome, seed_for
 from lampbench.methods.perfit.config import PerFitConfig
-from lampbench.methods.perfit.intervention import Phi, TrainablePhi, check_layers, intervening
+from lampbench.methods.perfit.intervention import Phi, RowPhi, TrainablePhi, check_layers, intervening
 from lampbench.methods.perfit.train import train_stage
 from lampbench.tasks.specs import Query, User
 
@@ -84,13 +86,23 @@ class PerFit(Method):
         return state
 
     def predict(self, ctx: Context, state: Phi | None, queries: Sequence[Query]) -> list[str]:
+        return self.predict_batch(ctx, [(state, queries)])[0]
+
+    def predict_batch(self, ctx: Context, items: Sequence[tuple[Phi | None, Sequence[Query]]]) -> list[list[str]]:
+        """Users share batches: phi1 on every row, then each row's own phi2 (`RowPhi`; none: the identity)."""
         cfg, backbone = self.config, ctx.backbone
-        prompts = [fit_prompt(ctx, q.input) for q in queries]
-        stages = [s.to(backbone.device) for s in (self._stage1, state) if s is not None]
-        if not stages:
-            return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
-        with intervening(backbone, stages, cfg.layers, first_n=cfg.first_n, last_n=cfg.last_n):
-            return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+        prompts = [[fit_prompt(ctx, q.input) for q in queries] for _, queries in items]
+        stage1 = None if self._stage1 is None else self._stage1.to(backbone.device)
+
+        def install(chunk, rows):
+            stages = [stage1] if stage1 is not None else []
+            if any(phi is not None for phi in chunk):
+                stages.append(RowPhi(chunk, rows, backbone.device))
+            if not stages:
+                return nullcontext()
+            return intervening(backbone, stages, cfg.layers, first_n=cfg.first_n, last_n=cfg.last_n)
+
+        return answer_rows(ctx, prompts, [state for state, _ in items], install)
 
     def collective_state(self) -> Phi | None:
         return self._stage1

@@ -25,11 +25,13 @@ items seen so far; a user whose assembly saw no item is answered by the base (th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import numpy as np
 import torch
 
 from lampbench.harness.backbone import pad_batch
+from lampbench.methods._rows import answer_rows
 from lampbench.methods.api import Context, Method
 from lampbench.methods.finetune.adapters import lora_config, train_adapter
 from lampbench.methods.finetune.examples import fit_prompt, item_examples
@@ -37,7 +39,7 @@ from lampbench.methods.finetune.oppu import merge_task_lora
 from lampbench.methods.finetune.train import out_of_time, seed_for
 from lampbench.methods.loop import LoopConfig, tokenize, train_parameters
 from lampbench.methods.perpcs.config import PerPcsConfig
-from lampbench.methods.perpcs.pieces import Assembler, Assembly, Pool, applied, gated, lora_pieces, stack
+from lampbench.methods.perpcs.pieces import Assembler, Assembly, Pool, applied_rows, gated, lora_pieces, stack
 from lampbench.tasks.specs import Query, User
 
 PIECE = "piece"
@@ -179,12 +181,18 @@ class PerPcs(Method):
         return state
 
     def predict(self, ctx: Context, state: Assembly | None, queries: Sequence[Query]) -> list[str]:
-        backbone = ctx.backbone
-        prompts = [fit_prompt(ctx, q.input) for q in queries]
-        if state is None or self._pool is None:
-            return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
-        with applied(backbone, self._pool, state):
-            return backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+        return self.predict_batch(ctx, [(state, queries)])[0]
+
+    def predict_batch(self, ctx: Context, items: Sequence[tuple[Assembly | None, Sequence[Query]]]) -> list[list[str]]:
+        """Users share batches, each row with its own user's assembled pieces (`applied_rows`; none: the base)."""
+        pool = self._pool
+        prompts = [[fit_prompt(ctx, q.input) for q in queries] for _, queries in items]
+        states = [state if pool is not None else None for state, _ in items]
+
+        def install(chunk, rows):
+            return nullcontext() if pool is None else applied_rows(ctx.backbone, pool, chunk, rows)
+
+        return answer_rows(ctx, prompts, states, install)
 
     def collective_state(self) -> dict | None:
         """The pool and the merged task LoRA's weights (what every user's answers depend on)."""

@@ -10,7 +10,8 @@ layers (`Backbone.hooks`), so nothing stays on the model after a block exits:
   Σ softmax(score/√n)·B A v to its output. The forward pass runs layer by layer, so the next layer chooses from
   activations the pieces chosen so far already shaped, which is the paper's auto-regressive selection. The
   weights are averaged over the history items;
-- answering: z = W v + Σ_s w_s B_s A_s v with the user's stored (sharer index, weight) per module.
+- answering: z = W v + Σ_s w_s B_s A_s v with the user's stored (sharer index, weight) per module; several users
+  answer together with `applied_rows`, each row with its own user's pieces.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from lampbench.methods._rows import Rows
 
 
 @dataclass(frozen=True)
@@ -169,15 +172,52 @@ def applied(backbone, pool: Pool, assembly: Assembly) -> Iterator[None]:
     """
     hooks = {}
     for i, name in enumerate(pool.modules):
-        kept = assembly.weight[i] > 0
-        index, w = assembly.index[i][kept].long(), assembly.weight[i][kept].to(pool.B[name].device)
-        if len(index) == 0:
-            continue
-        a = pool.A[name][index].flatten(0, 1)  # [m·r, n]
-        b = (pool.B[name][index] * w[:, None, None]).permute(1, 0, 2).flatten(1)  # [d, m·r]
-        hooks[name] = _applied_hook(a, b)
+        a, b = _pair(pool, assembly, i, name)  # [m·r, n], [d, m·r]
+        if a.shape[0]:
+            hooks[name] = _applied_hook(a, b)
     with backbone.hooks(hooks):
         yield
+
+
+def _pair(pool: Pool, assembly: Assembly, i: int, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A user's assembled low-rank pair at module `i`: (A' [m·r, n], B' [d, m·r]), as `applied` builds it."""
+    kept = assembly.weight[i] > 0
+    index, w = assembly.index[i][kept].long(), assembly.weight[i][kept].to(pool.B[name].device)
+    a = pool.A[name][index].flatten(0, 1)
+    b = (pool.B[name][index] * w[:, None, None]).permute(1, 0, 2).flatten(1)
+    return a, b
+
+
+@contextmanager
+def applied_rows(backbone, pool: Pool, assemblies: Sequence[Assembly | None], rows: Rows) -> Iterator[None]:
+    """Several users' assembled adapters at once: row i of a batch gets user `rows.owners[i]`'s (`applied` per row).
+
+    Per module each user's pair is padded with zeros to the widest user's rank (a user without an assembly is all
+    zeros: the base), so a batch costs one batched thin matmul pair per module.
+    """
+    hooks = {}
+    for i, name in enumerate(pool.modules):
+        pairs = [None if a is None else _pair(pool, a, i, name) for a in assemblies]
+        width = max((a.shape[0] for a, _ in filter(None, pairs)), default=0)
+        if width == 0:
+            continue
+        n, d = pool.A[name].shape[-1], pool.B[name].shape[1]
+        A = pool.A[name].new_zeros(len(pairs), width, n)
+        B = pool.B[name].new_zeros(len(pairs), d, width)
+        for u, pair in enumerate(pairs):
+            if pair is not None:
+                A[u, : pair[0].shape[0]], B[u, :, : pair[1].shape[1]] = pair
+        hooks[name] = _rows_hook(A, B, rows)
+    with backbone.hooks(hooks):
+        yield
+
+
+def _rows_hook(A: torch.Tensor, B: torch.Tensor, rows: Rows):
+    def hook(module, inputs, output):
+        a, b = rows.take(A), rows.take(B)  # [batch, k, n], [batch, d, k]
+        return output + ((_float_in(inputs) @ a.transpose(1, 2)) @ b.transpose(1, 2)).to(output.dtype)
+
+    return hook
 
 
 def _applied_hook(a: torch.Tensor, b: torch.Tensor):

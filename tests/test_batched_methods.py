@@ -1,0 +1,194 @@
+"""Per-user adapters and edits answered several users per batch give the answers they give one user at a time.
+
+One table of cases (the PEFT pattern): each builds a method and random, non-zero per-user states on tiny-random
+(no training: LoRA B, pieces, directions, vectors and interventions drawn at random, large enough to move the
+answers), with one user left unpersonalized. Every user is asked a shared query, so a row given another user's
+adapter or edit would change an answer; the other queries differ in length, so batches are left-padded.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import pytest
+import torch
+
+from lampbench.harness.backbone import Backbone
+from lampbench.harness.budget import Clock
+from lampbench.harness.models import tiny_random
+from lampbench.methods.api import Context, Method
+from lampbench.tasks.specs import Query, get_task
+
+WORDS = "good bad fine okay great awful nice poor solid weak plot actors music long short".split()
+SHARED = "What is the score of this review? The plot was good and the music was nice."
+N_USERS = 5  # the last one is not personalized (state None)
+
+
+def fresh_backbone() -> Backbone:
+    model, tokenizer = tiny_random()
+    return Backbone(model, tokenizer, name="tiny-random", batch_size=8)
+
+
+def context(backbone: Backbone, batch_size: int) -> Context:
+    return Context(
+        task=get_task("lamp3"), clock=Clock(600), _backbone=backbone, batch_size=batch_size, max_prompt_tokens=96
+    )
+
+
+def queries(u: int) -> list[Query]:
+    """The shared query, then 1-3 queries of different lengths of the user's own."""
+    rng = random.Random(u)
+    own = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 14))) for _ in range(1 + u % 3)]
+    return [Query(f"u{u}-shared", SHARED, "")] + [Query(f"u{u}-q{i}", text, "") for i, text in enumerate(own)]
+
+
+def rand(*shape: int, scale: float = 1.0) -> torch.Tensor:
+    return torch.randn(*shape) * scale
+
+
+# -- the cases: (method, states) for N_USERS users ---------------------------------------------------------------
+
+
+def lora_states(method, backbone: Backbone) -> list:
+    from lampbench.methods.finetune.adapters import ensure_adapter, lora_config
+    from lampbench.methods.finetune.oppu import USER
+
+    ensure_adapter(backbone, USER, lora_config(method.config))
+    shapes = backbone.adapter_state(USER)
+    backbone.activate_lora([])
+    return [{k: rand(*v.shape, scale=0.5) for k, v in shapes.items()} for _ in range(N_USERS - 1)]
+
+
+def lora_p(backbone):
+    from lampbench.methods.finetune.oppu import LoraP
+
+    method = LoraP()
+    return method, lora_states(method, backbone)
+
+
+def oppu(backbone):
+    from lampbench.methods.finetune.oppu import Oppu
+
+    method = Oppu()
+    return method, lora_states(method, backbone)
+
+
+def per_pcs(backbone):
+    from lampbench.methods.perpcs.method import PerPcs
+    from lampbench.methods.perpcs.pieces import Assembly, Pool
+
+    modules = tuple(
+        backbone.layer_module(layer, f"self_attn.{m}") for layer in range(backbone.num_layers) for m in ("q_proj", "v_proj")
+    )  # fmt: skip
+    linear = dict(backbone.model.named_modules())
+    sharers, r = 3, 4
+    shape = {m: (linear[m].out_features, linear[m].in_features) for m in modules}
+    pool = Pool(
+        sharers=("s0", "s1", "s2"), modules=modules,
+        A={m: rand(sharers, r, shape[m][1], scale=0.5) for m in modules},
+        B={m: rand(sharers, shape[m][0], r, scale=0.5) for m in modules},
+        gates={m: rand(sharers, shape[m][1]) for m in modules},
+    )  # fmt: skip
+    method = PerPcs()
+    method._pool = pool
+    states = []
+    for u in range(N_USERS - 1):
+        width = 1 + u % 2  # users assembled from one or two pieces per module: padded to the widest in a batch
+        index = torch.stack([torch.randperm(sharers)[:width] for _ in modules]).to(torch.int16)
+        states.append(Assembly(index, torch.rand(len(modules), width) + 0.1))
+    return method, states
+
+
+def chameleon(backbone, positions: str = "last"):
+    from lampbench.methods.chameleon.config import ChameleonConfig
+    from lampbench.methods.chameleon.directions import Directions
+    from lampbench.methods.chameleon.method import Chameleon, ChameleonState
+
+    method = Chameleon(ChameleonConfig(mode="user", positions=positions))
+    d = backbone.model.config.hidden_size
+    with torch.no_grad():  # MLP outputs that dominate the residual stream, so their edits show in the answers
+        for layer in backbone.model.model.layers:
+            layer.mlp.down_proj.weight.mul_(10)
+    states = []
+    for u in range(N_USERS - 1):
+        layers = (0, 1) if u % 2 else (1,)  # users edit different layers
+        directions = Directions(layers, rand(len(layers), d), rand(len(layers), d), (0.1,) * len(layers))
+        history = "" if u < 2 else " ".join(WORDS[: 3 * u])  # history prompts of different lengths, or none
+        states.append(ChameleonState(directions, history))
+    return method, states
+
+
+def chameleon_all(backbone):
+    return chameleon(backbone, positions="all")
+
+
+def stylevector(backbone):
+    from lampbench.methods.stylevector import StyleVector
+
+    d = backbone.model.config.hidden_size
+    return StyleVector(), [rand(d, scale=2.0) for _ in range(N_USERS - 1)]
+
+
+def perfit(backbone):
+    from lampbench.methods.perfit import PerFit, PerFitConfig, Phi
+
+    cfg = PerFitConfig(layers=(0, 1), r1=4, r2=2)
+    d = backbone.model.config.hidden_size
+
+    def phi(r: int) -> Phi:
+        return Phi(cfg.layers, rand(2, r, d, scale=0.5), rand(2, r, d, scale=0.5), rand(2, r, scale=0.5))
+
+    method = PerFit(cfg)
+    method._stage1 = phi(cfg.r1)
+    return method, [phi(cfg.r2) for _ in range(N_USERS - 1)]
+
+
+CASES: dict[str, Callable] = {
+    "lora-p": lora_p,
+    "oppu": oppu,
+    "per-pcs": per_pcs,
+    "chameleon": chameleon,
+    "chameleon-all-positions": chameleon_all,
+    "stylevector": stylevector,
+    "perfit": perfit,
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_batched_answers_equal_one_user_at_a_time(case: str):
+    torch.manual_seed(0)
+    backbone = fresh_backbone()
+    method, states = CASES[case](backbone)
+    assert isinstance(method, Method)
+    items = [(state, queries(u)) for u, state in enumerate([*states, None])]
+
+    alone = [method.predict(context(backbone, 1), state, qs) for state, qs in items]  # batch 1: no padding
+    together = method.predict_batch(context(backbone, 8), items)
+    assert together == alone
+    # Another order puts other users side by side in a batch: still each user's own answers.
+    order = [3, 0, 4, 2, 1]
+    assert method.predict_batch(context(backbone, 4), [items[i] for i in order]) == [alone[i] for i in order]
+
+    # The states matter: users asked the same question answer differently, so a row given another user's state
+    # would have been caught above.
+    shared = [answers[0] for answers in alone]
+    assert len(set(shared)) >= 3, shared
+
+
+def test_lora_slots_are_bounded_and_left_switched_off():
+    """At most `batch_size` per-user slots are injected, and afterwards the backbone answers as its base."""
+    from peft.tuners.lora import LoraLayer
+
+    torch.manual_seed(0)
+    backbone = fresh_backbone()
+    prompts = [q.input for q in queries(1)]
+    base = backbone.generate(prompts, max_new_tokens=8)
+    method, states = lora_p(backbone)
+    items = [(state, queries(u)) for u, state in enumerate(states)]
+    method.predict_batch(context(backbone, 2), items)
+    slots = [name for name in backbone.adapters if name.startswith("user-row")]
+    assert sorted(slots) == ["user-row0", "user-row1"]
+    layers = [m for m in backbone.model.modules() if isinstance(m, LoraLayer)]
+    assert layers and all(not m._forward_pre_hooks and not m.active_adapters for m in layers)
+    assert backbone.generate(prompts, max_new_tokens=8) == base
