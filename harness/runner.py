@@ -187,6 +187,8 @@ def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, 
     except KeyboardInterrupt:
         log.warning("run interrupted after %d users; the same command continues it", len(per_user))
         record["status"] = "interrupted"
+        if done.fit_spent is not None:
+            done.mark(clock.spent)  # the time charged up to the interruption stays spent
     except Exception as e:  # noqa: BLE001 - any failure is recorded, and what was made is kept
         log.error("run failed:\n%s", traceback.format_exc())
         record["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
