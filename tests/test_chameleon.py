@@ -42,7 +42,7 @@ def test_ccs_separates_two_planted_clusters_without_labels():
     base = torch.randn(k, d, generator=gen) * 0.5 + 3.0  # shared offset: the pooled centring must remove it
     p = base + 1.5 * delta + 0.3 * torch.randn(k, d, generator=gen)
     n = base - 1.5 * delta + 0.3 * torch.randn(k, d, generator=gen)
-    theta, loss = train_ccs(p[None], n[None], restarts=2, epochs=200, lr=1e-2, weight_decay=0.01)
+    theta, loss, _ = train_ccs(p[None], n[None], restarts=2, epochs=200, lr=1e-2, weight_decay=0.01)
     score_p, score_n = p @ theta[0], n @ theta[0]
     accuracy = ((score_n > score_p).float().mean()).item()  # theta points from the personal side to the neutral
     assert accuracy > 0.97 and loss[0] < 0.05
@@ -155,7 +155,7 @@ def make_user(i: int, n_items: int = 5, profile=None) -> User:
 def make_ctx(backbone, clock=None) -> Context:
     return Context(
         task=get_task("lamp3"), clock=clock or Clock(600), _backbone=backbone, _embedder=FakeEmbedder(),
-        max_prompt_tokens=256, batch_size=4,
+        max_prompt_tokens=1024, batch_size=4,  # bytes: the tiny tokenizer is byte-level
     )  # fmt: skip
 
 
@@ -211,13 +211,64 @@ def test_per_user_mode_finds_each_users_own_directions(tiny_backbone, distinct_a
     json.dumps(report)  # plain JSON, for run.json
 
 
-def test_a_user_whose_pairs_are_all_identical_is_answered_as_base(tiny_backbone, monkeypatch):
+def test_a_user_whose_pairs_are_all_identical_keeps_the_history_prompt_unedited(tiny_backbone, monkeypatch):
     monkeypatch.setattr(chameleon_method, "preference_answers", lambda ctx, t, h, qs, a, b: (["4"] * len(qs),) * 2)
     method = Chameleon(ChameleonConfig(**FAST))
     ctx = make_ctx(tiny_backbone)
     with ctx.clock.charging():
-        assert method.personalize(ctx, make_user(0)) is None
+        state = method.personalize(ctx, make_user(0))
+    assert state.directions is None and state.history
     assert ctx.report["fallback_reasons"] == {"no_pairs": 1} and ctx.report["pairs_dropped"] == 1
+    assert ctx.report["history_only_users"] == 1 and ctx.report["personalized_fraction"] == 0.0
+
+
+def test_the_control_answers_with_the_same_history_prompt_and_no_edit(tiny_backbone, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("edit=none writes no insights or pairs")
+
+    monkeypatch.setattr(chameleon_method, "insights", never)
+    monkeypatch.setattr(chameleon_method, "preference_answers", never)
+    control, full = Chameleon(ChameleonConfig(edit="none", **FAST)), Chameleon(ChameleonConfig(**FAST))
+    ctx = make_ctx(tiny_backbone)
+    with ctx.clock.charging():
+        state = control.personalize(ctx, make_user(0))
+    assert state.directions is None and state.history and ctx.report["personalized_fraction"] == 1.0
+    seen = []
+    generate = tiny_backbone.generate
+    record = lambda prompts, **kw: seen.extend(prompts) or generate(prompts, **kw)  # noqa: E731
+    monkeypatch.setattr(tiny_backbone, "generate", record)
+    answers = control.predict(ctx, state, make_user(0).queries)
+    assert answers == full.predict(ctx, state, make_user(0).queries)  # no directions: nothing is edited
+    assert seen[0] == seen[1] and seen[0].startswith("Suppose you are a user") and "item 0 is fine" in seen[0]
+
+
+def test_each_user_stage_stops_at_its_fair_share_and_keeps_its_history(tiny_backbone, monkeypatch):
+    now = [0.0]
+
+    def slow_answers(ctx, t, history, queries, insight_p, insight_n):
+        now[0] += 10.0  # each user's pairs take ten seconds of the budget
+        return ["4"] * len(queries), ["2"] * len(queries)
+
+    monkeypatch.setattr(chameleon_method, "preference_answers", slow_answers)
+    clock = Clock(40, now=lambda: now[0])
+    users = [make_user(i) for i in range(4)]
+    ctx = make_ctx(tiny_backbone, clock)
+    ctx.eval_users = tuple(users)
+    method = Chameleon(ChameleonConfig(**FAST))
+    with clock.charging():
+        first = method.personalize(ctx, users[0])  # its share: 40 / 4 = 10 s, all spent by its pairs
+    assert first.directions is None and first.history
+    assert ctx.report["fallback_reasons"] == {"budget": 1} and ctx.report["history_only_users"] == 1
+    assert clock.spent == pytest.approx(10.0)  # the three users after it keep their 30 s
+
+
+def test_ccs_stops_when_told_and_keeps_its_probes():
+    from lampbench.methods.chameleon.directions import CHECK_EVERY
+
+    gen = torch.Generator().manual_seed(0)
+    p, n = torch.randn(1, 6, 4, generator=gen) + 2, torch.randn(1, 6, 4, generator=gen) - 2
+    theta, loss, done = train_ccs(p, n, restarts=2, epochs=1000, lr=1e-2, weight_decay=0.01, stop=lambda: True)
+    assert done == CHECK_EVERY and theta.shape == (1, 4) and torch.isfinite(loss).all()
 
 
 def test_group_mode_gives_one_set_of_directions_for_many_users(tiny_backbone, distinct_answers):
@@ -290,7 +341,7 @@ def test_end_to_end_with_the_real_smollm2(tmp_path):
     # The budget is a cap, not a cost: generous, so that a busy machine still personalizes both users.
     record, _ = bench_run(
         tmp_path, "--method", "chameleon", "--task", "lamp3", "--users", "2", "--budget", "10m",
-        "--max-prompt-tokens", "192", sets=("history_k=2", "insight_max_tokens=6", "ccs_epochs=50", "ccs_restarts=2"),
+        sets=("history_k=2", "insight_max_tokens=6", "ccs_epochs=50", "ccs_restarts=2"),
     )  # fmt: skip
     assert record["status"] == "ok" and record["queries"] == 2 and 0 <= record["metrics"]["mae"] <= 4
     report = record["method_report"]

@@ -58,3 +58,63 @@ def test_method_contract(name, task, tiny_backbone, cache, tmp_path):
         assert row["state_bytes"] >= 0 and row["state_parameters"] >= 0 and row["personalize_s"] >= 0
     assert record["budget_used_s"] <= record["fit_s"] + record["personalize_s"] + 1e-6
     assert [r["run_id"] for r in store.index()] == [spec.run_id]
+
+
+LONG_INPUT_BUDGET = 64  # tokens; tiny-random's tokenizer is byte-level, so every synthetic input is longer
+
+
+@pytest.mark.parametrize("name", sorted(METHODS.entries()))
+def test_one_prompt_budget_for_every_method(name, tiny_backbone, cache, tmp_path, monkeypatch):
+    """No prompt reaching the model exceeds --max-prompt-tokens, and a long input is answered cut as base cuts it."""
+    from lampbench.tasks.prompts import fit_input
+
+    seen: list[tuple[bool, str]] = []  # (answering?, user prompt) for every prompt the model is given
+    answering = [False]
+    encode = tiny_backbone.encode
+
+    def recording_encode(prompt: str) -> list[int]:
+        seen.append((answering[0], prompt))
+        return encode(prompt)
+
+    monkeypatch.setattr(tiny_backbone, "encode", recording_encode)
+    cls = METHODS.get(name)
+    config = build_config(cls.Config, FAST.get(name, {}))
+    method = cls(config)
+    for stage in ("predict", "predict_batch"):
+        inner = getattr(method, stage)
+
+        def wrapped(*args, _inner=inner, **kwargs):
+            answering[0] = True
+            try:
+                return _inner(*args, **kwargs)
+            finally:
+                answering[0] = False
+
+        monkeypatch.setattr(method, stage, wrapped)
+    spec = RunSpec(
+        method=name, task="lamp3", budget=60, method_config=dataclasses.asdict(config), data="synthetic", users=2,
+        train_users=3, model="tiny-random", max_prompt_tokens=LONG_INPUT_BUDGET,
+    )  # fmt: skip
+    store = Store(tmp_path / "runs")
+    record = run(spec, method, store=store, progress=False, backbone=tiny_backbone)
+    assert record["status"] == "ok", record.get("error")
+
+    count = tiny_backbone.count_tokens
+    over = [p for _, p in seen if count(p) > LONG_INPUT_BUDGET]
+    assert not over, f"{name}: {len(over)} prompts over the budget, e.g. {over[0]!r}"
+    inputs = {q.input for user in _users(spec) for q in user.queries}
+    assert all(count(i) > LONG_INPUT_BUDGET for i in inputs)
+    expected = {fit_input(i, LONG_INPUT_BUDGET, count, tiny_backbone.truncate) for i in inputs}
+    answered = {p for is_answer, p in seen if is_answer}
+    assert answered == expected, f"{name} answered with prompts other than the cut inputs"
+    report = record["method_report"]
+    if name in ("rag", "pag", "llm-rec"):
+        assert report.get("personalization_cut", 0) + report.get("fallback_users", 0) >= 1
+
+
+def _users(spec):
+    from lampbench.harness.data import load_eval_and_train
+    from lampbench.tasks.specs import get_task
+
+    users, _ = load_eval_and_train(spec, get_task(spec.task), with_train=False)
+    return users

@@ -16,6 +16,10 @@
 - `answer_prompt="history"`: Section 4.1 answers with "the same prompt format and ... the same pre-selected user
   history profile, excluding any insights"; `input` answers from the task input alone, isolating the edit.
   Either way the pair embeddings are taken on history + query + answer, as Section 3.1 builds the pairs.
+- `edit="none"`: our control, not in the paper. CHAMELEON answers with its selected history in the prompt, which
+  `base` does not see, so its gain over `base` mixes "history in the prompt" with "representation editing".
+  `edit=none` answers with the same history prompt (the same selection, the same token budget) and skips the
+  insights, pairs and directions: the gain of `edit=both` over `edit=none` is the editing's own.
 - `scaling="projection"`: the paper's edit (Section 3.2). `tanh` and `relu` are ALIGNEZ-style scalings of the
   projection onto the unit direction, an option, not the paper's method.
 """
@@ -44,9 +48,12 @@ class ChameleonConfig(MethodConfig):
     history_k: int = field(
         default=10, metadata={"help": "history items kept by the PCA selection (k of Eq. 2; the paper sweeps 5..25)"}
     )
-    edit: Literal["both", "personal-only", "neutral-only"] = field(
+    edit: Literal["both", "personal-only", "neutral-only", "none"] = field(
         default="both",
-        metadata={"help": "which edits to apply: add theta^P, remove theta^N, or both (the Table 3 ablation)"},
+        metadata={
+            "help": "which edits to apply: add theta^P, remove theta^N, or both (the Table 3 ablation); none: the "
+            "control, the same history prompt without self-generated data or edits"
+        },
     )
     n_layers: int = field(
         default=5, metadata={"help": "how many decoder layers to edit: those with the lowest CCS loss (ALIGNEZ: 5)"}

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -26,6 +26,7 @@ class Directions:
     theta_p: torch.Tensor  # [len(layers), hidden]
     theta_n: torch.Tensor  # [len(layers), hidden]
     ccs_loss: tuple[float, ...]
+    ccs_epochs: int = 0  # epochs the probes trained: fewer than asked when the deadline stopped them
 
 
 @torch.inference_mode()
@@ -88,17 +89,25 @@ def ccs_loss(gp: torch.Tensor, gn: torch.Tensor) -> torch.Tensor:
     return ((gn - (1 - gp)) ** 2 + torch.minimum(gp, gn) ** 2).mean(dim=-1)
 
 
+#: How many CCS epochs run between two looks at the deadline (a look is cheap; an epoch is milliseconds).
+CHECK_EVERY = 25
+
+
 def train_ccs(
-    p: torch.Tensor, n: torch.Tensor, *, restarts: int, epochs: int, lr: float, weight_decay: float, seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
+    p: torch.Tensor, n: torch.Tensor, *, restarts: int, epochs: int, lr: float, weight_decay: float, seed: int = 0,
+    device: torch.device | str = "cpu", stop: Callable[[], bool] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, int]:  # fmt: skip
     """Unsupervised CCS probes g(v) = sigmoid(theta . v + b), one per layer, best of `restarts`.
 
     Args:
         p, n: personalized and neutral embeddings, [layers, K, d], pair i of `p` matching pair i of `n`.
+        device: where the probes train (the backbone's device); the initial probes are drawn on the CPU, so a
+            seed gives the same start everywhere.
+        stop: asked every `CHECK_EVERY` epochs; when it says True, training ends and the probes so far are kept.
 
     Returns:
-        (theta [layers, d], loss [layers]): each layer's lowest-loss probe direction, in the embeddings' own
-        space, oriented to point from the personalized side to the neutral side, and its CCS loss.
+        (theta [layers, d], loss [layers], epochs run), on the CPU: each layer's lowest-loss probe direction, in
+        the embeddings' own space, oriented to point from the personalized side to the neutral side, its CCS loss.
 
     Burns et al. centre each side on its own mean because their two sides differ only by a prompt token. Here the
     two sides differ by the very thing the hyperplane must separate, so both are centred on their pooled mean;
@@ -107,7 +116,8 @@ def train_ccs(
     as one batch: their losses are independent and AdamW is elementwise, so this equals separate training.
     """
     layers, _, d = p.shape
-    p, n = p.double(), n.double()
+    device = torch.device(device)
+    p, n = p.to(device).double(), n.to(device).double()
     pooled = torch.cat([p, n], dim=1)
     mean = pooled.mean(dim=1, keepdim=True)
     scale = (pooled - mean).pow(2).mean(dim=(1, 2), keepdim=True).sqrt().clamp_min(1e-12)
@@ -115,8 +125,8 @@ def train_ccs(
 
     gen = torch.Generator().manual_seed(seed)
     bound = d**-0.5  # nn.Linear's default initialisation, as in Burns et al.'s probe
-    theta = ((torch.rand(layers, restarts, d, generator=gen) * 2 - 1) * bound).requires_grad_()
-    bias = ((torch.rand(layers, restarts, 1, generator=gen) * 2 - 1) * bound).requires_grad_()
+    theta = ((torch.rand(layers, restarts, d, generator=gen) * 2 - 1) * bound).to(device).requires_grad_()
+    bias = ((torch.rand(layers, restarts, 1, generator=gen) * 2 - 1) * bound).to(device).requires_grad_()
     opt = _adamw([theta, bias], lr=lr, weight_decay=weight_decay)
     xp_t, xn_t = xp.transpose(1, 2), xn.transpose(1, 2)  # [layers, d, K]
 
@@ -125,25 +135,31 @@ def train_ccs(
         gn = torch.sigmoid(torch.bmm(theta, xn_t) + bias)
         return ccs_loss(gp, gn)
 
-    with torch.enable_grad(), _one_thread():
-        for _ in range(epochs):
+    done = 0
+    with torch.enable_grad(), _one_thread(device):
+        for done in range(1, epochs + 1):
             opt.zero_grad(set_to_none=True)
             losses().sum().backward()
             opt.step()
+            if stop is not None and done % CHECK_EVERY == 0 and done < epochs and stop():
+                break
     with torch.no_grad():
         final = losses()
         best = final.argmin(dim=1)
-        rows = torch.arange(layers)
+        rows = torch.arange(layers, device=device)
         direction = theta.detach()[rows, best]
         toward_neutral = torch.sign(((xn - xp) @ direction.unsqueeze(-1)).sum(dim=(1, 2)))
         direction = direction * torch.where(toward_neutral == 0, 1.0, toward_neutral).unsqueeze(-1)
-        return direction, final[rows, best]
+        return direction.cpu(), final[rows, best].cpu(), done
 
 
 @contextmanager
-def _one_thread() -> Iterator[None]:
+def _one_thread(device: torch.device) -> Iterator[None]:
     """Run the probes on one CPU thread: their tensors are small, and on a busy machine a second thread costs
     more in synchronisation than it gives (measured: 3 s against 40 s for 1000 epochs on a loaded 2-core box)."""
+    if device.type != "cpu":
+        yield
+        return
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -170,11 +186,14 @@ def find_directions(
     lr: float,
     weight_decay: float,
     seed: int = 0,
+    device: torch.device | str = "cpu",
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[Directions, list[float]]:
     """theta^P (SVD) and theta^N (CCS) for every layer; keep the `n_layers` with the lowest CCS loss.
 
     Args:
         p, n: [K, layers, d] embeddings of the kept pairs (as `mlp_outputs` returns them).
+        device, stop: where the CCS probes train, and when they must stop (`train_ccs`).
 
     Returns:
         The chosen layers' directions, and the CCS loss of every layer (index = layer).
@@ -182,7 +201,9 @@ def find_directions(
     if p.shape[0] == 0:
         raise ValueError("no preference pairs to find directions from")
     p, n = p.transpose(0, 1), n.transpose(0, 1)  # [layers, K, d]
-    theta_n, loss = train_ccs(p, n, restarts=restarts, epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed)
+    theta_n, loss, done = train_ccs(
+        p, n, restarts=restarts, epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed, device=device, stop=stop
+    )
     theta_p = svd_direction(p)
     chosen = sorted(torch.argsort(loss, stable=True)[:n_layers].tolist())
     directions = Directions(
@@ -190,5 +211,6 @@ def find_directions(
         theta_p=theta_p[chosen].contiguous(),
         theta_n=theta_n[chosen].float().contiguous(),
         ccs_loss=tuple(float(loss[i]) for i in chosen),
+        ccs_epochs=done,
     )
     return directions, [float(x) for x in loss]

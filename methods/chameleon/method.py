@@ -21,10 +21,18 @@ Modes (`mode`, `unseen`): `user` finds directions from each evaluation user's ow
 `fit` (Section 3.3); with `unseen=true` evaluation users are answered with those directions and the task input
 alone, and `personalize` never reads their history (Section 4.3, Table 2).
 
-Anytime: in `user` mode a user whose turn comes after the clock ran out (or who runs out part-way) is answered
-exactly as `base` answers; a user whose pairs are all identical has no directions and is answered as `base`
-too. In `group` mode the group stage stops at `fit_share` of the budget and uses the users finished by then;
-with none finished, every user is answered as `base`. `ctx.report` records the fraction of users
+The control (`edit=none`): the same history selection and answer prompt, no insights, pairs, directions or
+edits, so `edit=both` against `edit=none` measures the editing alone (`base` sees no history at all).
+
+Anytime: in `user` mode each user's stage runs until their fair share of the time left (`ctx.user_deadline`),
+so the first users cannot eat the budget, and the CCS probes stop at it too (keeping the probes so far). A user
+whose stage is cut keeps what is finished: with their history selected but no directions (out of time, or all
+pairs identical) they are answered with the history prompt and no edit, as the control answers, and counted in
+`history_only_users`; with nothing finished, exactly as `base`. In `group` mode the group stage stops at
+`fit_share` of the budget and uses the users finished by then; with none finished, every user is answered as
+`base`. Every prompt keeps the run's prompt budget (`tasks/prompts.py`): the `[QUERY]` is the task input cut
+as every method cuts it, the history gets what the longest prompt leaves, and a user whose query leaves no room
+for any history (`prompt_budget`) is answered as `base`. `ctx.report` records the fraction of users
 personalized, each user's insights and pairs, the chosen layers with their CCS losses and every layer's loss,
 and the time of each phase (history, insights, pairs, embeddings, directions) read from the budget clock.
 
@@ -44,12 +52,20 @@ from typing import Any
 
 import torch
 
+from lampbench.methods._history import fit_query, fit_with
 from lampbench.methods._rows import answer_rows
 from lampbench.methods.api import Context, Method
 from lampbench.methods.chameleon.config import ChameleonConfig
 from lampbench.methods.chameleon.directions import Directions, find_directions, mlp_outputs
 from lampbench.methods.chameleon.editing import row_edited
-from lampbench.methods.chameleon.prompts import Templates, answer_prompt, query_text, templates
+from lampbench.methods.chameleon.prompts import (
+    Templates,
+    answer_prompt,
+    insight_prompt,
+    pair_prompt,
+    query_text,
+    templates,
+)
 from lampbench.methods.chameleon.selfdata import (
     SelfData,
     history_budget,
@@ -60,6 +76,26 @@ from lampbench.methods.chameleon.selfdata import (
 from lampbench.tasks.specs import Query, User
 
 PHASES = ("history", "insights", "pairs", "embeddings", "directions")
+
+
+@dataclass
+class _Stage:
+    """How far one user's self-data stage got; what is finished is kept.
+
+    `stopped` is "" (finished), "budget" (out of time) or "prompt_budget" (its prompts do not fit the run's
+    prompt budget). `data` is set once the pairs exist, `p`/`n` (the kept pairs' MLP outputs) once embedded.
+    """
+
+    history: str = ""
+    ids: tuple[str, ...] = ()
+    data: SelfData | None = None
+    p: torch.Tensor | None = None
+    n: torch.Tensor | None = None
+    stopped: str = ""
+
+    def stop(self, reason: str) -> _Stage:
+        self.stopped = reason
+        return self
 
 
 @dataclass(frozen=True)
@@ -109,7 +145,7 @@ class Chameleon(Method):
 
     def fit(self, ctx: Context, train: Sequence[User]) -> None:
         cfg = self.config
-        if cfg.mode != "group":
+        if cfg.mode != "group" or cfg.edit == "none":  # the control needs no directions
             return
         t = templates(ctx.task)
         deadline = ctx.clock.share(cfg.fit_share)
@@ -119,19 +155,21 @@ class Chameleon(Method):
         ps, ns = [], []
         out_of_time = lambda: ctx.clock.spent >= deadline  # noqa: E731
         for user in sample:
-            got = None if out_of_time() else self._self_data(ctx, t, user, out_of_time, phases)
-            if got is None:
+            stage = _Stage(stopped="budget") if out_of_time() else self._self_data(ctx, t, user, out_of_time, phases)
+            if stage.stopped == "budget":
                 break  # out of time: the users finished so far make the group
-            data, p, n = got
-            record["users"][user.id] = data.record()
-            ps.append(p)
-            ns.append(n)
+            if stage.data is None or stage.p is None:  # their prompts do not fit the budget: the next user
+                record["users_skipped"] = record.get("users_skipped", 0) + 1
+                continue
+            record["users"][user.id] = stage.data.record()
+            ps.append(stage.p)
+            ns.append(stage.n)
         record["users_used"] = len(record["users"])
         record["pairs_kept"] = sum(len(p) for p in ps)
         record["pairs_dropped"] = sum(u["pairs_dropped"] for u in record["users"].values())
         if record["pairs_kept"]:
             with phases("directions"):
-                self._group, losses = self._directions(ctx, torch.cat(ps), torch.cat(ns))
+                self._group, losses = self._directions(ctx, torch.cat(ps), torch.cat(ns), out_of_time)
             record.update(self._layer_record(self._group, losses))
         else:
             ctx.log.warning("chameleon: no group directions (no training user finished); users get base answers")
@@ -145,7 +183,7 @@ class Chameleon(Method):
         t = templates(ctx.task)
         phases = _Phases(ctx.clock)
         if cfg.mode == "group":
-            if self._group is None:
+            if self._group is None and cfg.edit != "none":
                 return self._count(ctx, user, None, "no_group_directions", phases, {})
             if cfg.unseen or cfg.answer_prompt == "input":
                 return self._count(ctx, user, ChameleonState(None, ""), "", phases, {})  # the profile is not read
@@ -153,24 +191,29 @@ class Chameleon(Method):
                 return self._count(ctx, user, ChameleonState(None, ""), "budget_no_history", phases, {})
             with phases("history"):
                 budget = history_budget(ctx, t, self._longest(ctx, t, user.queries), cfg.insight_max_tokens)
+                if budget <= 0:
+                    return self._count(ctx, user, ChameleonState(None, ""), "prompt_budget", phases, {})
                 history, ids = selected_history(ctx, t, user.profile, cfg.history_k, budget)
             return self._count(ctx, user, ChameleonState(None, history), "", phases, {"history_ids": list(ids)})
 
-        if ctx.clock.expired:
+        deadline = ctx.user_deadline(user)
+        out_of_time = lambda: ctx.clock.spent >= deadline  # noqa: E731
+        if out_of_time():
             return self._count(ctx, user, None, "budget", phases, {})
-        got = self._self_data(ctx, t, user, lambda: ctx.clock.expired, phases)
-        if got is None:
-            return self._count(ctx, user, None, "budget", phases, {})
-        data, p, n = got
-        entry = data.record()
-        if not len(p):
-            return self._count(ctx, user, None, "no_pairs", phases, entry)
-        if ctx.clock.expired:
-            return self._count(ctx, user, None, "budget", phases, entry)
+        stage = self._self_data(ctx, t, user, out_of_time, phases)
+        entry = stage.data.record() if stage.data is not None else {"history_ids": list(stage.ids)}
+        history = stage.history if cfg.answer_prompt == "history" else ""
+        if cfg.edit == "none":  # the control: the history prompt, no edits
+            return self._count(ctx, user, ChameleonState(None, history), stage.stopped, phases, entry)
+        reason = stage.stopped or ("no_pairs" if stage.p is None or not len(stage.p) else "")
+        if not reason and out_of_time():
+            reason = "budget"
+        if reason:  # what is finished is kept: a selected history answers with the history prompt, unedited
+            state = ChameleonState(None, history) if history else None
+            return self._count(ctx, user, state, reason, phases, entry, personalized=False)
         with phases("directions"):
-            directions, losses = self._directions(ctx, p, n)
+            directions, losses = self._directions(ctx, stage.p, stage.n, out_of_time)
         entry.update(self._layer_record(directions, losses))
-        history = data.history if cfg.answer_prompt == "history" else ""
         return self._count(ctx, user, ChameleonState(directions, history), "", phases, entry)
 
     def predict(self, ctx: Context, state: ChameleonState | None, queries: Sequence[Query]) -> list[str]:
@@ -192,53 +235,82 @@ class Chameleon(Method):
         return answer_rows(ctx, prompts, directions, install)
 
     def _answer_prompts(self, ctx: Context, state: ChameleonState | None, queries: Sequence[Query]) -> list[str]:
-        """The answer prompts: the task input alone when not personalized (exactly what `base` answers)."""
+        """The answer prompts: the task input alone when not personalized (exactly what `base` answers).
+
+        Else the history prompt within the run's prompt budget: the history gives way first, and a query left
+        with no history is answered from the cut input alone (counted in `personalization_cut`).
+        """
         if state is None or not state.history:
-            return [q.input for q in queries]
+            return [fit_query(ctx, q.input) for q in queries]
         t = templates(ctx.task)
-        return [answer_prompt(t, state.history, text) for text in self._query_texts(ctx, t, queries)]
+        count, truncate = ctx.backbone.count_tokens, ctx.backbone.truncate
+        history = state.history
+
+        def build(inp: str, room: int) -> str | None:
+            text = query_text(ctx.task, t, inp)
+            cut = truncate(history, room + count(inp) - count(answer_prompt(t, "", text)))
+            return answer_prompt(t, cut, text) if cut.strip() else None
+
+        return [fit_with(ctx, q.input, build) for q in queries]
 
     # -- helpers --------------------------------------------------------------------------------------------
 
     def _self_data(
         self, ctx: Context, t: Templates, user: User, out_of_time: Callable[[], bool], phases: _Phases
-    ) -> tuple[SelfData, torch.Tensor, torch.Tensor] | None:
-        """Steps 1-4 for one user: (data, P, N) with P, N the kept pairs' MLP outputs; None when out of time."""
+    ) -> _Stage:
+        """Steps 1-4 for one user, as far as time and the prompt budget allow (see `_Stage`)."""
         cfg = self.config
         texts = self._query_texts(ctx, t, user.queries)
         with phases("history"):
             budget = history_budget(ctx, t, self._longest(ctx, t, user.queries), cfg.insight_max_tokens)
+            if budget <= 0:
+                return _Stage(stopped="prompt_budget")
             history, ids = selected_history(ctx, t, user.profile, cfg.history_k, budget)
+        stage = _Stage(history, ids)
+        if cfg.edit == "none":
+            return stage
+        fits = lambda prompts: all(ctx.backbone.count_tokens(p) <= ctx.max_prompt_tokens for p in prompts)  # noqa: E731
         if out_of_time():
-            return None
+            return stage.stop("budget")
+        if not fits(insight_prompt(t, history, personal=p) for p in (True, False)):
+            return stage.stop("prompt_budget")
         with phases("insights"):
             insight_p, insight_n = insights(ctx, t, history, cfg.insight_max_tokens)
         if out_of_time():
-            return None
+            return stage.stop("budget")
+        pair_prompts = [pair_prompt(t, history, q, i, personal=p) for q in texts for i, p in
+                        ((insight_p, True), (insight_n, False))]  # fmt: skip
+        if not fits(pair_prompts):
+            return stage.stop("prompt_budget")
         with phases("pairs"):
             personal, neutral = preference_answers(ctx, t, history, texts, insight_p, insight_n)
-        data = SelfData(
+        stage.data = SelfData(
             history, ids, insight_p, insight_n, tuple(q.id for q in user.queries), tuple(texts), tuple(personal),
             tuple(neutral),
         )  # fmt: skip
         if out_of_time():
-            return None
-        kept = data.kept
+            return stage.stop("budget")
+        kept = stage.data.kept
         hidden = ctx.backbone.model.config.hidden_size
-        empty = torch.empty(0, ctx.backbone.num_layers, hidden)
+        stage.p = stage.n = torch.empty(0, ctx.backbone.num_layers, hidden)
         if not kept:
-            return data, empty, empty
+            return stage
         with phases("embeddings"):
             prompts = [answer_prompt(t, history, texts[i]) for i in kept]
             answers = [personal[i] for i in kept] + [neutral[i] for i in kept]
             emb = mlp_outputs(ctx.backbone, prompts + prompts, answers, batch_size=ctx.batch_size)
-        return data, emb[: len(kept)], emb[len(kept) :]
+        stage.p, stage.n = emb[: len(kept)], emb[len(kept) :]
+        return stage
 
-    def _directions(self, ctx: Context, p: torch.Tensor, n: torch.Tensor) -> tuple[Directions, list[float]]:
+    def _directions(
+        self, ctx: Context, p: torch.Tensor, n: torch.Tensor, out_of_time: Callable[[], bool] | None = None
+    ) -> tuple[Directions, list[float]]:
+        """Directions from the pairs' embeddings; the CCS probes train on the backbone's device until the deadline."""
         cfg = self.config
         return find_directions(
             p, n, n_layers=min(cfg.n_layers, p.shape[1]), restarts=cfg.ccs_restarts, epochs=cfg.ccs_epochs,
-            lr=cfg.ccs_lr, weight_decay=cfg.ccs_weight_decay, seed=ctx.seed,
+            lr=cfg.ccs_lr, weight_decay=cfg.ccs_weight_decay, seed=ctx.seed, device=ctx.backbone.device,
+            stop=out_of_time,
         )  # fmt: skip
 
     @staticmethod
@@ -247,23 +319,30 @@ class Chameleon(Method):
             "layers": list(directions.layers),
             "layers_ccs_loss": [round(x, 6) for x in directions.ccs_loss],
             "ccs_loss_per_layer": [round(x, 6) for x in losses],
+            "ccs_epochs": directions.ccs_epochs,
         }
 
     def _query_texts(self, ctx: Context, t: Templates, queries: Sequence[Query]) -> list[str]:
-        """Each query's `[QUERY]`, cut to half the prompt budget so the history keeps room."""
-        cut = ctx.backbone.truncate
-        return [cut(query_text(ctx.task, t, q.input), ctx.max_prompt_tokens // 2) for q in queries]
+        """Each query's `[QUERY]`, taken from the task input cut as every method's is (the history gives way)."""
+        return [query_text(ctx.task, t, fit_query(ctx, q.input)) for q in queries]
 
     def _longest(self, ctx: Context, t: Templates, queries: Sequence[Query]) -> int:
         count = ctx.backbone.count_tokens
         return max((count(q) for q in self._query_texts(ctx, t, queries)), default=0)
 
     def _count(
-        self, ctx: Context, user: User, state: ChameleonState | None, reason: str, phases: _Phases, entry: dict
-    ) -> ChameleonState | None:
-        """Record the user in `ctx.report` (coverage, data, phase times) and hand back their state."""
+        self, ctx: Context, user: User, state: ChameleonState | None, reason: str, phases: _Phases, entry: dict,
+        personalized: bool | None = None,
+    ) -> ChameleonState | None:  # fmt: skip
+        """Record the user in `ctx.report` (coverage, data, phase times) and hand back their state.
+
+        `personalized` defaults to having a state; a user cut short with only their history is not personalized
+        (no edit) but answers with the history prompt, and counts in `history_only_users`.
+        """
         report = ctx.report
-        personalized = state is not None
+        personalized = state is not None if personalized is None else personalized
+        if state is not None and not personalized:
+            report["history_only_users"] = report.get("history_only_users", 0) + 1
         report.setdefault("mode", self.config.mode + ("-unseen" if self.config.unseen else ""))
         report.setdefault("personalized_users", 0)
         report.setdefault("fallback_users", 0)

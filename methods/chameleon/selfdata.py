@@ -42,10 +42,12 @@ def select_history(embeddings: np.ndarray, k: int) -> list[int]:
 
 
 def history_budget(ctx, t: Templates, query_tokens: int, insight_tokens: int) -> int:
-    """Tokens left for the history in the longest prompt CHAMELEON writes (a pair prompt with its insight)."""
+    """Tokens left for the history in the longest prompt CHAMELEON writes (a pair prompt with its insight, or an
+    insight prompt), within the run's prompt budget; 0 when the query leaves none."""
     count = ctx.backbone.count_tokens
-    frame = max(count(pair_prompt(t, "", "", "", personal=p)) for p in (True, False))
-    return max(0, ctx.max_prompt_tokens - frame - query_tokens - insight_tokens - _TEMPLATE_TOKENS)
+    pair = max(count(pair_prompt(t, "", "", "", personal=p)) for p in (True, False)) + query_tokens + insight_tokens
+    insight = max(count(insight_prompt(t, "", personal=p)) for p in (True, False))
+    return max(0, ctx.max_prompt_tokens - max(pair, insight) - _TEMPLATE_TOKENS)
 
 
 def selected_history(
