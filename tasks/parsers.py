@@ -7,7 +7,8 @@ scoring; the harness reports how each answer was read (`Parsed.how`), so it neve
 A parser accepts an answer only when it is unambiguous, in this order:
 
 1. the whole output, cleaned (markup, quotes, an "Answer:" prefix, trailing punctuation removed; lower-cased),
-   is a label or a rating;
+   is a label or a rating; or its first line is, and no later line is or gives another value ("4\n\nThe
+   reviewer liked it" is 4);
 2. an explicit answer pattern gives exactly one value ("Answer: X", "the answer is X", "I would rate it 4",
    "4 stars", "4/5");
 3. exactly one label (one rating) is mentioned, and it is not negated ("not a comedy").
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -135,6 +136,54 @@ def _decide(raw: str, values: Sequence[str | None]) -> Parsed | None:
     return _found(raw, values[0])  # type: ignore[arg-type]
 
 
+#: Returned by a task's `bare` reader for text that is not a bare value at all.
+_NOT_BARE = object()
+Mention = tuple[int, str | None]  # (position, value; None for a value that is not a valid answer)
+
+
+@dataclass(frozen=True)
+class _Task:
+    """How one task reads values: a whole text as a bare value, explicit answers, and mentions."""
+
+    bare: Callable[[str], object]  # a value, None (bare but invalid), or _NOT_BARE
+    explicit: Callable[[str], list[str | None]]
+    mentions: Callable[[str], tuple[str, list[Mention]]]  # (the text scanned, the mentions in it)
+
+
+def _read(raw: object, task: _Task) -> Parsed:
+    """The rules of this module's docstring, in order, for one task's readers."""
+    text = _text(raw)
+    flat = _flat(text)
+    item = _first_item(flat)
+    if item is not None:
+        if item[1]:
+            return _unparsed(text)
+        flat = item[0]
+    value = task.bare(flat)
+    if value is not _NOT_BARE:
+        return _found(text, value) if isinstance(value, str) else _unparsed(text)
+    lines = [line for line in flat.splitlines() if line.strip()]
+    first = task.bare(lines[0]) if len(lines) > 1 else None
+    if isinstance(first, str):
+        # A bare answer on the first line, then an explanation: it stands unless a later line says otherwise.
+        later = [v for line in lines[1:] if (v := task.bare(line)) is not _NOT_BARE]
+        later += task.explicit("\n".join(lines[1:]))
+        return _found(text, first) if all(v == first for v in later) else _unparsed(text)
+    decided = _decide(text, task.explicit(flat))
+    if decided:
+        return decided
+    scan, mentions = task.mentions(flat)
+    return _single(text, scan, mentions)
+
+
+def _single(raw: str, flat: str, mentions: Sequence[Mention]) -> Parsed:
+    """Exactly one distinct, valid, non-negated value among the mentions, or unparsed."""
+    values = {value for _, value in mentions}
+    if len(values) != 1 or None in values or any(_negated(flat, start) for start, _ in mentions):
+        return _unparsed(raw)
+    return _found(raw, values.pop())  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------- LaMP-1: citation identification
 
 _CHOICE = r"\[?\s*#?\s*([0-9]+)\s*\]?(?![0-9]|\.[0-9])"
@@ -169,41 +218,36 @@ def parse_citation(raw: str) -> Parsed:
     Returns:
         ``"[1]"`` or ``"[2]"``, or the stripped raw text with ``ok=False``.
     """
-    text = _text(raw)
-    flat = _flat(text)
-    item = _first_item(flat)
-    if item is not None:
-        if item[1]:
-            return _unparsed(text)
-        flat = item[0]
+    return _read(raw, _CITATION)
 
-    def choice(number: str) -> str | None:
-        return f"[{number}]" if number in ("1", "2") else None
 
+def _choice(number: str) -> str | None:
+    return f"[{number}]" if number in ("1", "2") else None
+
+
+def _citation_bare(flat: str) -> object:
     whole = _CITATION_WHOLE.match(_whole(flat))
-    if whole:
-        return _decide(text, [choice(whole.group(1))]) or _unparsed(text)
+    return _choice(whole.group(1)) if whole else _NOT_BARE
+
+
+def _citation_explicit(flat: str) -> list[str | None]:
     scan = _blank(_CITATION_ECHO, flat)
-    explicit = [choice(m.group(1)) for m in (*_CITATION_CUE.finditer(scan), *_CITATION_CLAIM.finditer(scan))]
-    decided = _decide(text, explicit)
-    if decided:
-        return decided
+    return [_choice(m.group(1)) for m in (*_CITATION_CUE.finditer(scan), *_CITATION_CLAIM.finditer(scan))]
+
+
+def _citation_mentions(flat: str) -> tuple[str, list[Mention]]:
     # Quoted text is a title being repeated ("Web 2.0"), unless it is itself just a choice.
-    scan = re.sub(r'"[^"\n]{4,}"', lambda m: " " * len(m.group()), _blank(_CITATION_OPTIONS, scan))
+    scan = _blank(_CITATION_OPTIONS, _blank(_CITATION_ECHO, flat))
+    scan = re.sub(r'"[^"\n]{4,}"', lambda m: " " * len(m.group()), scan)
     mentions = [
-        (m.start(), choice(m.group(1) or m.group(2)))
+        (m.start(), _choice(m.group(1) or m.group(2)))
         for m in _CITATION_MENTION.finditer(scan)
         if m.group(1) or m.group(2) in ("1", "2")  # a bare 2015 is a year, a bracketed [3] a wrong choice
     ]
-    return _single(text, scan, mentions)
+    return scan, mentions
 
 
-def _single(raw: str, flat: str, mentions: Sequence[tuple[int, str | None]]) -> Parsed:
-    """Exactly one distinct, valid, non-negated value among the mentions, or unparsed."""
-    values = {value for _, value in mentions}
-    if len(values) != 1 or None in values or any(_negated(flat, start) for start, _ in mentions):
-        return _unparsed(raw)
-    return _found(raw, values.pop())  # type: ignore[arg-type]
+_CITATION = _Task(_citation_bare, _citation_explicit, _citation_mentions)
 
 
 # ---------------------------------------------------------------- LaMP-2: tags and categories
@@ -266,23 +310,33 @@ def parse_label(raw: str, labels: Sequence[str]) -> Parsed:
     Returns:
         The label, or the stripped raw text with ``ok=False``.
     """
-    text = _text(raw)
-    patterns = _label_patterns(tuple(labels))
-    flat = _flat(text)
-    whole = _whole(flat)
-    for label, pattern in patterns:
-        hit = pattern.match(whole)
-        if hit and hit.end() == len(whole):
-            return _found(text, label)
-    explicit = []
-    for cue in _LABEL_CUE.finditer(flat):
-        at_start = [(m.end(), lab) for lab, p in patterns if (m := p.match(flat, cue.end()))]
-        if at_start:
-            explicit.append(max(at_start)[1])  # the longest label starting right after the cue
-    decided = _decide(text, explicit)
-    if decided:
-        return decided
-    return _single(text, flat, _mentions(flat, patterns))
+    return _read(raw, _label_task(tuple(labels)))
+
+
+@lru_cache(maxsize=64)
+def _label_task(labels: tuple[str, ...]) -> _Task:
+    patterns = _label_patterns(labels)
+
+    def bare(flat: str) -> object:
+        whole = _whole(flat)
+        for label, pattern in patterns:
+            hit = pattern.match(whole)
+            if hit and hit.end() == len(whole):
+                return label
+        return _NOT_BARE
+
+    def explicit(flat: str) -> list[str | None]:
+        found: list[str | None] = []
+        for cue in _LABEL_CUE.finditer(flat):
+            at_start = [(m.end(), lab) for lab, p in patterns if (m := p.match(flat, cue.end()))]
+            if at_start:
+                found.append(max(at_start)[1])  # the longest label starting right after the cue
+        return found
+
+    def mentions(flat: str) -> tuple[str, list[Mention]]:
+        return flat, list(_mentions(flat, patterns))
+
+    return _Task(bare, explicit, mentions)
 
 
 # ---------------------------------------------------------------- LaMP-3: product rating
@@ -333,33 +387,42 @@ def parse_rating(raw: str) -> Parsed:
         ``"1"``..``"5"``, or the stripped raw text with ``ok=False``; the scorer then applies LaMP's fallback
         (a number such as "4.5" is still scored as is, anything else as the worst rating for that gold).
     """
-    text = _text(raw)
-    flat = _flat(text)
-    item = _first_item(flat)
-    if item is not None:
-        if item[1]:
-            return _unparsed(text)
-        flat = item[0]
+    return _read(raw, _RATING)
+
+
+def _rating_bare(flat: str) -> object:
     whole = re.fullmatch(_NUM + r"(?:\s*stars?)?", _whole(flat))
-    if whole:
-        return _decide(text, [_rating(whole.group(1))]) or _unparsed(text)
+    return _rating(whole.group(1)) if whole else _NOT_BARE
+
+
+def _after_denominator(scan: str, at: int) -> bool:
+    """Whether the number at `at` is a scale's maximum, the 5 of "4/5" or "out of 5"."""
+    return bool(_DENOMINATOR.search(scan[max(0, at - 12) : at]))
+
+
+def _rating_explicit(flat: str) -> list[str | None]:
     scan = _blank(_SCALE_ECHO, flat)
-    explicit = []
+    found: dict[int, str | None] = {}
     for m in _RATING_UNIT.finditer(scan):
         scale = None if m.group(3) == "ten" else 5 if m.group(3) else int(m.group(2)) if m.group(2) else 5
-        explicit.append((m.start(1), _rating(m.group(1), scale)))
+        found[m.start(1)] = _rating(m.group(1), scale)
     for m in _RATING_CUE.finditer(scan):
-        if not _DENOMINATOR.search(scan[: m.start(1)]) and not any(m.start(1) == s for s, _ in explicit):
-            explicit.append((m.start(1), _rating(m.group(1))))
-    decided = _decide(text, [value for _, value in explicit])
-    if decided:
-        return decided
+        if not _after_denominator(scan, m.start(1)):
+            found.setdefault(m.start(1), _rating(m.group(1)))
+    return list(found.values())
+
+
+def _rating_mentions(flat: str) -> tuple[str, list[Mention]]:
+    scan = _blank(_SCALE_ECHO, flat)
     mentions = [
         (m.start(), _rating(m.group(1)))
         for m in _RATING_MENTION.finditer(scan)
-        if not _DENOMINATOR.search(scan[max(0, m.start() - 12) : m.start()])
+        if not _after_denominator(scan, m.start())
     ]
-    return _single(text, scan, mentions)
+    return scan, mentions
+
+
+_RATING = _Task(_rating_bare, _rating_explicit, _rating_mentions)
 
 
 # ---------------------------------------------------------------- LaMP-4/5/7: generation

@@ -232,6 +232,35 @@ def test_generation_with_nothing_left_is_unparsed_and_keeps_the_text(raw: str) -
     _unparsed(parse_generation(raw), raw)
 
 
+@pytest.mark.parametrize(
+    ("parse", "raw", "answer"),
+    [
+        (parse_rating, "4\n\nThe reviewer seems satisfied, apart from 2 scratches.", "4"),
+        (parse_rating, "Answer: 4\nExplanation: the review is positive.", "4"),
+        (parse_label, "comedy\n\nThe film is funny and has some action.", "comedy"),
+        (parse_label, "1. comedy\n2. action", "comedy"),  # a list: its first item
+        (parse_citation, "[2]\nReference [1] is about vision.", "[2]"),
+    ],
+)
+def test_a_bare_first_line_then_an_explanation_is_read(parse, raw: str, answer: str) -> None:
+    parsed = parse(raw, MOVIE_TAGS) if parse is parse_label else parse(raw)
+    assert _read(parsed) == (answer, True)
+
+
+@pytest.mark.parametrize(
+    ("parse", "raw"),
+    [
+        (parse_rating, "1\n2\n3\n4\n5"),  # the scale, one value a line
+        (parse_rating, "4\nActually, I'd rate it 2."),  # a later line answers otherwise
+        (parse_rating, "4\n\n5 stars for the shipping though"),
+        (parse_label, "comedy\naction"),
+        (parse_citation, "[1]\nThe answer is [2]"),
+    ],
+)
+def test_a_first_line_contradicted_later_is_unparsed(parse, raw: str) -> None:
+    _unparsed(parse(raw, MOVIE_TAGS) if parse is parse_label else parse(raw), raw)
+
+
 def test_how_says_whether_the_answer_was_read_out_of_the_text() -> None:
     assert parse_rating(" 4\n").how == "exact"
     assert parse_rating("I would rate it 4 stars.").how == "extracted"
