@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lampbench.methods.api import Context, Method
-from lampbench.methods.finetune.adapters import generate, generate_users, lora_config, record_user, train_adapter
+from lampbench.methods.api import Context, Method, PromptMethod
+from lampbench.methods.finetune.adapters import answering_with, generate_users, lora_config, record_user, train_adapter
 from lampbench.methods.finetune.config import LoraCConfig, LoraPConfig, OppuConfig
 from lampbench.methods.finetune.examples import fit_prompt, item_examples, task_examples
 from lampbench.methods.finetune.train import seed_for
@@ -25,7 +25,7 @@ from lampbench.tasks.specs import Query, User
 TASK, USER = "task", "user"
 
 
-class LoraC(Method):
+class LoraC(PromptMethod):
     """`lora-c`: one task LoRA (r 8, alpha 8, q/k/v/o) trained on the training users; no per-user stage."""
 
     Config = LoraCConfig
@@ -47,8 +47,12 @@ class LoraC(Method):
     def personalize(self, ctx: Context, user: User) -> None:
         return None
 
-    def predict(self, ctx: Context, state: None, queries: Sequence[Query]) -> list[str]:
-        return generate(ctx, [fit_prompt(ctx, q.input) for q in queries], TASK, self._task)
+    def prompt(self, ctx: Context, state: None, query: Query) -> str:
+        return fit_prompt(ctx, query.input)
+
+    def answering(self, ctx: Context):
+        """The task LoRA swapped in: the same model for every user, so users batch together."""
+        return answering_with(ctx.backbone, TASK, self._task)
 
     def collective_state(self) -> dict | None:
         return self._task
