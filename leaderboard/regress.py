@@ -1,9 +1,15 @@
-"""The regression check: a small suite's metrics against a committed baseline, with tolerances per metric.
+"""The regression check: a small suite's per-user scores against a committed baseline, by statistics.
 
-The baseline is a JSON file keyed by a readable run key (`task/method/budget/seed` plus the method config
-when it is not the default), so a diff of the file in a pull request says what moved. A run is a regression
-when a metric got worse than the baseline by more than its tolerance (direction-aware: MAE/RMSE up, the rest
-down), when it errored, or when a baseline run is missing from the suite.
+The baseline is a JSON file keyed by a readable run key (`task/method/budget/seed` plus the method config when it
+is not the default), so a diff of the file in a pull request says what moved. Each entry keeps the run's metrics
+(to read) and its per-user outcomes (to test): for each user, the per-query outcomes that LaMP's metrics are
+computed from, after reading answers (`read`) and on the raw generations (`official`).
+
+A run regresses when a metric dropped and the drop is real: the paired bootstrap interval of the change, over the
+users both runs answered (`tasks/stats.py`), lies wholly on the worse side of 0, and the drop is larger than the
+suite's `tolerances` for that metric (a minimum effect; 0 when not given). Noise, a BLAS difference between two
+CPUs that flips one answer, passes; a drop every user shares fails. A run that errored or is missing regresses.
+With fewer than 2 shared users there is no interval, and any drop beyond the tolerance counts.
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from lampbench.harness.budget import format_seconds
-from lampbench.harness.store import Store, write_json
-from lampbench.tasks.specs import LOWER_IS_BETTER, DataError
+from lampbench.harness.store import FINISHED, Store, write_json
+from lampbench.tasks.specs import DataError, get_task
+from lampbench.tasks.stats import VARIANTS, paired, stats_from_outcomes
 
-#: Used for a metric the suite gives no tolerance.
+#: Used for a metric the suite gives no tolerance: any drop whose interval excludes 0.
 DEFAULT_TOLERANCE = 0.0
 
 
@@ -28,13 +35,17 @@ def run_key(spec) -> str:
 
 
 def current_metrics(specs, out: Path | str) -> dict[str, dict[str, Any]]:
-    """`{run key: {"status": ..., "metrics": {...}}}` for the suite's runs, read from their run folders."""
+    """`{run key: {"task", "status", "metrics", "users": {user: {"read": [...], "official": [...]}}}}` for the
+    suite's runs, read from their run folders."""
     store = Store(out)
     found = {}
     for spec in specs:
         path = store.run_dir(spec.run_id) / "run.json"
-        record = json.loads(path.read_text()) if path.exists() else {"status": "missing", "metrics": {}}
-        found[run_key(spec)] = {"status": record["status"], "metrics": record.get("metrics", {})}
+        record = json.loads(path.read_text()) if path.exists() else {"status": "missing"}
+        users = {str(u["user"]): u["outcomes"] for u in record.get("per_user") or () if u.get("outcomes")}
+        found[run_key(spec)] = {
+            "task": spec.task, "status": record["status"], "metrics": record.get("metrics") or {}, "users": users,
+        }  # fmt: skip
     return found
 
 
@@ -61,32 +72,58 @@ class Report:
     regressions: list[str] = field(default_factory=list)
 
 
+def _task(key: str, entry: dict[str, Any]) -> str:
+    return entry.get("task") or key.split("/", 1)[0]
+
+
+def _changes(key: str, now: dict, base: dict, tolerances: dict[str, float]) -> tuple[list[str], list[str]]:
+    """Lines for each metric and variant: (regressions, the rest), each with the paired interval."""
+    spec = get_task(_task(key, base))
+    worse, fine = [], []
+    for variant in VARIANTS:
+        before = {u: o[variant] for u, o in base["users"].items() if variant in o}
+        after = {u: o[variant] for u, o in now["users"].items() if variant in o}
+        if not before or not after:
+            continue
+        a, b = stats_from_outcomes(spec, after), stats_from_outcomes(spec, before)
+        for metric in spec.metrics:
+            change = paired(a, b, metric)
+            name = metric if variant == "read" else f"{metric}_official"
+            if change is None:
+                worse.append(f"{name}: no user in common with the baseline")
+                continue
+            tolerance = float(tolerances.get(metric, DEFAULT_TOLERANCE))
+            shown = f"gain {change.gain:+.4f}"
+            if change.low is not None:
+                shown += f" [{change.low:+.4f}, {change.high:+.4f}]"
+            shown += f" over {change.shared} users" + ("" if change.same_users else " (the user sets differ)")
+            real = change.high < 0 if change.low is not None else change.gain < 0
+            if real and -change.gain > tolerance + 1e-12:
+                worse.append(f"{name} dropped: {shown}, beyond tolerance {tolerance}")
+            else:
+                fine.append(f"{name} {shown}")
+    return worse, fine
+
+
 def compare(current: dict[str, dict], baseline: dict[str, dict], tolerances: dict[str, float]) -> Report:
     """Every run of the baseline checked against the current suite; a line per run, regressions named."""
     report = Report()
     for key, base in sorted(baseline.items()):
         now = current.get(key)
-        if now is None or now["status"] not in ("ok", "over_budget"):
-            status = "not in the suite" if now is None else now["status"]
+        if now is None or now["status"] not in FINISHED:
             report.regressions.append(key)
-            report.lines.append(f"REGRESSION {key}: {status}")
+            report.lines.append(f"REGRESSION {key}: {'not in the suite' if now is None else now['status']}")
             continue
-        worse = []
-        for metric, old in base.get("metrics", {}).items():
-            new = now["metrics"].get(metric)
-            tolerance = float(tolerances.get(metric, DEFAULT_TOLERANCE))
-            if new is None:
-                worse.append(f"{metric} missing (baseline {old:.4f})")
-                continue
-            delta = new - old if metric in LOWER_IS_BETTER else old - new  # > 0 means worse
-            if delta > tolerance + 1e-12:
-                worse.append(f"{metric} {old:.4f} -> {new:.4f} (worse by {delta:.4f} > tolerance {tolerance})")
+        if not base.get("users"):
+            report.regressions.append(key)
+            report.lines.append(f"REGRESSION {key}: the baseline has no per-user scores; rewrite it with --update")
+            continue
+        worse, fine = _changes(key, now, base, tolerances)
         if worse:
             report.regressions.append(key)
             report.lines.append(f"REGRESSION {key}: " + "; ".join(worse))
         else:
-            shown = ", ".join(f"{m}={v:.4f}" for m, v in now["metrics"].items())
-            report.lines.append(f"ok {key}: {shown}")
+            report.lines.append(f"ok {key}: " + "; ".join(fine))
     for key in sorted(set(current) - set(baseline)):
         report.lines.append(f"new {key}: not in the baseline (run with --update to add it)")
     return report

@@ -190,7 +190,7 @@ def paired(
     low = high = None
     if len(shared) >= 2:
         lows, highs = _bootstrap(statistic, len(shared), seed, resamples, level)
-        low, high = float(lows[0]), float(highs[0])
+        low, high = float(lows[0]) + 0.0, float(highs[0]) + 0.0  # + 0.0: no -0.0
     return Paired(gain + 0.0, low, high, len(shared), len(a.users) - len(shared), len(b.users) - len(shared))
 
 

@@ -159,24 +159,7 @@ def test_sweep_through_a_local_ray_instance(cache, tmp_path):
     assert threads == os.cpu_count()
 
 
-def test_regress_passes_then_names_a_regression(cache, tmp_path):
-    suite = tmp_path / "suite.yaml"
-    suite.write_text(
-        "methods: [base]\ntasks: [lamp3, lamp2]\nbudgets: [1m]\nrun: {data: synthetic, users: 2, model: tiny-random}\n"
-        "tolerances: {mae: 0.1}\n"
-    )
-    baseline = tmp_path / "baseline.json"
-    args = ["regress", "--suite", str(suite), "--baseline", str(baseline), "--out", str(tmp_path / "runs")]
-    assert CliRunner().invoke(app, [*args, "--update"]).exit_code == 0
-    passed = CliRunner().invoke(app, args)
-    assert passed.exit_code == 0 and "0 regression(s)" in passed.output
-    data = json.loads(baseline.read_text())
-    data["lamp3/base/1m/s0"]["metrics"]["mae"] -= 0.5  # the baseline was better than we are now
-    data["lamp2/base/1m/s0"]["metrics"]["accuracy"] = -1.0  # we beat it: not a regression
-    baseline.write_text(json.dumps(data))
-    failed = CliRunner().invoke(app, args)
-    assert failed.exit_code == 1
-    assert "REGRESSION lamp3/base/1m/s0: mae" in failed.output and "1 regression(s)" in failed.output
+# `bench regress` by statistics: tests/test_regress.py.
 
 
 def test_example_workflow_and_ci_suite_exist():
