@@ -1,21 +1,24 @@
 """`bench`: run methods on LaMP tasks under a budget, manage data, score files, read results.
 
 Heavy imports (torch, transformers) happen inside the commands that need them, so `bench --help` is instant.
-Bad input ends with one line on stderr saying what is wrong and where, and exit code 2.
+Bad input ends with one line on stderr saying what is wrong and where, and exit code 2; a bug says
+`internal error: ...` and exits 1 (`harness/cli_base.py`). The commands are built on the Python API
+(`harness/api.py`), and `bench run`/`bench sweep` take their run options from `RunSpec` (`harness/spec.py`).
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
-import sys
+from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+from lampbench.harness.cli_base import BenchGroup, RunsFailed, with_run_options
+
+app = typer.Typer(cls=BenchGroup, add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 data_app = typer.Typer(no_args_is_help=True, help="Download LaMP files and see what is on disk.")
 app.add_typer(data_app, name="data")
 
@@ -30,87 +33,68 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
+
+
 def _user_errors():
     """The exceptions that mean bad input (one line to the user), not a bug (a traceback)."""
-    from lampbench.harness.config import ConfigError
-    from lampbench.methods.registry import UnknownMethod
-    from lampbench.tasks.specs import DataError, UnknownTask
+    from lampbench.harness.api import user_errors
 
-    return (ConfigError, DataError, UnknownMethod, UnknownTask, ValueError, FileNotFoundError)
+    return user_errors()
 
 
-# Options shared by `bench run` and `bench sweep` (a sweep accepts every option of a run).
-Data = Annotated[str, typer.Option(help="lamp (official files) or synthetic (offline, planted signal).")]
-Split = Annotated[str, typer.Option(help="Evaluation split: dev, test (no golds) or train.")]
-Users = Annotated[int | None, typer.Option(help="Evaluate on N users (all when omitted).")]
-Select = Annotated[str, typer.Option(help="Which users: most-active or random.")]
-MaxProfile = Annotated[int | None, typer.Option(help="Keep at most N history items per user.")]
-TrainUsers = Annotated[int | None, typer.Option(help="Training users for methods with a collective stage.")]
-Model = Annotated[str, typer.Option(help="smollm2 (embedded), tiny-random, a hub name or a folder.")]
-Embedder = Annotated[str, typer.Option(help="Sentence embedder (default: the packaged MiniLM).")]
-MaxPromptTokens = Annotated[int, typer.Option(help="Prompt budget in tokens (LaMP uses 512).")]
-BatchSize = Annotated[int, typer.Option(help="Generation batch size.")]
+def _version(value: bool) -> None:
+    if value:
+        from lampbench.harness.api import version
+
+        typer.echo(f"bench (lampbench) {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _bench(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Tracebacks and the log on the console.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Run methods on LaMP tasks under a budget, manage data, score files, read results."""
+    ctx.find_root().command.verbose = verbose
+
+
 Sets = Annotated[list[str] | None, typer.Option("--set", help="Method config key=value (repeatable).")]
 Out = Annotated[Path, typer.Option(help="Results directory.")]
 Force = Annotated[bool, typer.Option(help="Run again even if this exact configuration has finished.")]
 
 
-def _run_options(**options) -> dict:
-    """`bench run`/`bench sweep` options as RunSpec fields (paths as strings, so specs hash and serialize)."""
-    options["data_dir"] = str(options["data_dir"]) if options["data_dir"] else None
-    return options
-
-
 @app.command()
+@with_run_options(sweep=False)
 def run(
     method: Annotated[str, typer.Option(help="Method name (`bench methods`) or package.module:Class.")],
     task: Annotated[str, typer.Option(help="Task name (`bench tasks`).")],
     budget: Annotated[str, typer.Option(help="Wall-clock budget for fit + personalize: 90s, 20m, 1h30m.")] = "20m",
-    data: Data = "lamp",
-    split: Split = "dev",
-    time_split: TimeSplit = False,
-    data_dir: DataDir = None,
-    users: Users = None,
-    select: Select = "most-active",
-    seed: Annotated[int, typer.Option(help="Seed for user selection and the method.")] = 0,
-    max_profile: MaxProfile = None,
-    train_users: TrainUsers = None,
-    model: Model = "smollm2",
-    embedder: Embedder = "all-MiniLM-L6-v2",
-    max_prompt_tokens: MaxPromptTokens = 512,
-    batch_size: BatchSize = 8,
     config: Annotated[Path | None, typer.Option(help="YAML file of method config keys.")] = None,
     set_: Sets = None,
     out: Out = Path("runs"),
     force: Force = False,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    typed: dict | None = None,
 ) -> None:
     """Run one method on one task under a budget and store the result."""
+    from lampbench.harness import api
     from lampbench.harness.config import parse_sets, read_yaml
-    from lampbench.harness.sweep import execute, expand
 
     _quiet_libraries()
-    try:
-        options = _run_options(
-            data=data, split=split, time_split=time_split, data_dir=data_dir, users=users, select=select,
-            max_profile=max_profile, train_users=train_users, model=model, embedder=embedder,
-            max_prompt_tokens=max_prompt_tokens, batch_size=batch_size,
-        )  # fmt: skip
-        sets = {**(read_yaml(config) if config else {}), **parse_sets(set_ or [])}
-        # One run: a list value is the value itself, not a grid, so each value goes in as a one-point grid.
-        one_point = {method: {key: [value] for key, value in sets.items()}}
-        (spec,) = expand([method], [task], [budget], [seed], run_options=options, method_sets=one_point)
-        if data == "lamp":
-            _check_lamp_data(spec)
-        record = execute(spec, str(out), force=force, progress=not quiet)
-    except _user_errors() as e:
-        _fail(str(e))
+    sets = {**(read_yaml(config) if config else {}), **parse_sets(set_ or [])}
+    record = api.run(method, task, budget, config=sets, out=out, force=force, progress=not quiet, **(typed or {}))
     _print_record(record, out)
-    if record["status"] == "error":
-        raise typer.Exit(1)
+    _exit_for([record], out)
 
 
 @app.command()
+@with_run_options(sweep=True)
 def sweep(
     methods: Annotated[str | None, typer.Option(help="Comma-separated methods.")] = None,
     task: Annotated[str | None, typer.Option(help="Comma-separated tasks.")] = None,
@@ -118,75 +102,75 @@ def sweep(
     seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds.")] = None,
     config: Annotated[Path | None, typer.Option(help="Sweep YAML (methods, tasks, budgets, seeds, run, set).")] = None,
     executor: Annotated[
-        str, typer.Option(help="local (one run after another) or ray (each run a Ray task).")
+        Literal["local", "ray"], typer.Option(help="local (one run after another) or ray (each run a Ray task).")
     ] = "local",
     ray_address: Annotated[
         str | None, typer.Option(help="Ray cluster address (e.g. auto); local when omitted.")
     ] = None,
-    data: Data = "lamp",
-    split: Split = "dev",
-    time_split: TimeSplit = False,
-    data_dir: DataDir = None,
-    users: Users = None,
-    select: Select = "most-active",
-    max_profile: MaxProfile = None,
-    train_users: TrainUsers = None,
-    model: Model = "smollm2",
-    embedder: Embedder = "all-MiniLM-L6-v2",
-    max_prompt_tokens: MaxPromptTokens = 512,
-    batch_size: BatchSize = 8,
+    cpus_per_run: Annotated[
+        int | None, typer.Option(min=1, help="CPUs a Ray run reserves (default: a whole node, so runs never share).")
+    ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Method config key=v or key=v1,v2 (a grid); repeatable.")
     ] = None,
     out: Out = Path("runs"),
     force: Force = False,
+    typed: dict | None = None,
 ) -> None:
-    """Run a grid of method x task x budget x seed; finished runs are reused, failures do not stop the rest."""
+    """Run a grid of method x task x budget x seed; finished runs are reused, failures do not stop the rest.
+
+    Run options typed here win over the sweep file's `run:` section, which wins over the defaults.
+    """
+    from lampbench.harness import api
     from lampbench.harness.config import parse_sets
-    from lampbench.harness.sweep import expand, read_sweep, run_sweep
 
     _quiet_libraries()
-    try:
-        plan = read_sweep(config) if config else {}
-        cli_options = _run_options(
-            data=data, split=split, time_split=time_split, data_dir=data_dir, users=users, select=select,
-            max_profile=max_profile, train_users=train_users, model=model, embedder=embedder,
-            max_prompt_tokens=max_prompt_tokens, batch_size=batch_size,
-        )  # fmt: skip
-        # The YAML's `run:` options apply where the command line left an option at its default.
-        defaults = {p.name: p.default for p in inspect.signature(sweep).parameters.values()}
-        from_yaml = {k: v for k, v in (plan.get("run") or {}).items() if cli_options.get(k) == defaults.get(k)}
-        options = {**cli_options, **from_yaml}
-        shared = {k: _grid_value(v) for k, v in parse_sets(set_ or []).items()}
-        specs = expand(
-            _listed(methods) or plan.get("methods") or [],
-            _listed(task) or plan.get("tasks") or [],
-            _listed(budgets) or [str(b) for b in plan.get("budgets") or []],
-            [int(s) for s in (_listed(seeds) or plan.get("seeds") or [0])],
-            run_options=options, method_sets=plan.get("set") or {}, shared_sets=shared,
-        )  # fmt: skip
-        if not specs:
-            _fail("the sweep has no runs: give --methods, --task and --budgets, or a --config with them")
-        typer.echo(f"sweep: {len(specs)} runs into {out} ({executor})")
-        counts = run_sweep(specs, out, force=force, executor=executor, ray_address=ray_address, on_done=_echo_done)
-    except _user_errors() as e:
-        _fail(str(e))
+    records = api.sweep(
+        _listed(methods), _listed(task), _listed(budgets), _seeds(seeds), config=config,
+        sets={k: _grid_value(v) for k, v in parse_sets(set_ or []).items()}, executor=executor,
+        ray_address=ray_address, cpus_per_run=cpus_per_run, out=out, force=force, on_done=_echo_done,
+        on_start=lambda specs: typer.echo(f"sweep: {len(specs)} runs into {out} ({executor})"), **(typed or {}),
+    )  # fmt: skip
+    counts = Counter("reused" if r.get("reused") else r["status"] for r in records)
     typer.echo("summary: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("ok", "over_budget", "error", "reused")))
-    if counts.get("error"):
-        raise typer.Exit(1)
+    _exit_for(records, out)
+
+
+def _exit_for(records: list[dict], out: Path) -> None:
+    """Exit 130 when a run was interrupted, 1 when one ended in `error` (saying where its traceback is)."""
+    if any(r.get("status") == "interrupted" for r in records):
+        raise typer.Exit(130)
+    failed = [r for r in records if r.get("status") == "error"]
+    if failed:
+        raise RunsFailed(failed, out)
+
+
+def _seeds(text: str | None) -> list[int]:
+    from lampbench.harness.config import ConfigError
+
+    try:
+        return [int(s) for s in _listed(text)]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: expected integers separated by commas, e.g. 0,1,2") from None
 
 
 @app.command()
 def regress(
-    suite: Annotated[Path, typer.Option(help="Sweep YAML of the suite, with `tolerances` per metric.")] = Path(
-        "configs/ci-small.yaml"
+    suite: Annotated[
+        Path, typer.Option(help="Sweep YAML of the suite, with `tolerances`: the minimum drop per metric that counts.")
+    ] = Path("configs/ci-small.yaml"),
+    baseline: Annotated[Path, typer.Option(help="Baseline JSON: metrics and per-user scores.")] = Path(
+        "leaderboard/baseline.json"
     ),
-    baseline: Annotated[Path, typer.Option(help="Baseline metrics JSON.")] = Path("leaderboard/baseline.json"),
     out: Out = Path("runs/regress"),
-    update: Annotated[bool, typer.Option(help="Write the suite's current metrics as the new baseline.")] = False,
+    update: Annotated[bool, typer.Option(help="Write the suite's current scores as the new baseline.")] = False,
     force: Force = False,
 ) -> None:
-    """Run a small suite and compare it with a committed baseline; exit 1 on a regression."""
+    """Run a small suite and compare it with a committed baseline; exit 1 on a regression.
+
+    A regression is a drop whose paired bootstrap interval over users excludes 0 (and exceeds the suite's
+    tolerance for that metric), after reading answers or on the raw generations; each line prints the interval.
+    """
     from lampbench.harness.sweep import expand, read_sweep, run_sweep
     from lampbench.leaderboard.regress import compare, current_metrics, read_baseline, write_baseline
 
@@ -262,16 +246,6 @@ def _print_record(record: dict, out: Path) -> None:
     typer.echo(f"  results in {out / record['run_id']}")
 
 
-def _check_lamp_data(spec) -> None:
-    """Download missing official files before the run starts (so the user sees the progress bar first)."""
-    from lampbench.tasks.data import resolve_data_dir
-    from lampbench.tasks.download import ensure_split
-    from lampbench.tasks.specs import get_task
-
-    root = resolve_data_dir(Path(spec.data_dir) if spec.data_dir else None)
-    ensure_split(get_task(spec.task), spec.split, root, time_split=spec.time_split)
-
-
 @data_app.command("download")
 def data_download(
     task: Annotated[str, typer.Argument(help="Task name, e.g. lamp3.")],
@@ -336,23 +310,65 @@ def _echo_checksums(task_spec, split: str, root: Path, time_split: bool) -> None
 
 
 @app.command()
-def methods() -> None:
-    """The registered methods and the package each comes from."""
+def methods(
+    name: Annotated[str | None, typer.Argument(help="A method: its description and config fields.")] = None,
+) -> None:
+    """The registered methods and the package each comes from; with a NAME, its description and config."""
+    from lampbench.harness.config import config_help
     from lampbench.methods.registry import METHODS
 
-    for entry in METHODS.entries().values():
-        typer.echo(f"{entry.name:14} {entry.origin:22} {entry.target}")
+    if name is None:
+        for entry in METHODS.entries().values():
+            typer.echo(f"{entry.name:14} {entry.origin:22} {entry.target}")
+        return
+    cls = METHODS.get(name)
+    entry = METHODS.entries().get(name)
+    typer.echo(f"{name}  ({entry.target if entry else name}, from {entry.origin if entry else 'a module path'})")
+    typer.echo(_doc(cls))
+    rows = config_help(cls.Config)
+    typer.echo(f"\nconfig ({cls.Config.__name__}; set with --set key=value or --config file.yaml):")
+    if not rows:
+        typer.echo("  (no config fields)")
+    width = max((len(r[0]) for r in rows), default=0)
+    for field_name, kind, default, text in rows:
+        typer.echo(f"  {field_name:{width}}  {kind}  = {default}")
+        if text:
+            typer.echo(f"  {'':{width}}    {text}")
 
 
 @app.command()
-def tasks() -> None:
-    """The LaMP tasks, their kind, labels and metrics."""
-    from lampbench.tasks.specs import TASKS
+def tasks(
+    name: Annotated[str | None, typer.Argument(help="A task: labels, metrics, prompt, generation length.")] = None,
+) -> None:
+    """The LaMP tasks, their kind, labels and metrics; with a NAME, everything about the task."""
+    from lampbench.tasks.specs import TASKS, get_task
 
-    for t in TASKS.values():
-        aliases = f" (alias {', '.join(t.aliases)})" if t.aliases else ""
-        labels = f"{len(t.labels)} labels" if t.labels else "free text"
-        typer.echo(f"{t.name:7} {t.lamp:7} {t.kind:14} {labels:10} {', '.join(t.metrics):16} {t.description}{aliases}")
+    if name is None:
+        for t in TASKS.values():
+            aliases = f" (alias {', '.join(t.aliases)})" if t.aliases else ""
+            labels = f"{len(t.labels)} labels" if t.labels else "free text"
+            typer.echo(
+                f"{t.name:7} {t.lamp:7} {t.kind:14} {labels:10} {', '.join(t.metrics):16} {t.description}{aliases}"
+            )
+        return
+    t = get_task(name)
+    aliases = f"; alias {', '.join(t.aliases)}" if t.aliases else ""
+    typer.echo(f"{t.name}  ({t.lamp}, files under {t.path}/{aliases}): {t.description}")
+    typer.echo(f"kind: {t.kind}")
+    typer.echo(f"labels: {', '.join(t.labels) if t.labels else 'none (free text)'}")
+    typer.echo(f"metrics: {t.metrics[0]} (headline){''.join(', ' + m for m in t.metrics[1:])}")
+    typer.echo(f"generation: at most {t.max_new_tokens} new tokens")
+    target = f" (the output field: {t.profile_target})" if t.profile_target else ""
+    typer.echo(f"history item fields: {', '.join(t.profile_fields)}{target}")
+    typer.echo("prompt: the task input as LaMP writes it; with retrieved history (RAG), LaMP's prompt:")
+    typer.echo(f"  {t.rag_prompt('<items>', '<task input>')}")
+    typer.echo(f"  where <items> joins, with \", and \", one per retrieved item: {t.rag_item}")
+
+
+def _doc(obj) -> str:
+    import inspect
+
+    return inspect.cleandoc(obj.__doc__ or "(no description)")
 
 
 @app.command()
@@ -385,12 +401,8 @@ _register_leaderboard(app)
 
 
 def main() -> None:
-    """Console entry point."""
-    try:
-        app()
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+    """Console entry point (errors and exit statuses: `harness/cli_base.py`)."""
+    app()
 
 
 if __name__ == "__main__":

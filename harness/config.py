@@ -87,6 +87,15 @@ def type_name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
+def coerce_value(key: str, value: Any, hint: Any) -> Any:
+    """`value` as the type `hint` asks (numbers from numeric text, one item as a one-item list).
+
+    Raises:
+        ConfigError: naming `key` when the value does not fit.
+    """
+    return _coerce(key, value, hint)
+
+
 def _coerce(key: str, value: Any, hint: Any) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lampbench.tasks.data import load_users, resolve_data_dir, select_users, split_files
@@ -50,6 +52,26 @@ def split_users(spec, task: TaskSpec, split: str, n: int | None) -> list[User]:
 
 def load_eval_and_train(spec, task: TaskSpec, *, with_train: bool) -> tuple[list[User], list[User]]:
     """Evaluation users of `spec.split` and, when the method trains collectively, users of the train split."""
+    key = (spec.run_id, with_train)
+    if key in _CHECKED:  # loaded moments ago, before the run folder existed (see `checked_data`)
+        return _CHECKED[key]
     users = split_users(spec, task, spec.split, spec.users)
     train = split_users(spec, task, "train", spec.train_users) if with_train and spec.split != "train" else []
     return users, train
+
+
+_CHECKED: dict[tuple[str, bool], tuple[list[User], list[User]]] = {}
+
+
+@contextmanager
+def checked_data(spec, task: TaskSpec, *, with_train: bool) -> Iterator[None]:
+    """Load (and so validate) a run's data before anything is created, and let the run use what was loaded.
+
+    Bad data then ends with its one-line `DataError` before a run folder exists, and a 400 MB file is read once.
+    """
+    key = (spec.run_id, with_train)
+    _CHECKED[key] = load_eval_and_train(spec, task, with_train=with_train)
+    try:
+        yield
+    finally:
+        _CHECKED.pop(key, None)

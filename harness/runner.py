@@ -12,65 +12,29 @@ kept and the budget already spent is carried over (`harness/progress.py`).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import platform
-import re
 import shutil
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lampbench.harness.accounting import state_bytes, state_parameters
 from lampbench.harness.answering import UserLoop
-from lampbench.harness.budget import Clock, format_seconds, overrun_allowance
+from lampbench.harness.budget import Clock, overrun_allowance
 from lampbench.harness.data import load_eval_and_train
 from lampbench.harness.hardware import describe
 from lampbench.harness.progress import FILES as PROGRESS_FILES
 from lampbench.harness.progress import Progress
+from lampbench.harness.spec import RunSpec  # noqa: F401 - declared in spec.py, used here and by importers
 from lampbench.harness.store import Store, write_json
 from lampbench.methods.api import Context, Method
 from lampbench.tasks.specs import TaskSpec, User, get_task
 
 log = logging.getLogger("lampbench")
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything that defines a run; its hash names the run folder.
-
-    Attributes mirror `bench run`'s options; `method_config` is the method's fully resolved config as a dict.
-    """
-
-    method: str
-    task: str
-    budget: float
-    method_config: dict[str, Any] = field(default_factory=dict)
-    data: str = "lamp"  # "lamp" (official files) or "synthetic"
-    split: str = "dev"
-    time_split: bool = False
-    data_dir: str | None = None
-    users: int | None = None
-    select: str = "most-active"
-    seed: int = 0
-    max_profile: int | None = None
-    train_users: int | None = None
-    model: str = "smollm2"
-    embedder: str = "all-MiniLM-L6-v2"
-    max_prompt_tokens: int = 512
-    batch_size: int = 8
-
-    @property
-    def run_id(self) -> str:
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
-        digest = hashlib.sha256(blob.encode()).hexdigest()[:10]
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.method).strip("-")
-        return f"{self.task}-{slug}-{format_seconds(self.budget)}-s{self.seed}-{digest}"
 
 
 def versions() -> dict[str, str]:
@@ -154,7 +118,11 @@ def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, 
 
             # A method config may ask for a 4-bit base (QLoRA-style training, CUDA + bitsandbytes only).
             four_bit = bool(spec.method_config.get("load_in_4bit", False))
-            backbone = Backbone.load(spec.model, batch_size=spec.batch_size, load_in_4bit=four_bit)
+            backbone = Backbone.load(
+                spec.model, batch_size=spec.batch_size, load_in_4bit=four_bit, device=spec.device, dtype=spec.dtype,
+                revision=spec.revision, chat_template=spec.chat_template,
+                trust_remote_code=spec.trust_remote_code, attn=spec.attn,
+            )  # fmt: skip
         timings["load_s"] = time.perf_counter() - t
         log.info("run %s: %d users, %d training users", spec.run_id, len(users), len(train))
         ctx = Context(

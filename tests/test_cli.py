@@ -8,13 +8,14 @@ import pytest
 from typer.testing import CliRunner
 
 from lampbench.harness.cli import app
+from lampbench.methods.base import Base
 from lampbench.tests.smollm2 import bench_run
 
 runner = CliRunner()
 
 
 def bench(*args: str):
-    return runner.invoke(app, list(args))
+    return runner.invoke(app, list(args), prog_name="bench", env={"COLUMNS": "300"})
 
 
 def test_tasks_and_methods_list():
@@ -67,7 +68,7 @@ def test_run_then_leaderboard_on_tiny_model(cache, tmp_path):
     assert {r["method"] for r in records} == {"base", "rag"}
     markdown = bench("leaderboard", "--out", out, "--format", "markdown").output
     assert markdown.startswith("**lamp3** · product rating · best seed")
-    assert "\n| method | budget | seeds | mae ↓ | rmse ↓ | gain ↑ |" in markdown
+    assert "\n| method | budget | seeds | mae ↓ | rmse ↓ |" in markdown and "| gain ↑ |" in markdown
 
 
 def test_score_files(tmp_path):
@@ -100,3 +101,178 @@ def test_a_list_value_in_run_set_is_a_value_not_a_grid(cache, tmp_path):
     args = ["--task", "lamp3", "--data", "synthetic", "--users", "1", "--model", "tiny-random", "--out", str(out)]
     result = bench("run", "--method", "rag", *args, "--quiet", "--set", "k=[1]")
     assert result.exit_code == 2 and "k=[1]: must be an integer" in result.output  # one value, type-checked
+
+
+# --- bad input ends cleanly, before anything loads (one line on stderr, exit 2, no run folder) ---
+
+PROFILE = [{"id": "p", "text": "ok", "score": "4"}]
+GOOD_Q = [{"id": "1", "input": "What is the score of this review: fine", "profile": PROFILE}]
+GOOD_O = {"task": "LaMP_3", "golds": [{"id": "1", "output": "5"}]}
+
+
+@pytest.mark.parametrize(
+    "questions, outputs, message",
+    [
+        ("not json", GOOD_O, "dev_questions.json: not valid JSON"),
+        ("<html>Not Found</html>", GOOD_O, "dev_questions.json: not JSON: looks like an HTML page"),
+        ("", GOOD_O, "dev_questions.json: not JSON: the file is empty"),
+        ({"id": "1"}, GOOD_O, "dev_questions.json: expected a JSON list of questions"),
+        ([{"id": "1", "profile": PROFILE}], GOOD_O, "entry 0 (id '1'): missing field 'input'"),
+        ([GOOD_Q[0], GOOD_Q[0]], GOOD_O, "entry 1 (id '1'): duplicate id"),
+        (GOOD_Q, {"golds": "x"}, 'dev_outputs.json: expected an object with a "golds" list'),
+        (GOOD_Q, {"task": "LaMP_3", "golds": [{"id": "2", "output": "5"}]}, "dev_outputs.json: ids do not match"),
+    ],
+)
+def test_malformed_lamp_files_end_in_one_line_and_no_run_folder(questions, outputs, message, tmp_path):
+    split = tmp_path / "data" / "LaMP_3" / "dev"
+    split.mkdir(parents=True)
+    for name, content in (("dev_questions.json", questions), ("dev_outputs.json", outputs)):
+        (split / name).write_text(content if isinstance(content, str) else json.dumps(content))
+    out = tmp_path / "runs"
+    result = bench("run", "--method", "base", "--task", "lamp3", "--data-dir", str(tmp_path / "data"),
+                   "--model", "tiny-random", "--out", str(out))  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stdout == "" and len(result.stderr.splitlines()) == 1, result.output
+    assert result.stderr.startswith(f"error: {split}") and message in result.stderr
+    assert not out.exists()  # no run folder, no index: the leaderboard never sees it
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data", "foo"], "error: bench run: Invalid value for '--data': 'foo' is not one of 'lamp', 'synthetic'."),
+        (["--split", "val"], "Invalid value for '--split'"),
+        (["--select", "best"], "Invalid value for '--select'"),
+        (["--dtype", "bf16"], "'bf16' is not one of 'auto', 'float32', 'bfloat16', 'float16'"),
+        (["--attn", "flash"], "Invalid value for '--attn'"),
+        (["--users", "0"], "Invalid value for '--users'"),
+        (["--no-such-option"], "No such option"),
+    ],
+)
+def test_choices_are_checked_by_the_command_line(args, message, tmp_path):
+    result = bench("run", "--method", "base", "--task", "lamp3", "--out", str(tmp_path / "runs"), *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_help_lists_the_choices_and_model_options():
+    text = " ".join(bench("run", "--help").output.split())
+    for expected in ("lamp|synthetic", "dev|train|test", "most-active|random", "auto|float32|bfloat16|float16",
+                     "sdpa|eager|flash_attention_2", "--no-chat-template", "--trust-remote-code", "--revision",
+                     "--device", "--patch-known-defects"):  # fmt: skip
+        assert expected in text.replace("│ ", ""), expected
+    assert "local|ray" in bench("sweep", "--help").output and "--cpus-per-run" in bench("sweep", "--help").output
+
+
+def test_version():
+    from importlib.metadata import version
+
+    result = bench("--version")
+    assert result.exit_code == 0 and result.output == f"bench (lampbench) {version('lampbench')}\n"
+
+
+# --- internal errors are not dressed as user errors ---
+
+
+def test_a_bug_before_the_run_says_internal_error_and_where_the_traceback_is(monkeypatch, tmp_path):
+    from lampbench.harness import cli_base
+
+    def bug(*args, **kwargs):
+        raise ValueError("a bug, not bad input")  # a bare ValueError is no longer a user error
+
+    monkeypatch.setattr("lampbench.harness.api.run", bug)
+    monkeypatch.setattr(cli_base, "TRACEBACK_FILE", tmp_path / "traceback.txt")
+    result = bench("run", "--method", "base", "--task", "lamp3")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == (
+        f"internal error: ValueError: a bug, not bad input (traceback in {tmp_path / 'traceback.txt'}; "
+        "bench --verbose prints it)\n"
+    )
+    assert "Traceback (most recent call last)" in (tmp_path / "traceback.txt").read_text()
+    verbose = bench("--verbose", "run", "--method", "base", "--task", "lamp3")
+    assert verbose.exit_code == 1 and "Traceback (most recent call last)" in verbose.stderr
+    assert verbose.stderr.splitlines()[-1] == "internal error: ValueError: a bug, not bad input (traceback above)"
+
+
+class Crash(Base):
+    """Fails in personalize: a bug inside a run."""
+
+    def personalize(self, ctx, user):
+        raise KeyError("no such thing")
+
+
+def test_a_bug_inside_a_run_points_at_its_log(cache, tmp_path):
+    out = tmp_path / "runs"
+    args = ["run", "--method", "lampbench.tests.test_cli:Crash", "--task", "lamp3", "--data", "synthetic",
+            "--users", "1", "--model", "tiny-random", "--out", str(out), "--quiet"]  # fmt: skip
+    result = bench(*args)
+    assert result.exit_code == 1
+    (run_dir,) = out.glob("lamp3-*")
+    assert result.stderr == f"internal error: KeyError: 'no such thing' (traceback in {run_dir / 'log.txt'})\n"
+    assert "Traceback" in (run_dir / "log.txt").read_text()
+    verbose = bench("--verbose", *args)
+    assert verbose.exit_code == 1 and "Traceback (most recent call last)" in verbose.stderr
+
+
+def test_ctrl_c_exits_130(monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("lampbench.harness.api.run", interrupted)
+    result = bench("run", "--method", "base", "--task", "lamp3")
+    assert result.exit_code == 130 and result.stderr == "interrupted\n"
+
+
+# --- options declared once: recorded in config.json, the command line wins over a sweep file ---
+
+
+def test_model_options_are_recorded_in_config_json(cache, tmp_path):
+    out = tmp_path / "runs"
+    result = bench("run", "--method", "base", "--task", "lamp3", "--data", "synthetic", "--users", "1",
+                   "--model", "tiny-random", "--out", str(out), "--quiet", "--device", "cpu", "--dtype", "float32",
+                   "--no-chat-template", "--attn", "eager", "--revision", "main")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (config,) = [json.loads(p.read_text()) for p in out.glob("*/config.json")]
+    assert config["device"] == "cpu" and config["dtype"] == "float32" and config["chat_template"] is False
+    assert config["attn"] == "eager" and config["revision"] == "main" and config["trust_remote_code"] is False
+    assert config["patch_known_defects"] is False
+
+
+def test_a_typed_flag_wins_over_the_sweep_file_even_at_its_default_value(cache, tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("methods: [base]\ntasks: [lamp3]\nbudgets: [1m]\n"
+                    "run: {data: synthetic, users: 2, model: tiny-random, select: random, max_prompt_tokens: 256}\n")
+    out = tmp_path / "runs"
+    result = bench("sweep", "--config", str(plan), "--out", str(out), "--select", "most-active", "--users", "1")
+    assert result.exit_code == 0, result.output
+    (config,) = [json.loads(p.read_text()) for p in out.glob("*/config.json")]
+    assert config["select"] == "most-active" and config["users"] == 1  # typed, though most-active is the default
+    assert config["max_prompt_tokens"] == 256  # from the file: not typed
+
+
+def test_a_bad_value_in_a_sweep_file_is_one_line(tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("methods: [base]\ntasks: [lamp3]\nbudgets: [1m]\nrun: {dtype: bf16}\n")
+    result = bench("sweep", "--config", str(plan), "--out", str(tmp_path / "runs"))
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
+    assert f"{plan}: run option dtype='bf16': must be one of auto, float32, bfloat16, float16" in result.stderr
+
+
+# --- what a method and a task are ---
+
+
+def test_methods_name_shows_description_and_config_fields():
+    result = bench("methods", "rag")
+    assert result.exit_code == 0
+    assert result.output.startswith("rag  (lampbench.methods.rag:Rag, from lampbench)\n")
+    assert "\nconfig (RagConfig; set with --set key=value or --config file.yaml):\n" in result.output
+    assert "\n  k " in result.output and " int " in result.output  # name, type, default and help per field
+    assert bench("methods", "rga").stderr == "error: unknown method 'rga'; did you mean rag?\n"
+
+
+def test_tasks_name_shows_labels_metrics_prompt_and_length():
+    out = bench("tasks", "lamp2").output
+    assert "labels: sci-fi, based on a book, comedy" in out and "metrics: accuracy (headline), f1" in out
+    assert "generation: at most 12 new tokens" in out and "prompt:" in out and "{description}" in out
+    assert bench("tasks", "lamp33").exit_code == 2
