@@ -11,6 +11,7 @@ machine names and raw numbers, for scripts and plots.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -59,7 +60,7 @@ def render(board: pd.DataFrame, fmt: str = "table", *, aggregate: str = "best") 
         headers = [c.header for c in columns]
         body = _markdown(headers, cells, columns) if fmt == "markdown" else _aligned(headers, cells, columns)
         blocks.append(f"{heading(task, rows, aggregate, markdown=fmt == 'markdown')}\n\n{body}")
-    return "\n\n".join(blocks + [f"_{LEGEND}_" if fmt == "markdown" else LEGEND])
+    return "\n\n".join(blocks + [f"_{LEGEND}_" if fmt == "markdown" else textwrap.fill(LEGEND, 120)])
 
 
 def heading(task: str, rows: pd.DataFrame, aggregate: str, *, markdown: bool = False) -> str:

@@ -152,7 +152,8 @@ def test_console_shows_intervals_official_and_significant_gains(out):
     assert "0.840 [0.699, 0.981]" in rag and "1.340 [1.199, 1.481]" in rag and "+0.050 [+0.010, +0.090]*" in rag
     base = next(line for line in lines if line.startswith("base "))
     assert "+0.000 " in base and "*" not in base  # base against itself: no interval, no star
-    assert "95% interval, bootstrap over users" in lines[-1] and "* it excludes 0" in lines[-1]
+    legend = " ".join(lines[-4:])  # wrapped at 120 columns
+    assert "95% interval, bootstrap over users" in legend and "* it excludes 0" in legend
 
 
 def test_mean_pools_seeds_per_user_and_json_keeps_the_numbers(runs):
