@@ -128,3 +128,42 @@ def _query_ids(s: RunSpec) -> list[str]:
     from lampbench.tasks.specs import get_task
 
     return [q.id for u in load_eval_and_train(s, get_task(s.task), with_train=False)[0] for q in u.queries]
+
+
+class Fitting(Ticking):
+    """A collective stage of 100 s (fake clock) that can be saved and reloaded when `saves` is set."""
+
+    def __init__(self, now, stop_at=None, saves=True):
+        super().__init__(now, stop_at)
+        self.saves, self.fitted, self.weights = saves, 0, None
+
+    def fit(self, ctx, train):
+        self.now[0] += 100
+        self.fitted += 1
+        self.weights = "learnt"
+
+    def save_collective(self, ctx, path):
+        if self.saves:
+            (path / "weights.txt").write_text(self.weights)
+        return self.saves
+
+    def load_collective(self, ctx, path):
+        self.weights = (path / "weights.txt").read_text()
+        return True
+
+
+@pytest.mark.parametrize("saves", [True, False])
+def test_fit_is_reloaded_when_saved_else_redone_with_its_own_time(saves, tiny_backbone, cache, tmp_path, monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(runner_module, "Clock", lambda budget: Clock(budget, now=lambda: now[0]))
+    store = Store(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run(spec(), Fitting(now, stop_at=3, saves=saves), store=store, progress=False, backbone=tiny_backbone)
+    again = Fitting(now, saves=saves)
+    record = run(spec(), again, store=store, progress=False, backbone=tiny_backbone)
+    assert record["status"] == "ok" and record["kept_users"] == 2 and again.weights == "learnt"
+    assert again.fitted == (0 if saves else 1)
+    # 100 s of fit and 30 s of users before the interruption; the users 3-6 after it. A redone fit is charged
+    # afresh (100 s), not on top of the first one: the run is charged for one fit either way.
+    assert record["budget_used_s"] == 100 + 20 + 10 + 40
+    assert (store.run_dir(spec().run_id) / "collective").exists() == saves
