@@ -12,14 +12,34 @@ this package is light: torch and transformers load when a run needs them.
 
 from __future__ import annotations
 
+import types
 from importlib.metadata import PackageNotFoundError, version
 
-from lampbench.harness.api import leaderboard, run, sweep, user_errors
+import lampbench.leaderboard as _board
+from lampbench.harness import api as _api
+from lampbench.harness.api import run, sweep, user_errors
 from lampbench.harness.spec import RunSpec
 
 try:
     __version__ = version("lampbench")
 except PackageNotFoundError:  # imported from a source tree that was never installed
     __version__ = "0+unknown"
+
+
+class _CallablePackage(types.ModuleType):
+    """`lampbench.leaderboard` is both the subpackage (tables, plots, site) and the API's leaderboard function.
+
+    Python binds a subpackage to its parent's attribute of the same name whenever it is imported, which would
+    replace a plain function; a callable package keeps `lampbench.leaderboard(...)` and
+    `lampbench.leaderboard.table` both working, whatever is imported when.
+    """
+
+    def __call__(self, out="runs", *, task=None, budgets=None, aggregate="best"):
+        """The leaderboard as a pandas DataFrame, as `bench leaderboard` shows it (`harness.api.leaderboard`)."""
+        return _api.leaderboard(out, task=task, budgets=budgets, aggregate=aggregate)
+
+
+_board.__class__ = _CallablePackage
+leaderboard = _board
 
 __all__ = ["RunSpec", "__version__", "leaderboard", "run", "sweep", "user_errors"]
