@@ -7,7 +7,7 @@ commands, so `bench --help` stays instant. Every command reads the results direc
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -17,8 +17,10 @@ Out = Annotated[Path, typer.Option(help="Results directory.")]
 Task = Annotated[str, typer.Option(help="Task name, e.g. lamp3.")]
 Metric = Annotated[str | None, typer.Option(help="A metric of the task (default: its headline metric).")]
 Budgets = Annotated[str | None, typer.Option("--budget", help="Only these budgets: 20m or 10m,20m.")]
-Band = Annotated[str, typer.Option(help="The band over seeds: minmax or std (mean ± std).")]
-Aggregate = Annotated[str, typer.Option(help="Fold seeds into the best seed or their mean ± std: best or mean.")]
+Band = Annotated[Literal["minmax", "std"], typer.Option(help="The band over seeds: minmax or std (mean ± std).")]
+Aggregate = Annotated[
+    Literal["best", "mean"], typer.Option(help="Fold seeds into the best seed or their mean ± std: best or mean.")
+]
 To = Annotated[
     Path | None,
     typer.Option(help="Output file: .png or .svg, or a name without either suffix for both (default: <task>-<plot>)."),
@@ -47,7 +49,9 @@ def leaderboard(
     task: Annotated[str | None, typer.Option(help="Only this task.")] = None,
     budget: Budgets = None,
     aggregate: Aggregate = "best",
-    fmt: Annotated[str, typer.Option("--format", help="table, markdown, csv or json.")] = "table",
+    fmt: Annotated[
+        Literal["table", "markdown", "csv", "json"], typer.Option("--format", help="table, markdown, csv or json.")
+    ] = "table",
     hardware: Annotated[
         str | None, typer.Option(help="Only runs whose hardware label contains this (case-insensitive), e.g. H100.")
     ] = None,
@@ -148,7 +152,9 @@ _setting_command(
 @plot_app.command("cost")
 def cost(
     task: Task,
-    cost: Annotated[str, typer.Option(help="state (per-user state bytes) or time (adaptation seconds).")] = "state",
+    cost: Annotated[
+        Literal["state", "time"], typer.Option(help="state (per-user state bytes) or time (adaptation seconds).")
+    ] = "state",
     metric: Metric = None,
     budget: Budgets = None,
     aggregate: Aggregate = "mean",

@@ -28,7 +28,8 @@ LEGEND = (
     "↓ lower is better, ↑ higher is better; [low, high]: 95% interval, bootstrap over users (seeds pooled per "
     "user); ranked by the metric after reading answers; official: raw generations as LaMP's evaluator scores them; "
     "gain: over `base` at the same budget, positive = better, paired interval over shared users, * it excludes 0, "
-    "† the user sets differ (only shared users compared)"
+    "† the user sets differ (only shared users compared); read e/x/u: answers that were the raw generation exactly, "
+    "extracted from it, unreadable"
 )
 _FIXED = ("data", "split", "model", "hardware", "dtype")  # in the heading when equal on every row, else columns
 
@@ -100,6 +101,7 @@ def columns_for(rows: pd.DataFrame) -> list[Column]:
         Column("state/user", "state_bytes_per_user", lambda r: size(r["state_bytes_per_user"])),
         Column("params/user", "parameters_per_user", lambda r: count(r["parameters_per_user"])),
         Column("coverage", "coverage", lambda r: _number(r["coverage"], "{:.0%}")),
+        *([Column("read e/x/u", "read:exact", reads)] if rows.get("read:exact", pd.Series()).notna().any() else []),
         Column("status", "status", lambda r: str(r["status"]), numeric=False),
     ]
     return columns
@@ -133,6 +135,12 @@ def gain(row: pd.Series) -> str:
     text = f"{value:+.3f}" + ("" if _missing(low) or _missing(high) else f" [{low:+.3f}, {high:+.3f}]")
     marks = ("*" if _flag(row.get("gain_significant")) else "") + ("†" if _flag(row.get("gain_users_differ")) else "")
     return text + marks
+
+
+def reads(row: pd.Series) -> str:
+    """`10/1/1`: answers read exactly as generated / extracted from a longer text / unreadable (a mean over seeds)."""
+    values = [row.get(f"read:{k}") for k in ("exact", "extracted", "unparsed")]
+    return "" if any(_missing(v) for v in values) else "/".join(f"{v:.0f}" for v in values)
 
 
 def _flag(value: Any) -> bool:

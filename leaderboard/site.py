@@ -98,6 +98,8 @@ interval from a bootstrap over users (with several seeds, over their per-user sc
 no base run), sign flipped for lower-is-better metrics, so positive is better; [low, high] is its paired interval
 over the users both answered, <b>*</b> when it excludes 0, <b>†</b> when the two answered different users (only
 the shared ones are compared).</li>
+<li><b>read e/x/u</b>: answers that were the raw generation exactly / extracted from a longer text by the task's
+parser / unreadable (scored as LaMP scores an unreadable answer).</li>
 <li><b>hardware</b>, <b>dtype</b>: part of a row's identity (in the heading when every row shares them): runs on
 different machines are never merged.</li>
 <li><b>adapt</b>: time charged to the budget (fit + personalize). <b>s/query</b>: inference seconds per query.</li>

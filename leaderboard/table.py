@@ -44,8 +44,9 @@ AGGREGATES = ("best", "mean")
 GROUP = ["task", "method", "config", "budget_s", "data", "split", "model", "hardware", "dtype"]  # one row per group
 _SETTING = ["task", "data", "split", "model", "hardware", "dtype"]  # what a `base` run must share to be compared
 UNKNOWN = "unknown"  # the hardware or dtype of a run recorded before run.json carried them
+READS = ["read:exact", "read:extracted", "read:unparsed"]  # how answers were read (run.json "read")
 _COSTS = ["adapt_s", "fit_s", "personalize_s", "predict_s_per_query", "state_bytes_per_user",
-          "parameters_per_user", "collective_state_bytes", "coverage"]  # fmt: skip
+          "parameters_per_user", "collective_state_bytes", "coverage", *READS]  # fmt: skip
 
 
 def load_runs(
@@ -157,6 +158,7 @@ def _row(store: Store, r: dict[str, Any]) -> dict[str, Any]:
     row["coverage"] = report.get("personalized_fraction", 1.0 if r.get("status") == "ok" else None)
     row["users"] = r.get("users")
     row["unparsed"] = r.get("unparsed")
+    row.update({c: (r.get("read") or {}).get(c.split(":")[1], np.nan) for c in READS})
     row["run_id"] = r["run_id"]
     row["run_dir"] = str(store.run_dir(r["run_id"]))
     return row

@@ -68,6 +68,7 @@ def add_run(
     outcomes: dict[str, dict[str, list]] | None = None,
     hardware: dict[str, Any] | None = HARDWARE,
     dtype: str | None = "float32",
+    read: dict[str, int] | None = None,
 ) -> str:
     """Write one run's folder (config.json, run.json, metrics.json) and, unless it failed, its index record.
 
@@ -85,6 +86,7 @@ def add_run(
         "state_parameters_per_user": parameters, "collective_state_bytes": 0, "collective_parameters": 0,
     }  # fmt: skip
     record.update({"hardware": hardware} if hardware else {}, **({"dtype": dtype} if dtype else {}))
+    record.update({"read": read} if read else {})
     if status == "error":
         record["error"] = "RuntimeError: out of memory"
     out = store.run_dir(run_id)
@@ -118,7 +120,8 @@ def write_results(root: Path, *, lamp2: bool = True) -> Store:
                 report = {"personalized_fraction": min(1.0, budget / 300)} if method == "chameleon" else None
                 run = {"method": method, "budget": budget, "seed": seed, "method_config": DEFAULTS[method], **costs}
                 metrics, outcomes = rating_run(0.9 - gain + noise, phase=len(method) + seed)
-                add_run(store, task="lamp3", report=report, metrics=metrics, outcomes=outcomes, **run)
+                read = {"exact": 6, "extracted": 1 + (method == "base"), "unparsed": 1 - (method == "base")}
+                add_run(store, task="lamp3", report=report, metrics=metrics, outcomes=outcomes, read=read, **run)
                 if lamp2:
                     add_run(
                         store, task="lamp2", metrics={"accuracy": 0.3 + gain + noise, "f1": 0.2 + gain + noise}, **run

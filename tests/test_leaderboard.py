@@ -105,7 +105,7 @@ def test_markdown_pastes_into_a_paper(runs):
     assert lines[3].startswith("|---|---|---:|---:|---:|")
     rag = next(line for line in lines if line.startswith("| rag |  | 5m |"))
     assert "| 0.850 ± 0.010 [0." in rag and "| +0.050 [-0.040, +0.140] |" in rag
-    assert "| 4.0 KiB |" in rag and "| 100% | ok |" in rag
+    assert "| 4.0 KiB |" in rag and "| 100% | 6/1/1 | ok |" in rag
     assert lines[-1].startswith("_↓ lower is better")
 
 
@@ -152,6 +152,7 @@ def test_console_shows_intervals_official_and_significant_gains(out):
     assert "0.840 [0.699, 0.981]" in rag and "1.340 [1.199, 1.481]" in rag and "+0.050 [+0.010, +0.090]*" in rag
     base = next(line for line in lines if line.startswith("base "))
     assert "+0.000 " in base and "*" not in base  # base against itself: no interval, no star
+    assert "read e/x/u" in lines[2] and " 6/1/1 " in rag and " 6/2/0 " in base  # how the answers were read
     legend = " ".join(lines[-4:])  # wrapped at 120 columns
     assert "95% interval, bootstrap over users" in legend and "* it excludes 0" in legend
 
