@@ -6,6 +6,7 @@ same greedy settings. The bare loop is what a researcher writes by hand: tokeniz
 order restoration. Target: the harness at 90% or more of the bare loop's queries per second.
 
     python benchmarks/generation.py [--model smollm2] [--task lamp3] [--queries 48] [--batch-size 8] [--repeats 3]
+        [--dtype auto|float32|bfloat16|float16]
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16")
     args = parser.parse_args()
 
     from lampbench.harness.backbone import Backbone
@@ -58,7 +60,7 @@ def main() -> None:
     task = get_task(args.task)
     users = load_users(task, *synthetic_files(task, "dev", n_users=max(100, args.queries)))
     prompts = [q.input for u in users for q in u.queries][: args.queries]
-    backbone = Backbone.load(args.model, batch_size=args.batch_size)
+    backbone = Backbone.load(args.model, batch_size=args.batch_size, dtype=args.dtype)
     torch.manual_seed(0)
 
     def harness() -> list[str]:
@@ -77,7 +79,8 @@ def main() -> None:
     qps = {name: len(prompts) / statistics.median(t) for name, t in times.items()}
     same = sum(a.strip() == b.strip() for a, b in zip(harness(), bare(), strict=True))
     device = str(backbone.device)
-    print(f"{args.model} on {device}, {task.name}, {len(prompts)} prompts, batch {args.batch_size}, "
+    dtype = str(backbone.dtype).removeprefix("torch.")
+    print(f"{args.model} ({dtype}) on {device}, {task.name}, {len(prompts)} prompts, batch {args.batch_size}, "
           f"max_new_tokens {task.max_new_tokens}, median of {args.repeats}")  # fmt: skip
     print(f"  bare model.generate loop: {qps['bare']:.2f} queries/s")
     print(f"  harness Backbone.generate: {qps['harness']:.2f} queries/s  ({qps['harness'] / qps['bare']:.0%} of bare)")

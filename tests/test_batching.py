@@ -102,3 +102,11 @@ def test_a_batch_time_is_shared_by_query_count(tiny_backbone, cache, tmp_path):
     assert len(set(shares)) == 1 and shares[0] > 0  # one batch of four one-query users: four equal shares
     assert record["predict_s"] == pytest.approx(4 * shares[0])
     assert record["dtype"] == "float32"
+
+
+def test_the_dtype_is_in_the_record_and_the_index(cache, tmp_path):
+    store = Store(tmp_path)
+    record = run(spec(users=2, dtype="bfloat16", device="cpu"), Base(), store=store, progress=False)
+    assert record["status"] == "ok" and record["dtype"] == "bfloat16"
+    assert [line["dtype"] for line in store.index()] == ["bfloat16"]
+    assert record["hardware"]["label"] and "torch" in record["versions"]
