@@ -15,7 +15,7 @@ the profile to the task input in Per-Pcs' layout (Table 6)::
 
 Choices of ours, where the papers are silent or our setting differs:
 - Table 5 has no prompt for the news-categorization LaMP-2 (`lamp2n`); ours is LaMP-2's movie prompt with
-  articles and categories in place of movies and tags.
+  articles and categories in place of movies and tags. A task with no prompt here gets `GENERIC_PROFILE_PROMPT`.
 - The User Instruction is the LaMP task input (as for `base` and `rag`), not Table 6's rewording of it, so
   `pag` differs from `base` only by what it adds.
 - Per-Pcs writes profiles with a separate Mistral-7B; here the run's own backbone writes them (one shared
@@ -63,6 +63,11 @@ PROFILE_PROMPTS: dict[str, str] = {
     "style/punctuation/capitalization/wording/tone/etc. as them. Only give me the template description, "
     "nothing else.",
 }
+#: A task Table 5 does not cover (one added later) gets this prompt: the same request, phrased for any task.
+GENERIC_PROFILE_PROMPT = (
+    "Look at the following past items of this user and describe, in one or two sentences, the preferences and "
+    "the style that would best predict their next answer. Only generate the description, nothing else."
+)
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ def sample_items(user: User, n: int, seed: int) -> list[dict[str, Any]]:
 
 def profile_prompt(task: str, history: Sequence[str]) -> str:
     """Per-Pcs' profile-generation prompt for `task` around the rendered history items."""
-    return f"{PROFILE_PROMPTS[task]}\nUser History:\n" + "\n".join(history) + "\nAnswer:"
+    return f"{PROFILE_PROMPTS.get(task, GENERIC_PROFILE_PROMPT)}\nUser History:\n" + "\n".join(history) + "\nAnswer:"
 
 
 def pag_prompt(profile: str, history: Sequence[str], inp: str) -> str:

@@ -109,7 +109,8 @@ class TaskSpec:
         input_marks: strings every LaMP input of the task contains (``description:`` for movie tagging); an
             input without them is a known defect of real files (LaMP-2M dev id 110 has no instruction).
         instruction: LaMP's input text before the item's own text; ``patch_known_defects`` prepends it to an
-            input without its marks. Empty where the input cannot be rebuilt (LaMP-1's references).
+            input without its marks, and methods that make task inputs from history items (the fine-tuning
+            examples) start them with it. Empty where the input cannot be rebuilt (LaMP-1's references).
     """
 
     name: str
@@ -176,6 +177,12 @@ _LAMP2M_INSTRUCTION = (
 )
 
 
+_LAMP2N_INSTRUCTION = (
+    "Which category does this article relate to among the following categories? Just answer with the category "
+    f"name without further explanation. categories: [{', '.join(NEWS_CATEGORIES)}] article: "
+)
+
+
 def _then(suffix: str) -> Callable[[str, str], str]:
     return lambda inp, items: f"{items}{suffix}{inp}"
 
@@ -205,6 +212,7 @@ TASKS: dict[str, TaskSpec] = {
             rag_item='the category for the article: "{text}" is "{category}" ', rag_truncate="text",
             rag_prompt=_then(". "), max_new_tokens=12, metrics=("accuracy", "f1"),
             description="news categorization (the original LaMP-2)", input_marks=("article:",),
+            instruction=_LAMP2N_INSTRUCTION,
         ),
         TaskSpec(
             name="lamp3", lamp="LaMP_3", path="LaMP_3", kind="rating", labels=("1", "2", "3", "4", "5"),

@@ -11,6 +11,8 @@ agent concludes "the user's preferences, behaviors, and style" from the selected
 gives "characteristics of impersonal and general responses". The two insight prompts below ask for exactly that,
 phrased to complete the slots the pair prompts leave for them ("The user prefers [INSIGHT]." and
 "Your answer should [INSIGHT].").
+
+A task this module does not list gets `generic_templates`, built from its `TaskSpec` in the same frame.
 """
 
 from __future__ import annotations
@@ -136,9 +138,31 @@ def templates(task: TaskSpec) -> Templates:
             activity="writing titles for papers",
         ),
     }
-    if task.name not in table:
-        raise ValueError(f"CHAMELEON has no prompt templates for task {task.name!r}")
-    return table[task.name]
+    return table[task.name] if task.name in table else generic_templates(task)
+
+
+def generic_templates(task: TaskSpec) -> Templates:
+    """Templates for a task the table does not list (one added later), in the same frame, from its `TaskSpec`.
+
+    The history line is the task's LaMP item template, and the query is the whole task input (so the model sees
+    the task's own instruction).
+    """
+    what = task.description or task.name
+    if task.labels:
+        rule = f"Answer only with one of: {_labels(task.labels)}."
+    else:
+        rule = "Answer without any explanation before or after it."
+    return Templates(
+        intro=f"Suppose you are a user with the following user profile history of {what}:",
+        item=task.rag_item.strip(),
+        query_intro="Now, given a new input:",
+        question=f"Question: Answer the input as this user would. {rule}",
+        personal=f"{_HELPFUL} You try to answer as the user would based on their history. The user prefers "
+        f"{{insight}}. {rule}",
+        neutral=f"{_GENERIC} Your answer should {{insight}}. {rule}",
+        activity=what,
+        whole_input=True,
+    )
 
 
 def query_text(task: TaskSpec, t: Templates, inp: str) -> str:

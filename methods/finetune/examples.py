@@ -19,19 +19,6 @@ from lampbench.methods.api import Context
 from lampbench.tasks.prompts import rag_prompt
 from lampbench.tasks.specs import TaskSpec, User
 
-#: LaMP's instructions (shared/LAMP.md), used when none of a user's questions shows its own (a malformed input).
-_INSTRUCTIONS = {
-    "lamp2": "Which tag does this movie relate to among the following tags? Just answer with the tag name without "
-    "further explanation. tags: [{labels}] description: ",
-    "lamp2n": "Which category does this article relate to among the following categories? Just answer with the "
-    "category name without further explanation. categories: [{labels}] article: ",
-    "lamp3": "What is the score of the following review on a scale of 1 to 5? just answer with 1, 2, 3, 4, or 5 "
-    "without further explanation. review: ",
-    "lamp4": "Generate a headline for the following article: ",
-    "lamp5": "Generate a title for the following abstract of a paper: ",
-    "lamp7": "Paraphrase the following tweet without any explanation before or after it: ",
-}
-
 
 @dataclass(frozen=True)
 class Example:
@@ -57,13 +44,14 @@ def instruction(task: TaskSpec, inputs: Sequence[str]) -> str:
     """The start of a task input up to its text ("What is the score ... review: "), from the first input showing it.
 
     Taken from real inputs so that training examples read exactly like the questions the model is asked (LaMP-2's
-    news files, for instance, list the categories in their own order); LaMP's wording when no input shows it.
+    news files, for instance, list the categories in their own order); the task's own (`TaskSpec.instruction`,
+    LaMP's wording) when no input shows it.
     """
     for inp in inputs:
         text = task.query(inp)
         if text and text != inp and inp.endswith(text):
             return inp[: len(inp) - len(text)]
-    return _INSTRUCTIONS.get(task.name, "").replace("{labels}", ", ".join(task.labels or ()))
+    return task.instruction
 
 
 def item_input(task: TaskSpec, item: dict[str, Any], prefix: str) -> str:
