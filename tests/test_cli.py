@@ -276,3 +276,19 @@ def test_tasks_name_shows_labels_metrics_prompt_and_length():
     assert "labels: sci-fi, based on a book, comedy" in out and "metrics: accuracy (headline), f1" in out
     assert "generation: at most 12 new tokens" in out and "prompt:" in out and "{description}" in out
     assert bench("tasks", "lamp33").exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["leaderboard", "--format", "xml"], "--format"),
+        (["leaderboard", "--aggregate", "worst"], "--aggregate"),
+        (["plot", "budget-curve", "--task", "lamp3", "--band", "none"], "--band"),
+        (["plot", "cost", "--task", "lamp3", "--cost", "money"], "--cost"),
+        (["sweep", "--executor", "slurm"], "--executor"),
+    ],
+)
+def test_result_commands_check_their_choices(args, option, tmp_path):
+    result = bench(*args, "--out", str(tmp_path))
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
+    assert f"Invalid value for '{option}'" in result.stderr
