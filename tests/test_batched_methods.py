@@ -78,9 +78,8 @@ def per_pcs(backbone):
     from lampbench.methods.perpcs.method import PerPcs
     from lampbench.methods.perpcs.pieces import Assembly, Pool
 
-    modules = tuple(
-        backbone.layer_module(layer, f"self_attn.{m}") for layer in range(backbone.num_layers) for m in ("q_proj", "v_proj")
-    )  # fmt: skip
+    layers = range(backbone.num_layers)
+    modules = tuple(backbone.layer_module(layer, f"self_attn.{m}") for layer in layers for m in ("q_proj", "v_proj"))
     linear = dict(backbone.model.named_modules())
     sharers, r = 3, 4
     shape = {m: (linear[m].out_features, linear[m].in_features) for m in modules}
@@ -133,7 +132,9 @@ def stylevector(backbone):
 def perfit(backbone):
     from lampbench.methods.perfit import PerFit, PerFitConfig, Phi
 
-    cfg = PerFitConfig(layers=(0, 1), r1=4, r2=2)
+    # Wide position windows (rows' windows start at different places under left padding), so that on this tiny
+    # model the users' interventions show in the answers.
+    cfg = PerFitConfig(layers=(0, 1), r1=4, r2=2, first_n=32, last_n=32)
     d = backbone.model.config.hidden_size
 
     def phi(r: int) -> Phi:
@@ -192,3 +193,39 @@ def test_lora_slots_are_bounded_and_left_switched_off():
     layers = [m for m in backbone.model.modules() if isinstance(m, LoraLayer)]
     assert layers and all(not m._forward_pre_hooks and not m.active_adapters for m in layers)
     assert backbone.generate(prompts, max_new_tokens=8) == base
+
+
+#: The LoRA methods build a trl trainer per user: about 16 s a pair of runs here, so they are marked slow.
+PER_USER = [
+    *(pytest.param(name, marks=pytest.mark.slow) for name in ("lora-p", "oppu", "per-pcs")),
+    "chameleon", "stylevector", "perfit",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", PER_USER)
+def test_runs_at_batch_8_answer_as_at_batch_1(name, tiny_backbone, cache, tmp_path):
+    """Through the runner (as `bench run` does): trained per-user states, users batched together by the runner."""
+    import dataclasses
+    import json
+
+    from lampbench.harness.config import build_config
+    from lampbench.harness.runner import RunSpec, run
+    from lampbench.harness.store import Store
+    from lampbench.methods.registry import METHODS
+    from lampbench.tests.test_contract import FAST
+
+    cls = METHODS.get(name)
+    config = dataclasses.asdict(build_config(cls.Config, FAST.get(name, {})))
+    store, got = Store(tmp_path), {}
+    for size in (1, 8):
+        spec = RunSpec(
+            method=name, task="lamp3", budget=300, method_config=config, data="synthetic", users=5, train_users=4,
+            model="tiny-random", max_prompt_tokens=256, batch_size=size,
+        )  # fmt: skip
+        record = run(spec, cls(build_config(cls.Config, FAST.get(name, {}))), store=store, progress=False,
+                     backbone=tiny_backbone)  # fmt: skip
+        assert record["status"] == "ok", record.get("error")
+        lines = (store.run_dir(record["run_id"]) / "generations.jsonl").read_text().splitlines()
+        got[size] = {line["id"]: line["raw"] for line in map(json.loads, lines)}, record["predict_batches"]
+    assert got[8][0] == got[1][0] and len(got[1][0]) == 5
+    assert got[1][1] == {"1": 5} and got[8][1] == {"5": 1}  # five one-query users: one batch of 5 at size 8
