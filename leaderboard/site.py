@@ -176,7 +176,9 @@ def _index(board: pd.DataFrame, tasks: list[str]) -> str:
         if len(top):
             lead = top.iloc[0]
             who = f"{lead['method']} {lead['config']}".strip()
-            best = f"{who}: {lead['primary']} {lead['score']:.3f} at {format_seconds(lead['budget_s'])}"
+            low, high = lead.get(f"metric:{lead['primary']}:low"), lead.get(f"metric:{lead['primary']}:high")
+            shown = f"{lead['score']:.3f}" + ("" if pd.isna(low) or pd.isna(high) else f" [{low:.3f}, {high:.3f}]")
+            best = f"{who}: {lead['primary']} {shown} at {format_seconds(lead['budget_s'])}"
         methods = ", ".join(sorted(rows["method"].unique()))
         items.append(
             f'<tr><td><a href="{task}.html">{task}</a></td><td>{html.escape(get_task(task).description)}</td>'

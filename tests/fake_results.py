@@ -130,14 +130,16 @@ def write_results(root: Path, *, lamp2: bool = True) -> Store:
         for seed in SEEDS:
             mae = 0.8 - 0.001 * size + 0.01 * seed
             config = {"group_size": size, "history_k": 10}
+            metrics, outcomes = rating_run(mae, phase=seed)
             add_run(store, task="lamp3", method="chameleon", budget=600.0, seed=seed, method_config=config,
-                    metrics={"mae": mae, "rmse": mae + 0.3}, state_bytes=40960.0, fit_s=100.0)  # fmt: skip
+                    metrics=metrics, outcomes=outcomes, state_bytes=40960.0, fit_s=100.0)  # fmt: skip
     for k in (5, 10, 20):
         for seed in SEEDS:
             mae = 0.75 - 0.004 * k + 0.01 * seed
             config = {"group_size": 100, "history_k": k}
+            metrics, outcomes = rating_run(mae, phase=seed)
             add_run(store, task="lamp3", method="chameleon", budget=600.0, seed=seed, method_config=config,
-                    metrics={"mae": mae, "rmse": mae + 0.3}, state_bytes=40960.0, fit_s=100.0)  # fmt: skip
+                    metrics=metrics, outcomes=outcomes, state_bytes=40960.0, fit_s=100.0)  # fmt: skip
     if not lamp2:
         return store
     add_run(store, task="lamp2", method="dpo", budget=600.0, seed=0, status="over_budget", metrics={"accuracy": 0.45,

@@ -84,6 +84,7 @@ def test_task_page_has_every_leaderboard_row(results):
     assert '<th data-key="official:mae" data-type="num">mae official ↓</th>' in text
     assert "95% interval" in text and "scored as LaMP's evaluator scores them" in text
     assert parse(site / "index.html").refs.count("lamp3.html") == 2  # the nav bar and the task list
+    assert "chameleon group_size=100 history_k=20: mae 0.680 [0." in (site / "index.html").read_text(encoding="utf-8")
 
 
 def test_site_without_results_says_so(tmp_path):
