@@ -32,15 +32,20 @@ class Rows:
         self._owners = torch.tensor(list(owners), dtype=torch.long)
         self.owners: list[int] = []
         self.index = torch.empty(0, dtype=torch.long)
+        self._moved: dict[torch.device, torch.Tensor] = {}
 
     def __call__(self, idx: Sequence[int]) -> None:
         """`Backbone.generate`'s `on_batch`: the rows of the next batch are prompts `idx`, in row order."""
         self.index = self._owners[list(idx)]
         self.owners = self.index.tolist()
+        self._moved = {}
 
     def take(self, stacked: torch.Tensor) -> torch.Tensor:
         """Per-user `stacked` [n_users, ...] as per-row [batch, ...] (on `stacked`'s device)."""
-        return stacked[self.index.to(stacked.device)]
+        device = stacked.device
+        if device not in self._moved:  # copied to the device once per batch, not in every layer at every token
+            self._moved[device] = self.index.to(device)
+        return stacked[self._moved[device]]
 
 
 #: Installs a chunk's per-row edits for the block: (the chunk's user states, its Rows) -> context manager.
