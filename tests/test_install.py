@@ -45,7 +45,8 @@ def _imported_top_level() -> set[str]:
                     names.update(a.name.split(".")[0] for a in node.names)
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                     names.add(node.module.split(".")[0])
-    local = {p.stem for folder in CODE for p in (ROOT / folder).glob("*.py")}  # benchmarks import their siblings
+    # The repository's own folders, and the siblings benchmarks import: not distributions.
+    local = {p.stem for folder in CODE for p in (ROOT / folder).glob("*.py")} | set(CODE)
     return names - set(sys.stdlib_module_names) - local - {"lampbench", "__future__"}
 
 
