@@ -24,7 +24,7 @@ FAST: dict[str, dict] = {
     "oppu": {"max_steps": 1, "batch_size": 4},
     "aloe": {"max_steps": 1, "batch_size": 4, "grad_accum": 1, "history_per_user": 4},
     "dpo": {"max_steps": 1, "batch_size": 4, "r": 8, "alpha": 8, "max_pairs": 4, "history_per_user": 4},
-    "perfit": {"layers": [0, 1], "epochs1": 0.1, "epochs2": 0.1, "batch_size": 4, "max_target_tokens": 8},
+    "perfit": {"epochs1": 0.1, "epochs2": 0.1, "batch_size": 4, "max_target_tokens": 8},
     "stylevector": {"max_items": 2},
     "per-pcs": {"sharers": 2, "max_steps": 1, "batch_size": 4, "gate_steps": 2, "gate_batch_size": 2, "max_history": 4},
 }

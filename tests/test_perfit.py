@@ -16,7 +16,15 @@ from lampbench.harness.budget import Clock
 from lampbench.harness.models import tiny_random
 from lampbench.methods.api import Context
 from lampbench.methods.perfit import PerFit, PerFitConfig, Phi
-from lampbench.methods.perfit.intervention import LoReFT, TrainablePhi, intervening, loreft, prompt_mask
+from lampbench.methods.perfit.intervention import (
+    LoReFT,
+    TrainablePhi,
+    default_layers,
+    intervening,
+    loreft,
+    prompt_mask,
+    template_margins,
+)
 from lampbench.tasks.specs import Query, User, get_task
 from lampbench.tests.smollm2 import bench_run
 
@@ -86,6 +94,41 @@ def test_prompt_mask_marks_first_and_last_prompt_positions():
     mask = prompt_mask(torch.tensor([2, 0]), torch.tensor([6, 3]), 8, first_n=2, last_n=1)
     assert mask[0].tolist() == [False, False, True, True, False, False, False, True]
     assert mask[1].tolist() == [True, True, True, False, False, False, False, False]  # short prompt: covered whole
+
+
+def test_positions_are_counted_within_the_users_content_not_the_template(tiny_backbone):
+    prefix, suffix = template_margins(tiny_backbone)
+    assert prefix > 0 and suffix > 0  # tiny-random has a ChatML template, as SmolLM2 does
+    prompt = "0123456789abcdefghij"
+    ids = tiny_backbone.encode(prompt)
+    content = tiny_backbone.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    assert ids[prefix : len(ids) - suffix] == content
+    with intervening(tiny_backbone, [Recorder()], [0], first_n=3, last_n=2) as positions:
+        with torch.inference_mode():
+            tiny_backbone.model(input_ids=torch.tensor([ids]))
+        marked = positions.mask[0].nonzero().flatten().tolist()
+    end = len(ids) - suffix
+    assert marked == [prefix, prefix + 1, prefix + 2, end - 2, end - 1]  # the content's first 3 and last 2 tokens
+
+
+def test_default_layers_follow_the_models_depth_and_the_papers_batch_sizes():
+    assert default_layers(30) == (0, 3, 7, 11) and default_layers(32) == (0, 4, 8, 12)
+    assert default_layers(2) == (0,) and default_layers(4) == (0, 1)
+    cfg = PerFitConfig()
+    assert (cfg.batch_for("lamp3"), cfg.batch_for("lamp5"), cfg.batch_for("lamp2")) == (2, 4, 16)
+    assert PerFitConfig(batch_size=8).batch_for("lamp3") == 8
+
+
+def test_defaults_run_on_tiny_random():
+    backbone = fresh_backbone()
+    user = rating_user("a", "4")
+    method, ctx = PerFit(), context(backbone, [user])
+    with ctx.clock.charging():
+        method.fit(ctx, [rating_user("t", "2")])
+        state = method.personalize(ctx, user)
+    assert method.layers(ctx) == (0,) and ctx.report["layers"] == [0]
+    assert state is None or state.layers == (0,)
+    assert len(method.predict(ctx, state, user.queries)) == len(user.queries)
 
 
 class Recorder:
@@ -180,11 +223,19 @@ def test_no_time_for_a_step_answers_with_what_it_has(tiny_backbone):
 
 
 def test_per_user_reft_learns_each_users_label():
-    """Two users who always give the same score (2 and 5): per-user ReFT takes each user's accuracy above base."""
+    """Two users who always give the same score (2 and 5): per-user ReFT takes each user's accuracy above base.
+
+    Without a chat template the content's last positions are the prompt's last, where the random two-layer model
+    responds to an edit; through a template's fixed tail (13 tokens here) its near-uniform attention and RMS norms
+    dilute an edit of the content below what a few steps can learn.
+    """
     backbone = fresh_backbone()
+    backbone.tokenizer.chat_template = None
     task = get_task("lamp3")
     users = [rating_user("a", "2"), rating_user("b", "5")]
-    cfg = PerFitConfig(stages=2, layers=(0, 1), r2=4, learning_rate=5e-2, epochs2=6, max_target_tokens=2)
+    cfg = PerFitConfig(
+        stages=2, layers=(0, 1), r2=4, learning_rate=5e-2, epochs2=6, max_target_tokens=2, batch_size=16
+    )
     method, ctx = PerFit(cfg), context(backbone, users)
 
     def accuracy(answers, user):
@@ -209,7 +260,7 @@ def test_bench_run_on_smollm2(tmp_path):
     )  # fmt: skip
     assert record["status"] == "ok" and record["model"] == "smollm2" and record["users"] == 2
     report = record["method_report"]
-    per_layer = 2 * 576 + 1  # SmolLM2's hidden size is 576; default layers (2, 4, 6, 8)
+    per_layer = 2 * 576 + 1  # SmolLM2's hidden size is 576; default layers (0, 3, 7, 11)
     assert report["stage1"]["steps"] >= 1 and record["collective_parameters"] == 4 * 8 * per_layer
     for row, user in zip(record["per_user"], report["users"], strict=True):
         assert row["state_parameters"] == (4 * 2 * per_layer if user["steps"] else 0)

@@ -7,19 +7,25 @@ module with an orthonormal-row R (torch's `orthogonal` parametrization keeps it 
 removed when the block exits.
 
 Where it acts: on the output of the chosen decoder layers (the residual stream), at the first `first_n` and last
-`last_n` positions of the *prompt* (pyreft's `f7+l7`). While answering, the prompt pass is intervened on and the
-generated tokens are not: they see the edit through the attention keys and values of the prompt positions in the
-cache, as in pyreft, whose default intervenes on prompt positions only. Training does the same, so the model is
-trained exactly as it is used: the target tokens are never intervened on.
+`last_n` positions of the *user's content* in the prompt (pyreft's `f7+l7`, counted inside the user turn). A chat
+template wraps the content in fixed tokens (a system prompt, the turn headers); under causal attention the
+leading ones never see the input, so counting positions on the whole prompt would make half the intervention an
+input-independent prefix. `template_margins` measures how many fixed tokens the template puts before and after
+the content (a plain prompt: the tokenizer's own special tokens, e.g. a BOS), and the masks skip them.
+While answering, the prompt pass is intervened on and the generated tokens are not: they see the edit through the
+attention keys and values of the prompt positions in the cache, as in pyreft, whose default intervenes on prompt
+positions only. Training does the same, so the model is trained exactly as it is used: the target tokens are never
+intervened on.
 
 How positions are found: in training the caller knows each prompt's length and sets the mask itself. While
 answering, a hook on the input embeddings reads each batch's token ids: a call with more than one position is a
-prompt pass (prompts are left-padded, so a row's prompt starts after its run of leading pad tokens); a call with
-one position is a decoding step, and nothing is intervened on.
+prompt pass (prompts are left-padded, so a row's prompt starts after its run of leading pad tokens, and its
+content `prefix` tokens later); a call with one position is a decoding step, and nothing is intervened on.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -143,10 +149,38 @@ class TrainablePhi(nn.Module):
         )
 
 
-def prompt_mask(starts: torch.Tensor, lengths: torch.Tensor, width: int, first_n: int, last_n: int) -> torch.Tensor:
-    """[batch, width] bool: the first `first_n` and last `last_n` positions of each row's prompt.
+def template_margins(backbone) -> tuple[int, int]:
+    """(prefix, suffix): how many fixed tokens the backbone's prompt wrapping puts before and after the content.
 
-    Row i's prompt occupies positions starts[i] .. starts[i] + lengths[i] - 1; short prompts are covered whole.
+    Measured once per backbone on a probe text: `Backbone.encode` wraps it in the chat template (or adds the
+    tokenizer's special tokens); (0, 0) when the content's tokens cannot be found as one run inside the wrapped
+    prompt.
+    """
+    template = backbone.tokenizer.chat_template
+    known = _MARGINS.get(backbone.tokenizer)
+    if known is None or known[0] != template:
+        known = _MARGINS[backbone.tokenizer] = (template, _measure_margins(backbone))
+    return known[1]
+
+
+#: tokenizer -> (its chat template when measured, (prefix, suffix)); forgotten with the tokenizer.
+_MARGINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _measure_margins(backbone) -> tuple[int, int]:
+    probe = "lampbench measures the template around this text"
+    wrapped = list(backbone.encode(probe))
+    content = list(backbone.tokenizer(probe, add_special_tokens=False)["input_ids"])
+    for start in range(len(wrapped) - len(content) + 1):
+        if wrapped[start : start + len(content)] == content:
+            return start, len(wrapped) - start - len(content)
+    return 0, 0
+
+
+def prompt_mask(starts: torch.Tensor, lengths: torch.Tensor, width: int, first_n: int, last_n: int) -> torch.Tensor:
+    """[batch, width] bool: the first `first_n` and last `last_n` positions of each row's content.
+
+    Row i's content occupies positions starts[i] .. starts[i] + lengths[i] - 1; short contents are covered whole.
     """
     rel = torch.arange(width, device=starts.device)[None, :] - starts[:, None]
     inside = (rel >= 0) & (rel < lengths[:, None])
@@ -175,7 +209,7 @@ def _layer_hook(layer: int, stages: Sequence, positions: Positions):
     return hook
 
 
-def _embedding_hook(positions: Positions, pad_id: int | None, first_n: int, last_n: int):
+def _embedding_hook(positions: Positions, pad_id: int | None, first_n: int, last_n: int, margins: tuple[int, int]):
     def hook(module, inputs, output):
         ids = inputs[0]
         if ids.dim() != 2 or ids.shape[1] <= 1:
@@ -186,10 +220,24 @@ def _embedding_hook(positions: Positions, pad_id: int | None, first_n: int, last
         else:
             # Left padding: the prompt starts after the leading run of pad tokens (chat prompts never start with one).
             starts = torch.cumprod((ids == pad_id).long(), dim=1).sum(dim=1)
-        positions.mask = prompt_mask(starts, ids.shape[1] - starts, ids.shape[1], first_n, last_n)
+        prefix, suffix = margins
+        content = (ids.shape[1] - starts - prefix - suffix).clamp(min=1)
+        positions.mask = prompt_mask(starts + prefix, content, ids.shape[1], first_n, last_n)
         return None
 
     return hook
+
+
+def default_layers(num_layers: int, n: int = 4) -> tuple[int, ...]:
+    """`n` decoder layers spread evenly over the first half of the model's depth, from layer 0.
+
+    PerFit found earlier layers better than later ones and several better than one (Fig. 11), and tuned the rest
+    per task; so the default scales with the model: SmolLM2-135M's 30 layers give (0, 3, 7, 11), Llama-2-7B's 32
+    give (0, 4, 8, 12), a two-layer test model (0,).
+    """
+    half = max(1, num_layers // 2)
+    n = max(1, min(n, half))
+    return tuple(sorted({int(i * half / n) for i in range(n)}))
 
 
 def check_layers(backbone, layers: Sequence[int]) -> None:
@@ -223,7 +271,8 @@ def intervening(
     hooks = {backbone.layer_module(layer): _layer_hook(layer, stages, positions) for layer in layers}
     if auto:
         pad_id = backbone.tokenizer.pad_token_id
-        hooks[_embedding_name(backbone.model)] = _embedding_hook(positions, pad_id, first_n, last_n)
+        margins = template_margins(backbone)
+        hooks[_embedding_name(backbone.model)] = _embedding_hook(positions, pad_id, first_n, last_n, margins)
     try:
         with backbone.hooks(hooks):
             yield positions

@@ -3,13 +3,16 @@
 At the chosen decoder layers, the residual stream h at the first and last few prompt positions becomes
 (phi2 ∘ phi1)(h), each phi(h) = h + Rᵀ(W h + b − R h) a LoReFT intervention (`intervention.py`).
 
-- Stage 1 (`fit`): phi1, the *collective shift*, trained on the training users' examples (by default their history
-  items turned into task examples: input rendered from the item, target its `profile_target` field; the helper
-  is the fine-tuning methods' `methods/finetune/examples.py`, shared so that PerFit and OPPU learn from the same
-  examples). Frozen afterwards; it is the run's collective state.
+- Stage 1 (`fit`): phi1, the *collective shift*, trained on the training users' examples: by default their
+  history items turned into task examples (`stage1_source=history`: input rendered from the item, target its
+  `profile_target` field), built by the fine-tuning methods' helpers (`methods/finetune/examples.py`). OPPU's task
+  LoRA learns from other examples by default: the training users' questions with their gold outputs
+  (`task_source=queries`). Set `stage1_source=queries` for both to learn from the same examples, or `both`.
+  Frozen afterwards; it is the run's collective state.
 - Stage 2 (`personalize`): phi2, the user's *personalized shift*, trained from the identity on that user's history
-  items only, applied on top of the frozen phi1. The user's state is phi2's tensors alone: r2·(2d+1) numbers per
-  intervened layer (R2, W2, b2), against OPPU's per-user LoRA of millions.
+  items only (the same item examples as OPPU's per-user LoRA), applied on top of the frozen phi1. The user's state
+  is phi2's tensors alone: r2·(2d+1) numbers per intervened layer (R2, W2, b2), against OPPU's per-user LoRA of
+  millions.
 - Answering: the task input alone, as `base` and OPPU answer, with phi1 then phi2 applied to the prompt pass.
 
 Anytime: stage 1 may use `stage1_fraction` of the budget, each user an equal share of what is left; every step
@@ -29,7 +32,14 @@ from lampbench.methods.api import Context, Method
 from lampbench.methods.finetune.examples import fit_prompt, item_examples, task_examples
 from lampbench.methods.finetune.train import Outcome, seed_for
 from lampbench.methods.perfit.config import PerFitConfig
-from lampbench.methods.perfit.intervention import Phi, RowPhi, TrainablePhi, check_layers, intervening
+from lampbench.methods.perfit.intervention import (
+    Phi,
+    RowPhi,
+    TrainablePhi,
+    check_layers,
+    default_layers,
+    intervening,
+)
 from lampbench.methods.perfit.train import train_stage
 from lampbench.tasks.specs import Query, User
 
@@ -52,12 +62,18 @@ class PerFit(Method):
 
     def _new_phi(self, ctx: Context, rank: int, seed: int) -> TrainablePhi:
         torch.manual_seed(seed)  # R's random start; W starts as R and b at 0, so phi starts as the identity
-        return TrainablePhi(self.config.layers, ctx.backbone.model.config.hidden_size, rank)
+        return TrainablePhi(self.layers(ctx), ctx.backbone.model.config.hidden_size, rank)
+
+    def layers(self, ctx: Context) -> tuple[int, ...]:
+        """The configured layers, else four spread over the first half of the backbone's depth (checked)."""
+        layers = tuple(self.config.layers) or default_layers(ctx.backbone.num_layers)
+        check_layers(ctx.backbone, layers)
+        return layers
 
     def fit(self, ctx: Context, train: Sequence[User]) -> None:
         cfg = self.config
         self._stage1 = None
-        check_layers(ctx.backbone, cfg.layers)
+        ctx.report["layers"] = list(self.layers(ctx))
         if cfg.stages == 2:
             ctx.report["stage1"] = {"skipped": "stages=2"}
             return
@@ -74,7 +90,6 @@ class PerFit(Method):
         cfg = self.config
         if cfg.stages == 1:
             return None
-        check_layers(ctx.backbone, cfg.layers)
         examples = item_examples(ctx, user)
         seed = seed_for(ctx.seed, user.id)
         phi = self._new_phi(ctx, cfg.r2, seed)
@@ -100,7 +115,7 @@ class PerFit(Method):
                 stages.append(RowPhi(chunk, rows, backbone.device))
             if not stages:
                 return nullcontext()
-            return intervening(backbone, stages, cfg.layers, first_n=cfg.first_n, last_n=cfg.last_n)
+            return intervening(backbone, stages, self.layers(ctx), first_n=cfg.first_n, last_n=cfg.last_n)
 
         return answer_rows(ctx, prompts, [state for state, _ in items], install)
 

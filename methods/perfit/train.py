@@ -1,9 +1,9 @@
 """Training one PerFit stage: the shared plain-PyTorch loop (`methods/loop.py`) over the intervention's parameters.
 
 The intervention acts through forward hooks at the chosen layers; in training the caller knows each prompt's
-length, so the positions (first/last n prompt tokens) are marked before every forward pass, and the target tokens
-are never intervened on, exactly as when answering. A stage that could not take one step leaves its
-intervention as it started, the identity.
+length, so the positions (first/last n tokens of the user's content, inside the chat template's fixed tokens)
+are marked before every forward pass, and the target tokens are never intervened on, exactly as when answering.
+A stage that could not take one step leaves its intervention as it started, the identity.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ from lampbench.methods.finetune.examples import Example
 from lampbench.methods.finetune.train import Outcome
 from lampbench.methods.loop import LoopConfig, train_parameters
 from lampbench.methods.perfit.config import PerFitConfig
-from lampbench.methods.perfit.intervention import Phi, Positions, TrainablePhi, intervening, prompt_mask
+from lampbench.methods.perfit.intervention import (
+    Phi,
+    Positions,
+    TrainablePhi,
+    intervening,
+    prompt_mask,
+    template_margins,
+)
 
 
 def train_stage(
@@ -31,15 +38,18 @@ def train_stage(
     stages = ([below.to(backbone.device)] if below is not None else []) + [phi]
     positions = Positions()
     hooks = intervening(backbone, stages, phi.layers, first_n=cfg.first_n, last_n=cfg.last_n, positions=positions)
+    prefix, suffix = template_margins(backbone)
 
-    def mark(lengths: torch.Tensor, width: int) -> None:
-        positions.mask = prompt_mask(torch.zeros_like(lengths), lengths, width, cfg.first_n, cfg.last_n)
+    def mark(lengths: torch.Tensor, width: int) -> None:  # right padding: every prompt starts at 0
+        content = (lengths - prefix - suffix).clamp(min=1)
+        positions.mask = prompt_mask(torch.full_like(lengths, prefix), content, width, cfg.first_n, cfg.last_n)
 
+    batch_size = cfg.batch_for(ctx.task.name)
     loop = LoopConfig(
-        learning_rate=cfg.learning_rate, max_grad_norm=cfg.max_grad_norm, batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate, max_grad_norm=cfg.max_grad_norm, batch_size=batch_size,
         linear_decay=cfg.lr_scheduler == "linear", max_target_tokens=cfg.max_target_tokens,
     )  # fmt: skip
-    steps = math.ceil(epochs * math.ceil(len(examples) / cfg.batch_size))
+    steps = math.ceil(epochs * math.ceil(len(examples) / batch_size))
     return train_parameters(
         ctx, examples, phi.param_groups(cfg.weight_decay), loop, steps=steps, deadline=deadline, seed=seed,
         hooks=hooks, mark=mark,
