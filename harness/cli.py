@@ -211,10 +211,19 @@ def _grid_value(value):
 
 
 def _quiet_libraries() -> None:
+    """Warnings as `warning: ...` lines on stderr; libraries' own warnings and progress bars off.
+
+    A run's failure is logged with its traceback to the run's log.txt, and the command reports it in one line
+    (`harness/cli_base.py`), so the log's errors stay off the console.
+    """
     import logging
     import warnings
 
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    console = logging.StreamHandler()
+    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    console.addFilter(lambda r: not (r.name.startswith("lampbench") and r.levelno >= logging.ERROR))
+    logging.addLevelName(logging.WARNING, "warning")
+    logging.basicConfig(level=logging.WARNING, handlers=[console])
     warnings.filterwarnings("ignore")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # "Loading weights" bars on every model load
 
@@ -249,7 +258,7 @@ def _print_record(record: dict, out: Path) -> None:
 @data_app.command("download")
 def data_download(
     task: Annotated[str, typer.Argument(help="Task name, e.g. lamp3.")],
-    split: Annotated[str, typer.Option(help="train, dev or test.")] = "dev",
+    split: Annotated[Literal["train", "dev", "test"], typer.Option(help="train, dev or test.")] = "dev",
     time_split: TimeSplit = False,
     data_dir: DataDir = None,
     force: Annotated[bool, typer.Option(help="Download again even if the files are there.")] = False,

@@ -99,7 +99,7 @@ def run_failed(record: dict[str, Any], out: Path, *, verbose: bool) -> None:
     log = out / record["run_id"] / "log.txt"
     if verbose and log.exists():
         text = log.read_text(encoding="utf-8", errors="replace")
-        typer.echo(text[text.find("Traceback") :] if "Traceback" in text else text, err=True, nl=False)
+        typer.echo(text[text.rfind("Traceback") :] if "Traceback" in text else text, err=True, nl=False)
     typer.echo(f"internal error: {_one_line(record.get('error', 'the run failed'))} (traceback in {log})", err=True)
 
 

@@ -46,7 +46,7 @@ def split_users(spec, task: TaskSpec, split: str, n: int | None) -> list[User]:
         questions, outputs = ensure_split(task, split, root, time_split=spec.time_split)
     else:
         raise ValueError(f"--data must be lamp or synthetic, not {spec.data!r}")
-    users = load_users(task, questions, outputs)
+    users = load_users(task, questions, outputs, patch_known_defects=spec.patch_known_defects)
     return select_users(users, n, select=spec.select, seed=spec.seed, max_profile=spec.max_profile)
 
 

@@ -292,3 +292,24 @@ def test_result_commands_check_their_choices(args, option, tmp_path):
     result = bench(*args, "--out", str(tmp_path))
     assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
     assert f"Invalid value for '{option}'" in result.stderr
+
+
+def test_a_failed_run_is_one_line_on_the_real_console(cache, tmp_path):
+    """Through the installed `bench`: the runner logs the traceback to log.txt only, the console gets one line."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench_exe = Path(sys.executable).with_name("bench")
+    args = [str(bench_exe), "run", "--method", "lampbench.tests.test_cli:Crash", "--task", "lamp3", "--quiet",
+            "--data", "synthetic", "--users", "1", "--model", "tiny-random", "--out", str(tmp_path)]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "LAMPBENCH_CACHE": str(cache)})
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("internal error: KeyError: 'no such thing' (traceback in ") and line.endswith("log.txt)")
+
+
+def test_data_download_checks_its_split():
+    result = bench("data", "download", "lamp3", "--split", "val")
+    assert result.exit_code == 2 and "Invalid value for '--split'" in result.stderr
