@@ -87,3 +87,19 @@ def test_leaderboard_is_the_function_and_the_subpackage():
 
     assert callable(lampbench.leaderboard) and lampbench.leaderboard.table is lampbench.leaderboard.table
     assert lampbench.leaderboard.__name__ == "lampbench.leaderboard"
+
+
+def test_run_ids_of_earlier_results_stay_valid():
+    """Options added later hash only when set, so a finished run of an earlier version is still reused."""
+    import dataclasses
+    import hashlib
+
+    spec = lampbench.RunSpec(method="rag", task="lamp3", budget=120.0, method_config={"k": 1}, data="synthetic")
+    earlier = (
+        "method", "task", "budget", "method_config", "data", "split", "time_split", "data_dir", "users", "select",
+        "seed", "max_profile", "train_users", "model", "embedder", "max_prompt_tokens", "batch_size",
+    )  # fmt: skip
+    blob = json.dumps({k: getattr(spec, k) for k in earlier}, sort_keys=True, default=str)
+    assert spec.run_id == f"lamp3-rag-2m-s0-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+    assert dataclasses.replace(spec, dtype="bfloat16").run_id != spec.run_id
+    assert dataclasses.replace(spec, chat_template=False).run_id != spec.run_id

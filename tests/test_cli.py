@@ -119,6 +119,10 @@ GOOD_O = {"task": "LaMP_3", "golds": [{"id": "1", "output": "5"}]}
         ({"id": "1"}, GOOD_O, "dev_questions.json: expected a JSON list of questions"),
         ([{"id": "1", "profile": PROFILE}], GOOD_O, "entry 0 (id '1'): missing field 'input'"),
         ([GOOD_Q[0], GOOD_Q[0]], GOOD_O, "entry 1 (id '1'): duplicate id"),
+        ([{**GOOD_Q[0], "profile": ["text"]}], GOOD_O, "entry 0 (id '1'): profile item 0 must be an object"),
+        ([{**GOOD_Q[0], "input": 3}], GOOD_O, "entry 0 (id '1'): field 'input' must be a string"),
+        ([{**GOOD_Q[0], "profile": [{"id": "p"}]}], GOOD_O, "entry 0 (id '1'): profile item 0"),
+        (b'[{"id": "\xff"}]', GOOD_O, "dev_questions.json: not valid JSON (not UTF-8"),
         (GOOD_Q, {"golds": "x"}, 'dev_outputs.json: expected an object with a "golds" list'),
         (GOOD_Q, {"task": "LaMP_3", "golds": [{"id": "2", "output": "5"}]}, "dev_outputs.json: ids do not match"),
     ],
@@ -127,7 +131,10 @@ def test_malformed_lamp_files_end_in_one_line_and_no_run_folder(questions, outpu
     split = tmp_path / "data" / "LaMP_3" / "dev"
     split.mkdir(parents=True)
     for name, content in (("dev_questions.json", questions), ("dev_outputs.json", outputs)):
-        (split / name).write_text(content if isinstance(content, str) else json.dumps(content))
+        if isinstance(content, bytes):
+            (split / name).write_bytes(content)
+        else:
+            (split / name).write_text(content if isinstance(content, str) else json.dumps(content))
     out = tmp_path / "runs"
     result = bench("run", "--method", "base", "--task", "lamp3", "--data-dir", str(tmp_path / "data"),
                    "--model", "tiny-random", "--out", str(out))  # fmt: skip
