@@ -370,7 +370,7 @@ def tasks(
     target = f" (the output field: {t.profile_target})" if t.profile_target else ""
     typer.echo(f"history item fields: {', '.join(t.profile_fields)}{target}")
     typer.echo("prompt: the task input as LaMP writes it; with retrieved history (RAG), LaMP's prompt:")
-    typer.echo(f"  {t.rag_prompt('<items>', '<task input>')}")
+    typer.echo(f"  {t.rag_prompt('<task input>', '<items>')}")
     typer.echo(f"  where <items> joins, with \", and \", one per retrieved item: {t.rag_item}")
 
 

@@ -281,7 +281,8 @@ def test_methods_name_shows_description_and_config_fields():
 def test_tasks_name_shows_labels_metrics_prompt_and_length():
     out = bench("tasks", "lamp2").output
     assert "labels: sci-fi, based on a book, comedy" in out and "metrics: accuracy (headline), f1" in out
-    assert "generation: at most 12 new tokens" in out and "prompt:" in out and "{description}" in out
+    assert "generation: at most 12 new tokens" in out and "\n  <items>. <task input>\n" in out
+    assert 'one per retrieved item: the tag for the movie: "{description}" is "{tag}"' in out
     assert bench("tasks", "lamp33").exit_code == 2
 
 
