@@ -123,6 +123,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in dtypes:
             backbone = Backbone.load(args.model, batch_size=args.batch_size, dtype=dtype)
+            backbone.generate(["warm up"] * args.batch_size, max_new_tokens=task.max_new_tokens)  # kernels, allocator
             torch.manual_seed(0)
             for name in methods if dtype == dtypes[0] else [m for m in methods if m in ("base", "rag")]:
                 record, answers, prompts = run_method(name, args, backbone, args.batch_size, Path(tmp))
