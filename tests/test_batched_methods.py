@@ -57,6 +57,7 @@ def lora_states(method, backbone: Backbone) -> list:
     ensure_adapter(backbone, USER, lora_config(method.config))
     shapes = backbone.adapter_state(USER)
     backbone.activate_lora([])
+    backbone.model.eval()  # as after training: the new adapter's dropout off
     return [{k: rand(*v.shape, scale=0.5) for k, v in shapes.items()} for _ in range(N_USERS - 1)]
 
 
@@ -156,6 +157,69 @@ CASES: dict[str, Callable] = {
 }
 
 
+# -- the one-user mechanisms the methods used before batching: each user's adapter or hook alone on the model ----
+
+
+def generate(ctx: Context, prompts: list[str]) -> list[str]:
+    return ctx.backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)
+
+
+def lora_alone(method, ctx, state, qs):
+    from lampbench.methods.finetune.adapters import answering_with
+    from lampbench.methods.finetune.examples import fit_prompt
+    from lampbench.methods.finetune.oppu import USER
+
+    with answering_with(ctx.backbone, USER, state):
+        return generate(ctx, [fit_prompt(ctx, q.input) for q in qs])
+
+
+def per_pcs_alone(method, ctx, state, qs):
+    from contextlib import nullcontext
+
+    from lampbench.methods.finetune.examples import fit_prompt
+    from lampbench.methods.perpcs.pieces import applied
+
+    with nullcontext() if state is None else applied(ctx.backbone, method._pool, state):
+        return generate(ctx, [fit_prompt(ctx, q.input) for q in qs])
+
+
+def chameleon_alone(method, ctx, state, qs):
+    from lampbench.methods.chameleon.editing import edited
+
+    cfg = method.config
+    directions = None if state is None else state.directions
+    with edited(ctx.backbone, directions, edit=cfg.edit, scaling=cfg.scaling, positions=cfg.positions):
+        return generate(ctx, method._answer_prompts(ctx, state, qs))
+
+
+def stylevector_alone(method, ctx, state, qs):
+    from contextlib import nullcontext
+
+    from lampbench.methods.finetune.examples import fit_prompt
+    from lampbench.methods.stylevector import resolve_layer, steering
+
+    cfg, backbone = method.config, ctx.backbone
+    layer = backbone.layer_module(resolve_layer(backbone, cfg.layer))
+    with nullcontext() if state is None else backbone.hooks({layer: steering(cfg.scale * state, cfg.positions)}):
+        return generate(ctx, [fit_prompt(ctx, q.input) for q in qs])
+
+
+def perfit_alone(method, ctx, state, qs):
+    from lampbench.methods.finetune.examples import fit_prompt
+    from lampbench.methods.perfit.intervention import intervening
+
+    cfg = method.config
+    stages = [s for s in (method._stage1, state) if s is not None]
+    with intervening(ctx.backbone, stages, cfg.layers, first_n=cfg.first_n, last_n=cfg.last_n):
+        return generate(ctx, [fit_prompt(ctx, q.input) for q in qs])
+
+
+ALONE: dict[str, Callable] = {
+    "lora-p": lora_alone, "oppu": lora_alone, "per-pcs": per_pcs_alone, "chameleon": chameleon_alone,
+    "chameleon-all-positions": chameleon_alone, "stylevector": stylevector_alone, "perfit": perfit_alone,
+}  # fmt: skip
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_batched_answers_equal_one_user_at_a_time(case: str):
     torch.manual_seed(0)
@@ -165,6 +229,8 @@ def test_batched_answers_equal_one_user_at_a_time(case: str):
     items = [(state, queries(u)) for u, state in enumerate([*states, None])]
 
     alone = [method.predict(context(backbone, 1), state, qs) for state, qs in items]  # batch 1: no padding
+    # ... which are what each user's adapter or hook alone on the model gives (the code before batching):
+    assert alone == [ALONE[case](method, context(backbone, 1), state, qs) for state, qs in items]
     together = method.predict_batch(context(backbone, 8), items)
     assert together == alone
     # Another order puts other users side by side in a batch: still each user's own answers.
