@@ -100,6 +100,25 @@ class Clock:
     def expired(self) -> bool:
         return self.spent >= self.budget
 
+    def end(self, deadline: float | None = None) -> float:
+        """When time is up, on the `spent` scale: the budget, or `deadline` when that comes first."""
+        return self.budget if deadline is None else min(deadline, self.budget)
+
+    def expired_by(self, deadline: float | None = None) -> bool:
+        """Whether time is up: the budget is spent, or `deadline` (on the `spent` scale) is reached.
+
+        The one test of "time is up" every method uses, with or without a stage's own deadline.
+        """
+        return self.spent >= self.end(deadline)
+
+    def affords(self, seconds: float, deadline: float | None = None) -> bool:
+        """Whether `seconds` more work would end by the budget and `deadline`."""
+        return self.spent + seconds <= self.end(deadline)
+
+    def pace(self, deadline: float | None = None) -> Pace:
+        """A `Pace` for a loop of similar steps that must end by `deadline` (and the budget)."""
+        return Pace(self, deadline)
+
     @property
     def over_budget(self) -> bool:
         """True when the charged time went past the budget by more than the allowance."""
@@ -110,26 +129,84 @@ class Clock:
         return self.spent + fraction * self.remaining()
 
 
-def budget_callback(clock: Clock, deadline: float | None = None):
-    """A `transformers.TrainerCallback` that stops training when the clock (or `deadline`, in spent seconds) runs out.
+class Pace:
+    """The measured cost of a loop's steps, so the loop never starts a step the time left cannot afford.
 
-    Training stops at the next step boundary; the trainer keeps what it learnt. A method should check
-    `clock.expired` before it starts a trainer at all, since a trainer always runs its first step. The callback
-    records how many optimizer steps ran in `callback.steps` and whether it stopped training in `callback.stopped`.
+    Checking the clock only after a step lets the last step run past the deadline by a whole step (one ALOE step
+    of 8 x 6 examples is tens of seconds on a CPU). Call `tick()` after each step; `next_fits()` before the next
+    says whether it would end in time, estimating its cost as the longest of the last `window` steps (the cost
+    includes whatever the loop does between steps). Before any step is measured only the clock is checked: the
+    first step of a loop is taken whenever time is left.
+    """
+
+    def __init__(self, clock: Clock, deadline: float | None = None, window: int = 3):
+        self.clock, self.deadline, self.window = clock, deadline, window
+        self.durations: list[float] = []
+        self._last = clock.spent
+
+    def restart(self) -> None:
+        """The loop starts now (what came before the first step is not its cost)."""
+        self._last = self.clock.spent
+
+    def tick(self) -> None:
+        """A step just ended."""
+        now = self.clock.spent
+        self.durations.append(now - self._last)
+        self._last = now
+
+    @property
+    def step_seconds(self) -> float | None:
+        """The estimated cost of the next step (None before any step is measured)."""
+        recent = self.durations[-self.window :]
+        return max(recent) if recent else None
+
+    def next_fits(self) -> bool:
+        """Whether the next step can start: time is left and, once a step was measured, it would end in time."""
+        if self.clock.expired_by(self.deadline):
+            return False
+        cost = self.step_seconds
+        return cost is None or self.clock.affords(cost, self.deadline)
+
+    def steps_left(self) -> int | None:
+        """How many more steps the time left affords at the measured pace (None before any step is measured)."""
+        cost = self.step_seconds
+        if cost is None:
+            return None
+        left = self.clock.end(self.deadline) - self.clock.spent
+        return max(0, int(left / cost)) if cost > 0 else 1 << 30
+
+    def fraction(self, start: float) -> float:
+        """The share of the time from `start` (on the `spent` scale) to the end that has passed."""
+        end = self.clock.end(self.deadline)
+        return min(1.0, max(0.0, (self.clock.spent - start) / (end - start))) if end > start else 1.0
+
+
+def budget_callback(clock: Clock, deadline: float | None = None, pace: Pace | None = None):
+    """A `transformers.TrainerCallback` that stops training before a step the clock (or `deadline`) cannot afford.
+
+    After every optimizer step it measures the step (`Pace`) and stops training when time is up or the next step
+    would end past the deadline; the trainer keeps what it learnt. A method should check `clock.expired_by` before
+    it starts a trainer at all, since a trainer always runs its first step. The callback records how many
+    optimizer steps ran in `callback.steps` and whether it stopped training in `callback.stopped`; `pace` (made
+    here when not given) is shared with whatever else needs the measured step time (a learning-rate schedule).
     """
     from transformers import TrainerCallback
+
+    pace = pace if pace is not None else Pace(clock, deadline)
 
     class BudgetCallback(TrainerCallback):
         def __init__(self) -> None:
             self.steps = 0
             self.stopped = False
+            self.pace = pace
 
-        def _out_of_time(self) -> bool:
-            return clock.expired or (deadline is not None and clock.spent >= deadline)
+        def on_train_begin(self, args, state, control, **kwargs):
+            pace.restart()
 
         def on_step_end(self, args, state, control, **kwargs):
             self.steps = state.global_step
-            if self._out_of_time():
+            pace.tick()
+            if not pace.next_fits():
                 self.stopped = control.should_training_stop = True
             return control
 

@@ -8,8 +8,11 @@ exactly as `Backbone.generate` sees it, the target and an end-of-turn token are 
 computed only where a target token is predicted (SmolLM2's 49k-word head on every position would cost more than
 the model).
 
-Anytime: the clock (and the stage's deadline) is checked before every step; a stage stopped early keeps what it
-learnt, and a stage that could not take one step says so and leaves its parameters as they started.
+Anytime: before every step the loop asks the clock whether that step fits before the stage's deadline, from the
+measured cost of the last steps (`harness.budget.Pace`), so no step runs past it; a stage stopped early keeps what
+it learnt, and a stage that could not take one step says so and leaves its parameters as they started. With
+`steps=None` the stage fills its time: it trains until the next step would not fit, the linear decay laid over
+the steps the time affords at the measured pace.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import torch.nn.functional as F
 from lampbench.harness.backbone import pad_batch
 from lampbench.methods.api import Context
 from lampbench.methods.finetune.examples import Example
-from lampbench.methods.finetune.train import NO_EXAMPLES, NO_TIME, Outcome, out_of_time
+from lampbench.methods.finetune.train import NO_EXAMPLES, NO_TIME, UNBOUNDED_STEPS, Outcome
 
 #: Called before each forward pass with the batch's prompt lengths and padded width (PerFit marks positions).
 Mark = Callable[[torch.Tensor, int], None]
@@ -93,32 +96,45 @@ def batches(n: int, batch_size: int, steps: int, seed: int) -> Iterator[list[int
 
 
 def train_parameters(
-    ctx: Context, examples: Sequence[Example], groups: list[dict], cfg: LoopConfig, *, steps: int,
+    ctx: Context, examples: Sequence[Example], groups: list[dict], cfg: LoopConfig, *, steps: int | None,
     deadline: float | None, seed: int, hooks: AbstractContextManager, mark: Mark | None = None,
 ) -> Outcome:  # fmt: skip
     """Train the parameters in `groups` (AdamW parameter groups) for `steps` steps with `hooks` installed.
 
     `hooks` is what makes the parameters act on the model (a `Backbone.hooks` block); it is entered once, around
-    the whole loop. The learning rate decays linearly to 0 over the planned steps (or stays constant).
+    the whole loop. The learning rate decays linearly to 0 over the planned steps (or stays constant); with
+    `steps=None` the loop trains until its time is spent, the decay over the steps the time left affords.
     """
     clock, backbone = ctx.clock, ctx.backbone
-    outcome = Outcome(examples=len(examples), planned_steps=steps if examples else 0)
+    fill = steps is None
+    planned = UNBOUNDED_STEPS if fill else steps
+    outcome = Outcome(examples=len(examples), planned_steps=planned if examples else 0, fills_budget=fill)
     if outcome.planned_steps == 0:
         outcome.skipped = NO_EXAMPLES
         return outcome
-    if out_of_time(clock, deadline):
+    if clock.expired_by(deadline):
         outcome.skipped = NO_TIME
         return outcome
+    pace = clock.pace(deadline)
+    per_epoch = -(-len(examples) // cfg.batch_size)
+
+    def total(step: int) -> int:
+        if not fill:
+            return planned
+        left = pace.steps_left()
+        return max(step + 1, step + left if left is not None else per_epoch)
+
     params = [p for g in groups for p in g["params"]]
     optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
     linear = cfg.linear_decay
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / steps) if linear else 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total(s)) if linear else 1.0)
     tokens: dict[int, tuple[list[int], list[int]]] = {}  # tokenized when first drawn: a stage may stop early
     pad_id = backbone.tokenizer.pad_token_id
     start = clock.spent
+    pace.restart()
     with torch.enable_grad(), frozen(backbone.model), hooks:
-        for batch in batches(len(examples), cfg.batch_size, steps, seed):
-            if out_of_time(clock, deadline):
+        for batch in batches(len(examples), cfg.batch_size, planned, seed):
+            if not pace.next_fits():
                 outcome.stopped_by_budget = True
                 break
             for i in batch:
@@ -128,6 +144,7 @@ def train_parameters(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
+            pace.tick()  # before the schedule's next value, which reads the measured pace
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             outcome.steps += 1

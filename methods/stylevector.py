@@ -150,7 +150,7 @@ class StyleVector(Method):
         deadline = ctx.user_deadline(user)
         total, used = None, 0
         for at in range(0, len(examples), ctx.batch_size):
-            if clock.expired or clock.spent >= deadline:
+            if clock.expired_by(deadline):
                 break
             chunk = examples[at : at + ctx.batch_size]
             prompts = [ex.prompt for ex in chunk]

@@ -111,3 +111,63 @@ def test_budget_callback_with_a_per_user_deadline():
         control = TrainerControl()
         callback.on_step_end(None, TrainerState(), control)
     assert control.should_training_stop and not clock.expired
+
+
+def test_time_is_up_at_the_budget_or_the_deadline_whichever_comes_first():
+    now = FakeTime()
+    clock = Clock(10, now=now)
+    with clock.charging():
+        now.t += 4
+        assert not clock.expired_by() and not clock.expired_by(5) and clock.expired_by(4)
+        assert clock.affords(6) and not clock.affords(6.5) and not clock.affords(2, deadline=5)
+        assert clock.end(20) == 10 and clock.end() == 10 and clock.end(5) == 5
+
+
+@pytest.mark.parametrize(("deadline", "steps"), [(None, 2), (7, 1), (3, 1)])
+def test_pace_never_starts_a_step_the_time_left_cannot_afford(deadline, steps):
+    """4-s steps: a third would end at 12 s, past the 10-s budget; the first always runs while time is left."""
+    now = FakeTime()
+    clock = Clock(10, now=now)
+    with clock.charging():
+        pace = clock.pace(deadline)
+        assert pace.step_seconds is None and pace.steps_left() is None
+        taken = 0
+        while pace.next_fits():
+            now.t += 4
+            pace.tick()
+            taken += 1
+    assert taken == steps and pace.step_seconds == 4 and pace.steps_left() == 0
+    assert clock.spent == 4 * steps <= 10
+
+
+def test_pace_estimates_from_the_slowest_recent_step():
+    now = FakeTime()
+    clock = Clock(100, now=now)
+    with clock.charging():
+        pace = clock.pace()
+        for cost in (1, 5, 2, 2, 2):
+            now.t += cost
+            pace.tick()
+            if cost == 5:
+                assert pace.step_seconds == 5 and pace.steps_left() == 18  # 94 s left / 5 s
+        assert pace.step_seconds == 2  # the 5-s step left the window of the last three
+        assert pace.fraction(0) == pytest.approx(0.12)
+
+
+def test_budget_callback_stops_before_a_step_that_would_overrun():
+    """A slow fake step of 4 s under a 10-s budget: training stops after 2 steps (8 s), not after 3 (12 s)."""
+    from transformers import TrainerControl, TrainerState
+
+    now = FakeTime()
+    clock = Clock(10, now=now)
+    with clock.charging():
+        now.t += 1  # building the trainer is not a step
+        callback = budget_callback(clock)
+        state, control = TrainerState(), TrainerControl()
+        callback.on_train_begin(None, state, control)
+        while not control.should_training_stop:
+            now.t += 4  # one optimizer step
+            state.global_step += 1
+            callback.on_step_end(None, state, control)
+    assert callback.steps == 2 and callback.stopped and clock.spent == 9 and not clock.expired
+    assert callback.pace.step_seconds == 4

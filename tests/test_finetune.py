@@ -194,7 +194,7 @@ def test_dpo_gets_only_the_pairs_the_time_left_affords(tiny_backbone, deadline, 
 
 def test_self_generated_pairs_are_the_models_answers_with_and_without_history(tiny_backbone, monkeypatch):
     # tiny-random says the same thing whatever it is asked, so a stand-in model answers with its prompt's length.
-    monkeypatch.setattr(Dpo, "_answer", staticmethod(lambda ctx, prompts: [f"<{len(p)}>" for p in prompts]))
+    monkeypatch.setattr(Dpo, "_pair_answers", staticmethod(lambda ctx, prompts: [f"<{len(p)}>" for p in prompts]))
     train = [make_user(f"s{i}", str(1 + i), n=4, queries=1, seed=30 + i) for i in range(2)]
     ctx = context(tiny_backbone, max_prompt_tokens=2048)
     method = Dpo(DpoConfig(pairs="self-generated", history_k=1, max_pairs=3))
@@ -332,6 +332,152 @@ def test_schedule_and_counts():
     # Out of time at 90% of the stage: the schedule is near its end whatever the step count says.
     assert lr_factor(3, 100, cfg, 0.9) == pytest.approx(1 - 0.8 / 0.9)
     assert examples_seen(10, 4, 1, 3) == 10 and examples_seen(10, 4, 1, 4) == 14 and examples_seen(10, 4, 2, 2) == 10
+
+
+# ---- no step the clock cannot afford; budget-filling training
+
+
+class SlowModel:
+    """Fake time that advances `seconds` with every forward pass of the model (a slow step, without waiting)."""
+
+    def __init__(self, backbone, seconds: float = 1.0):
+        self.now, self.seconds = 0.0, seconds
+        self._handle = backbone.model.get_input_embeddings().register_forward_pre_hook(self._tick)
+
+    def _tick(self, module, args) -> None:
+        self.now += self.seconds
+
+    def clock(self, budget: float) -> Clock:
+        return Clock(budget, now=lambda: self.now)
+
+    def close(self) -> None:
+        self._handle.remove()
+
+
+def test_no_trainer_step_runs_past_the_deadline():
+    """ALOE's step is several micro-batches: 3 forward passes of 1 s here. Under a 10-s budget the trainer takes
+    3 steps (9 s) and not a 4th, which would end at 12 s: the clock is asked before a step, not only after."""
+    backbone = fresh_backbone()
+    slow = SlowModel(backbone)
+    train = [make_user(f"t{i}", None, n=6, queries=4, seed=40 + i) for i in range(3)]
+    ctx = Context(task=TASK, clock=slow.clock(10), _backbone=backbone, max_prompt_tokens=256)
+    method = Aloe(AloeConfig(batch_size=2, grad_accum=3, history_per_user=4))
+    try:
+        fit(method, ctx, train)
+    finally:
+        slow.close()
+    report = ctx.report["collective"]
+    assert report["examples"] == 24 and report["planned_steps"] == 4
+    assert report["steps"] == 3 and report["stopped_by_budget"] and ctx.clock.spent == 9 <= ctx.clock.budget
+
+
+def test_epochs_budget_fills_each_users_share_and_ends_within_it():
+    """`epochs: budget`: each user trains until their share is spent (far past the paper's 2 epochs), never over."""
+    backbone = fresh_backbone()
+    slow = SlowModel(backbone)
+    users = [make_user("a", "5", seed=1), make_user("b", "1", seed=2)]
+    ctx = Context(task=TASK, clock=slow.clock(40), _backbone=backbone, eval_users=tuple(users), max_prompt_tokens=256)
+    method = LoraP(LoraPConfig(**{**QUICK, "schedule_by": "budget"}, epochs="budget", max_steps=1000))
+    try:
+        for user in users:
+            personalize(method, ctx, user)
+    finally:
+        slow.close()
+    rows = ctx.report["users"]
+    assert [r["steps"] for r in rows] == [20, 20] and [r["seconds"] for r in rows] == [20, 20]
+    assert all(r["fills_budget"] and r["planned_steps"] is None and r["epochs_done"] == 10 for r in rows)
+    assert ctx.clock.spent == 40 and not ctx.clock.over_budget
+    assert rows[0]["last_loss"] < rows[0]["first_loss"]
+
+
+def test_epochs_budget_lays_the_learning_rate_schedule_over_the_time():
+    """The schedule warms up and decays over the steps the time affords, measured as training goes."""
+    from lampbench.methods.finetune import train as train_module
+
+    backbone = fresh_backbone()
+    slow = SlowModel(backbone)
+    user = make_user("a", "5", seed=1)
+    ctx = Context(task=TASK, clock=slow.clock(30), _backbone=backbone, eval_users=(user,), max_prompt_tokens=256)
+    factors: list[float] = []
+    original = train_module.lr_factor
+
+    def spy(step, total, cfg, time_fraction):
+        factors.append(original(step, total, cfg, time_fraction))
+        return factors[-1]
+
+    cfg = LoraPConfig(**{**QUICK, "schedule_by": "budget"}, epochs="budget", warmup_ratio=0.1, max_steps=1000)
+    try:
+        train_module.lr_factor = spy
+        personalize(LoraP(cfg), ctx, user)
+    finally:
+        train_module.lr_factor = original
+        slow.close()
+    assert ctx.report["users"][0]["steps"] == 30
+    peak = factors.index(max(factors))
+    # Warm-up from ~0 (the first step is not measured yet) to a peak near 10% of the 30 steps, then decay to ~0.
+    assert 0 <= factors[0] <= 0.01 and 2 <= peak <= 4 and factors[-1] < 0.1
+    assert all(a >= b for a, b in zip(factors[peak:], factors[peak + 1 :], strict=False))
+
+
+def test_dpo_with_epochs_budget_trains_past_one_epoch_within_the_budget():
+    backbone = fresh_backbone()
+    train = [make_user(f"d{i}", str(1 + i % 5), n=6, queries=2, seed=20 + i) for i in range(4)]
+    config = DpoConfig(**{**QUICK, "learning_rate": 5e-3}, r=8, epochs="budget", max_pairs=8, history_k=1)
+    method = Dpo(config)
+    slow = SlowModel(backbone)
+    ctx = Context(task=TASK, clock=slow.clock(40), _backbone=backbone, max_prompt_tokens=256)
+    try:
+        fit(method, ctx, train)
+    finally:
+        slow.close()
+    report = ctx.report["collective"]
+    assert report["pairs_made"] == 8 and report["fills_budget"] and report["steps"] > 1  # one epoch is 1 step
+    assert ctx.clock.budget - 10 <= ctx.clock.spent <= ctx.clock.budget
+
+
+def test_the_plain_loop_never_starts_a_step_it_cannot_afford_and_can_fill_its_time():
+    """The loop of PerFit and Per-Pcs' gates: a fake step of 1 s; 7 planned steps under a 4.5-s deadline run 4."""
+    from lampbench.methods.loop import LoopConfig, train_parameters
+
+    backbone = fresh_backbone()
+    slow = SlowModel(backbone)
+    ctx = Context(task=TASK, clock=slow.clock(100), _backbone=backbone, max_prompt_tokens=256)
+    shift = torch.nn.Parameter(torch.zeros(backbone.model.config.hidden_size))
+
+    def add(module, inputs, output):
+        return (output[0] + shift, *output[1:]) if isinstance(output, tuple) else output + shift
+
+    examples = item_examples(ctx, make_user("a", "5", n=8))
+    loop = LoopConfig(learning_rate=1e-2, max_grad_norm=1.0, batch_size=2)
+    hooks = lambda: backbone.hooks({backbone.layer_module(0): add})  # noqa: E731
+    try:
+        with ctx.clock.charging():
+            fixed = train_parameters(ctx, examples, [{"params": [shift]}], loop, steps=7, deadline=4.5, seed=0,
+                                     hooks=hooks())  # fmt: skip
+            start = ctx.clock.spent
+            filled = train_parameters(ctx, examples, [{"params": [shift]}], loop, steps=None, deadline=start + 12,
+                                      seed=0, hooks=hooks())  # fmt: skip
+    finally:
+        slow.close()
+    assert fixed.steps == 4 and fixed.stopped_by_budget and fixed.seconds == 4
+    assert filled.steps == 12 and filled.seconds == 12 and filled.report()["epochs_done"] == 3
+    assert shift.abs().sum() > 0
+
+
+@pytest.mark.slow
+def test_bench_run_with_epochs_budget_uses_most_of_its_budget(tmp_path):
+    """Real time, through `bench run`: lora-p filling a 20-s budget on tiny-random ends within it.
+
+    Slow because building a trl trainer alone takes seconds on a busy machine: a smaller budget leaves no step.
+    """
+    record, _ = bench_run(
+        tmp_path, "--method", "lora-p", "--task", "lamp2", "--model", "tiny-random", "--users", "2",
+        "--budget", "20s", "--max-profile", "8", sets=("epochs=budget", "batch_size=4"), timeout=300,
+    )  # fmt: skip
+    assert record["status"] == "ok"
+    users = record["method_report"]["users"]
+    assert all(u["fills_budget"] and u["epochs_done"] > 2 for u in users)  # lora-p's recipe: 2 epochs
+    assert 0.7 * 20 <= record["budget_used_s"] <= 20.5
 
 
 # ---- the real model, end to end

@@ -19,7 +19,7 @@ from lampbench.methods.finetune.adapters import ensure_adapter, fresh_adapter, l
 from lampbench.methods.finetune.aloe import HistoryMethod
 from lampbench.methods.finetune.config import DpoConfig
 from lampbench.methods.finetune.examples import Example
-from lampbench.methods.finetune.train import out_of_time, seed_for, train_dpo
+from lampbench.methods.finetune.train import seed_for, train_dpo
 from lampbench.tasks.specs import User
 
 Pair = tuple[str, str, str]  # (prompt, chosen, rejected)
@@ -54,15 +54,15 @@ class Dpo(HistoryMethod):
         pairs: list[Pair] = []
         answered = equal = 0
         for start in range(0, len(examples), ctx.batch_size):
-            if out_of_time(clock, deadline) or (cfg.max_pairs and len(pairs) >= cfg.max_pairs):
+            if clock.expired_by(deadline) or (cfg.max_pairs and len(pairs) >= cfg.max_pairs):
                 break
             batch = examples[start : start + ctx.batch_size]
             with backbone.adapter_disabled():
-                neutral = self._answer(ctx, [ex.input for ex in batch])
+                neutral = self._pair_answers(ctx, [ex.input for ex in batch])
                 if cfg.pairs == "history":
                     chosen = [ex.target for ex in batch]
                 else:
-                    chosen = self._answer(ctx, [ex.prompt for ex in batch])
+                    chosen = self._pair_answers(ctx, [ex.prompt for ex in batch])
             answered += len(batch)
             for ex, good, bad in zip(batch, chosen, neutral, strict=True):
                 if good.strip() and good.strip() != bad.strip():
@@ -75,5 +75,5 @@ class Dpo(HistoryMethod):
         return pairs, made
 
     @staticmethod
-    def _answer(ctx: Context, prompts: Sequence[str]) -> list[str]:
+    def _pair_answers(ctx: Context, prompts: Sequence[str]) -> list[str]:
         return ctx.backbone.generate(prompts, max_new_tokens=ctx.task.max_new_tokens, batch_size=ctx.batch_size)

@@ -1,11 +1,15 @@
 """Training under the budget: trl's SFTTrainer and DPOTrainer, stopped by the clock, keeping what they learnt.
 
-Both trainers get the foundation's `budget_callback` (training stops at the first step boundary past the
-deadline), our own optimizer and learning-rate schedule (see `TrainConfig.schedule_by`), and a model that is the
-shared backbone with an adapter already injected and activated: the trainer sees a plain `transformers` model
-whose only trainable weights are that adapter's. A trainer always runs its first step, so the clock is checked
-before one is built and again before it starts; when no step can run, the outcome says why and the caller
-answers with what it has.
+Both trainers get the foundation's `budget_callback` (training stops before a step the time left cannot afford,
+from the measured cost of the last steps), our own optimizer and learning-rate schedule (see
+`TrainConfig.schedule_by`), and a model that is the shared backbone with an adapter already injected and
+activated: the trainer sees a plain `transformers` model whose only trainable weights are that adapter's. A
+trainer always runs its first step, so the clock is checked before one is built and again before it starts; when
+no step can run, the outcome says why and the caller answers with what it has.
+
+`epochs` is a number of passes (the papers' recipes, the defaults) or `"budget"`: train until the stage's share of
+the budget is spent, the learning-rate schedule laid over that time (the total number of steps is estimated from
+the time left and the measured step time), so a method's budget curve is not flat by construction.
 """
 
 from __future__ import annotations
@@ -23,13 +27,22 @@ from typing import Any
 import torch
 
 from lampbench.harness.backbone import pad_batch
-from lampbench.harness.budget import Clock, budget_callback
+from lampbench.harness.budget import Clock, Pace, budget_callback
 from lampbench.methods.api import Context
 from lampbench.methods.finetune.config import TrainConfig
 from lampbench.methods.finetune.examples import Example
 
 NO_TIME = "budget too small for one training step"
 NO_EXAMPLES = "no training examples"
+#: `epochs: budget`: train until the stage's time is spent.
+BUDGET = "budget"
+#: The step cap of a stage that fills its budget (`max_steps` caps it further): in practice the time stops it.
+UNBOUNDED_STEPS = 1_000_000
+
+
+def fills_budget(epochs: float | str | None) -> bool:
+    """Whether an `epochs` setting is the budget-filling policy."""
+    return epochs == BUDGET
 
 
 @dataclass
@@ -43,6 +56,7 @@ class Outcome:
     stopped_by_budget: bool = False
     skipped: str | None = None
     seconds: float = 0.0
+    fills_budget: bool = False
     losses: list[float] = field(default_factory=list)
     margins: list[float] = field(default_factory=list)
 
@@ -54,14 +68,13 @@ class Outcome:
         """Plain-JSON summary: counts, and the first and last loss (and DPO reward margin)."""
         out = {k: v for k, v in asdict(self).items() if k not in ("losses", "margins")}
         out["seconds"] = round(self.seconds, 3)
+        out["epochs_done"] = round(self.examples_seen / self.examples, 3) if self.examples else 0.0
+        if self.fills_budget:
+            out["planned_steps"] = None  # as many as the time allowed
         for name, values in (("loss", self.losses), ("margin", self.margins)):
             if values:
                 out[f"first_{name}"], out[f"last_{name}"] = round(values[0], 5), round(values[-1], 5)
         return out
-
-
-def out_of_time(clock: Clock, deadline: float | None) -> bool:
-    return clock.expired or (deadline is not None and clock.spent >= deadline)
 
 
 def seed_for(seed: int, key: str) -> int:
@@ -77,9 +90,13 @@ def examples_seen(n: int, batch: int, accum: int, steps: int) -> int:
     return epochs * n + min(n, rest * accum * batch)
 
 
-def planned_steps(n: int, cfg: TrainConfig, epochs: float) -> int:
-    per_epoch = math.ceil(math.ceil(n / cfg.batch_size) / cfg.grad_accum)
-    total = math.ceil(epochs * per_epoch)
+def steps_per_epoch(n: int, cfg: TrainConfig) -> int:
+    return math.ceil(math.ceil(n / cfg.batch_size) / cfg.grad_accum)
+
+
+def planned_steps(n: int, cfg: TrainConfig, epochs: float | str) -> int:
+    """Optimizer steps for `epochs` passes over `n` examples, capped by `max_steps` (`epochs: budget`: no end)."""
+    total = UNBOUNDED_STEPS if fills_budget(epochs) else math.ceil(float(epochs) * steps_per_epoch(n, cfg))
     return min(total, cfg.max_steps) if cfg.max_steps > 0 else total
 
 
@@ -97,11 +114,13 @@ def lr_factor(step: int, total: int, cfg: TrainConfig, time_fraction: float) -> 
     return 1.0
 
 
-def _optimizer(model, cfg: TrainConfig, clock: Clock, deadline: float | None, total: int):
+def _optimizer(model, cfg: TrainConfig, pace: Pace, total: int, fill: bool):
     """AdamW (no decay on biases and norms) and our schedule; plus a callback that starts the schedule's clock.
 
     The schedule's time runs from the first step (`on_train_begin`), not from when the optimizer is built: what
-    the trainer does before (DPO's reference log-probabilities) must not count as training progress.
+    the trainer does before (DPO's reference log-probabilities) must not count as training progress. A stage that
+    fills its budget (`fill`) lays the schedule over its time: the total is the steps taken plus those the time
+    left affords at the measured pace (before the first step is measured, a long one: the warm-up starts near 0).
     """
     from transformers import TrainerCallback
 
@@ -111,16 +130,19 @@ def _optimizer(model, cfg: TrainConfig, clock: Clock, deadline: float | None, to
         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.learning_rate)
-    start = [clock.spent]
-    end = deadline if deadline is not None else clock.budget
+    start = [pace.clock.spent]
 
     def factor(step: int) -> float:
-        by_time = cfg.schedule_by == "budget" and end > start[0]
-        return lr_factor(step, total, cfg, (clock.spent - start[0]) / (end - start[0]) if by_time else 0.0)
+        if fill:
+            left = pace.steps_left()
+            estimate = step + left if left is not None else UNBOUNDED_STEPS  # unmeasured: warm up from ~0
+            estimate = min(estimate, cfg.max_steps) if cfg.max_steps > 0 else estimate
+            return lr_factor(step, max(estimate, step + 1), cfg, pace.fraction(start[0]))
+        return lr_factor(step, total, cfg, pace.fraction(start[0]) if cfg.schedule_by == "budget" else 0.0)
 
     class ScheduleStart(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
-            start[0] = clock.spent
+            start[0] = pace.clock.spent
 
     return (optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)), ScheduleStart()
 
@@ -193,7 +215,7 @@ def _borrowed(model) -> Iterator[str]:
 def _planned(clock: Clock, deadline: float | None, n: int, steps: int) -> Outcome:
     """A stage's outcome before it starts: `skipped` says why it cannot (no time, or nothing to train on)."""
     outcome = Outcome(examples=n, planned_steps=steps)
-    if out_of_time(clock, deadline):
+    if clock.expired_by(deadline):
         outcome.skipped = NO_TIME
     elif n == 0 or steps < 1:
         outcome.skipped = NO_EXAMPLES
@@ -208,15 +230,16 @@ def _train(
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     model, clock, n = ctx.backbone.model, ctx.clock, len(rows)
-    callback = budget_callback(clock, deadline)
-    optimizers, started = _optimizer(model, cfg, clock, deadline, outcome.planned_steps)
+    pace = clock.pace(deadline)
+    callback = budget_callback(clock, deadline, pace)
+    optimizers, started = _optimizer(model, cfg, pace, outcome.planned_steps, outcome.fills_budget)
     trainer = trainer_class(
         model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=ctx.backbone.tokenizer,
         callbacks=[callback, started], optimizers=optimizers,
     )  # fmt: skip
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
-    if out_of_time(clock, deadline):  # building the trainer (DPO: reference log-probs) used the time up
+    if clock.expired_by(deadline):  # building the trainer (DPO: reference log-probs) used the time up
         outcome.skipped = NO_TIME
         return outcome
     start = clock.spent
@@ -250,6 +273,7 @@ def train_sft(
     """Supervised fine-tuning (loss on the target only) of whatever is trainable in the backbone's model."""
     clock, epochs = ctx.clock, cfg.epochs if epochs is None else epochs
     outcome = _planned(clock, deadline, len(examples), planned_steps(len(examples), cfg, epochs))
+    outcome.fills_budget = fills_budget(epochs)
     if outcome.skipped:
         return outcome
     from trl import SFTConfig, SFTTrainer
@@ -270,7 +294,8 @@ def affordable_pairs(
 
     One batch of pairs goes through the model (both sides, no gradient) and is timed: a pair then costs about
     that once for its reference log-probs, and three times as much per epoch (forward and backward). Fewer than
-    one batch's worth means no step fits: 0.
+    one batch's worth means no step fits: 0. With `epochs: budget` the pairs must afford one epoch; training then
+    goes on over them until the time is spent.
     """
     backbone, clock = ctx.backbone, ctx.clock
     sample = list(pairs[: cfg.batch_size])
@@ -285,8 +310,9 @@ def affordable_pairs(
     with torch.inference_mode(), backbone.adapter_disabled():
         backbone.model(input_ids=batch.to(backbone.device), attention_mask=attention.to(backbone.device))
     per_pair = max(clock.spent - start, 1e-9) / len(sample)
-    left = (deadline if deadline is not None else clock.budget) - clock.spent
-    n = int(left / (per_pair * (1 + 3 * cfg.epochs)))
+    left = clock.end(deadline) - clock.spent
+    epochs = 1.0 if fills_budget(cfg.epochs) else float(cfg.epochs)
+    n = int(left / (per_pair * (1 + 3 * epochs)))
     return min(len(pairs), n) if n >= min(cfg.batch_size, len(pairs)) else 0
 
 
@@ -312,7 +338,7 @@ def train_dpo(
         outcome.skipped = NO_TIME
         return outcome
     pairs = pairs[:n]
-    outcome = Outcome(examples=n, planned_steps=planned_steps(n, cfg, cfg.epochs))
+    outcome = Outcome(n, planned_steps=planned_steps(n, cfg, cfg.epochs), fills_budget=fills_budget(cfg.epochs))
     from trl import DPOConfig, DPOTrainer
 
     model = ctx.backbone.model

@@ -36,7 +36,7 @@ from lampbench.methods.api import Context, Method
 from lampbench.methods.finetune.adapters import lora_config, train_adapter
 from lampbench.methods.finetune.examples import fit_prompt, item_examples
 from lampbench.methods.finetune.oppu import merge_task_lora
-from lampbench.methods.finetune.train import out_of_time, seed_for
+from lampbench.methods.finetune.train import seed_for
 from lampbench.methods.loop import LoopConfig, tokenize, train_parameters
 from lampbench.methods.perpcs.config import PerPcsConfig
 from lampbench.methods.perpcs.pieces import Assembler, Assembly, Pool, applied_rows, gated, lora_pieces, stack
@@ -166,7 +166,7 @@ class PerPcs(Method):
         pad, device = backbone.tokenizer.pad_token_id, backbone.device
         with torch.inference_mode(), assembler.installed(backbone):
             for start in range(0, len(rows), cfg.assemble_batch_size):
-                if out_of_time(ctx.clock, deadline):
+                if ctx.clock.expired_by(deadline):
                     break
                 batch = rows[start : start + cfg.assemble_batch_size]
                 ids, attention = pad_batch([row for row, _ in batch], pad)
