@@ -106,7 +106,7 @@ def sweep(
 
     plan = read_sweep(Path(config)) if config else {}
     where = f"{config}: run option" if config else "run option"
-    merged = {**check_run_options(plan.get("run") or {}, where), **check_run_options(options)}
+    merged = {**check_run_options(plan.get("run") or {}, where, sweep=True), **check_run_options(options, sweep=True)}
     specs = expand(
         list(methods) or plan.get("methods") or [],
         list(tasks) or plan.get("tasks") or [],

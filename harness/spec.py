@@ -87,18 +87,22 @@ def option_hints() -> dict[str, Any]:
     return typing.get_type_hints(RunSpec)
 
 
-def check_run_options(options: dict[str, Any], where: str = "run option") -> dict[str, Any]:
+def check_run_options(options: dict[str, Any], where: str = "run option", *, sweep: bool = False) -> dict[str, Any]:
     """`options` checked and coerced by RunSpec's field types and bounds (a YAML `run:` section, API keywords).
+
+    A sweep's options leave out `seed` (a sweep has `seeds`).
 
     Raises:
         ConfigError: an unknown option, a value of the wrong type, one not among the choices, one below its bound.
     """
     import difflib
 
-    known = {f.name: f for f in run_options()}
+    known = {f.name: f for f in run_options(sweep=sweep)}
     hints = option_hints()
     out = {}
     for key, value in options.items():
+        if key == "seed" and sweep:
+            raise ConfigError(f"{where} 'seed': a sweep takes seeds (a list), not seed")
         if key not in known:
             close = difflib.get_close_matches(key, list(known), n=3)
             hint = f"; did you mean {' or '.join(close)}?" if close else f"; known: {', '.join(known)}"

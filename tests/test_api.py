@@ -103,3 +103,8 @@ def test_run_ids_of_earlier_results_stay_valid():
     assert spec.run_id == f"lamp3-rag-2m-s0-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
     assert dataclasses.replace(spec, dtype="bfloat16").run_id != spec.run_id
     assert dataclasses.replace(spec, chat_template=False).run_id != spec.run_id
+
+
+def test_a_sweep_takes_seeds_not_seed(tmp_path):
+    with pytest.raises(ConfigError, match="a sweep takes seeds"):
+        lampbench.sweep(["base"], ["lamp3"], ["1m"], seed=3, out=tmp_path, **TINY)
