@@ -34,20 +34,44 @@ def synthetic_files(task: TaskSpec, split: str, *, n_users: int, seed: int = 0) 
 
 def split_users(spec, task: TaskSpec, split: str, n: int | None) -> list[User]:
     """The selected users of one split, as `spec` (a RunSpec) asks."""
-    if spec.data == "synthetic":
-        size = max(SYNTHETIC_USERS.get(split, 100), n or 0)
-        questions, outputs = synthetic_files(
-            task, split, n_users=size
-        )  # one fixed data seed: --seed varies methods, not data
-    elif spec.data == "lamp":
-        from lampbench.tasks.download import ensure_split
-
-        root = resolve_data_dir(Path(spec.data_dir) if spec.data_dir else None)
-        questions, outputs = ensure_split(task, split, root, time_split=spec.time_split)
-    else:
-        raise ValueError(f"--data must be lamp or synthetic, not {spec.data!r}")
+    questions, outputs = _split_paths(spec, task, split, n)
     users = load_users(task, questions, outputs, patch_known_defects=spec.patch_known_defects)
     return select_users(users, n, select=spec.select, seed=spec.seed, max_profile=spec.max_profile)
+
+
+def _split_paths(spec, task: TaskSpec, split: str, n: int | None) -> tuple[Path, Path | None]:
+    """A split's files, made (synthetic) or downloaded (lamp) when missing."""
+    if spec.data == "synthetic":
+        size = max(SYNTHETIC_USERS.get(split, 100), n or 0)
+        return synthetic_files(task, split, n_users=size)  # one fixed data seed: --seed varies methods, not data
+    if spec.data == "lamp":
+        from lampbench.tasks.download import ensure_split
+
+        return ensure_split(task, split, _lamp_root(spec), time_split=spec.time_split)
+    raise ValueError(f"--data must be lamp or synthetic, not {spec.data!r}")
+
+
+def _lamp_root(spec) -> Path:
+    return resolve_data_dir(Path(spec.data_dir) if spec.data_dir else None)
+
+
+def data_files(spec, task: TaskSpec, *, with_train: bool) -> list[dict]:
+    """Path, size and sha256 of each file a run reads, for its record: which data a result was computed on.
+
+    LaMP files also say whether they are still as downloaded (`tasks.download.file_record`).
+    """
+    from lampbench.tasks.download import file_record
+
+    splits = [(spec.split, spec.users)]
+    if with_train and spec.split != "train":
+        splits.append(("train", spec.train_users))
+    root = _lamp_root(spec) if spec.data == "lamp" else None
+    return [
+        file_record(path, root)
+        for split, n in splits
+        for path in _split_paths(spec, task, split, n)
+        if path is not None and path.exists()
+    ]
 
 
 def load_eval_and_train(spec, task: TaskSpec, *, with_train: bool) -> tuple[list[User], list[User]]:

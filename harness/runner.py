@@ -25,7 +25,7 @@ from typing import Any
 from lampbench.harness.accounting import state_bytes, state_parameters
 from lampbench.harness.answering import UserLoop
 from lampbench.harness.budget import Clock, overrun_allowance
-from lampbench.harness.data import load_eval_and_train
+from lampbench.harness.data import data_files, load_eval_and_train
 from lampbench.harness.hardware import describe
 from lampbench.harness.progress import FILES as PROGRESS_FILES
 from lampbench.harness.progress import Progress
@@ -110,6 +110,7 @@ def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, 
     try:
         t = time.perf_counter()
         users, train = load_eval_and_train(spec, task, with_train=type(method).uses_train_users)
+        record["data_files"] = data_files(spec, task, with_train=bool(train))  # size and sha256 of what was read
         # The method sees evaluation users without their gold outputs: only the harness scores.
         golds = {q.id: q.gold for user in users for q in user.queries}
         users = [blind(user) for user in users]

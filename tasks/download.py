@@ -213,8 +213,9 @@ def _record_checksum(root: Path, path: Path, sha256: str, url: str) -> None:
 
     with FileLock(str(Path(root) / CHECKSUMS) + ".lock", timeout=60):
         sums = read_checksums(root)
+        stat = path.stat()
         sums[_key(path, root)] = {
-            "bytes": path.stat().st_size, "sha256": sha256, "url": url,
+            "bytes": stat.st_size, "sha256": sha256, "url": url, "mtime_ns": stat.st_mtime_ns,
             "downloaded": datetime.now(UTC).isoformat(timespec="seconds"),
         }  # fmt: skip
         write_json(Path(root) / CHECKSUMS, dict(sorted(sums.items())))
@@ -225,18 +226,23 @@ def file_record(path: Path, root: Path | None = None) -> dict[str, Any]:
 
     `as_downloaded` is True when the file still has the sha256 recorded at download in `root`'s
     `checksums.json`, False when it changed since, None when lampbench did not download it (synthetic data,
-    files put there by hand) or `root` is not given.
+    files put there by hand) or `root` is not given. A file with the size and modification time recorded at
+    download is not read again (real LaMP files run to gigabytes); any other is hashed.
     """
     path = Path(path)
-    record: dict[str, Any] = {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_of(path)}
+    stat = path.stat()
     known = None
     if root is not None:
         try:
             known = read_checksums(root).get(_key(path, root))
         except ValueError:  # not under root
             known = None
-    record["as_downloaded"] = None if known is None else known.get("sha256") == record["sha256"]
-    return record
+    unchanged = known is not None and (known.get("bytes"), known.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns)
+    sha256 = known["sha256"] if unchanged else sha256_of(path)
+    return {
+        "path": str(path), "bytes": stat.st_size, "sha256": sha256,
+        "as_downloaded": None if known is None else known.get("sha256") == sha256,
+    }  # fmt: skip
 
 
 def download(

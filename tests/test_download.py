@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import socket
 import threading
 from collections import Counter
@@ -323,3 +324,48 @@ def test_bench_data_info_shows_each_files_size_and_sha256(server, tmp_path):
     outputs.write_text(json.dumps({**OUTPUTS, "extra": 1}))
     changed = CliRunner().invoke(app, ["data", "info", "lamp3", "--data-dir", str(root)])
     assert "changed since download" in changed.output
+
+
+def test_an_unchanged_download_is_not_read_again(server, tmp_path, monkeypatch):
+    base, served = server
+    _publish(served)
+    root = tmp_path / "data"
+    questions, _ = download(LAMP3, "dev", root, base_url=base, progress=False)
+    expected = hashlib.sha256(questions.read_bytes()).hexdigest()
+    monkeypatch.setattr(dl, "sha256_of", lambda path: pytest.fail("an unchanged file was hashed again"))
+    assert file_record(questions, root)["sha256"] == expected
+    monkeypatch.undo()
+    os.utime(questions, ns=(1, 1))  # same size, touched: read again
+    assert file_record(questions, root) | {"sha256": expected} == file_record(questions, root)
+
+
+def test_each_run_records_the_data_files_it_read(server, tmp_path, cache):
+    from typer.testing import CliRunner
+
+    from lampbench.harness.cli import app
+
+    base, served = server
+    _publish(served)
+    root = tmp_path / "data"
+    questions, outputs = download(LAMP3, "dev", root, base_url=base, progress=False)
+    out = tmp_path / "runs"
+    result = CliRunner().invoke(app, [
+        "run", "--method", "base", "--task", "lamp3", "--budget", "1m", "--data", "lamp", "--data-dir", str(root),
+        "--model", "tiny-random", "--out", str(out), "--quiet",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (record,) = [json.loads(p.read_text()) for p in out.glob("*/run.json")]
+    sums = read_checksums(root)
+    assert record["data_files"] == [
+        {"path": str(p), "bytes": p.stat().st_size, "sha256": sums[f"LaMP_3/dev/{p.name}"]["sha256"],
+         "as_downloaded": True}
+        for p in (questions, outputs)
+    ]  # fmt: skip
+    synthetic = CliRunner().invoke(app, [
+        "run", "--method", "base", "--task", "lamp3", "--budget", "1m", "--data", "synthetic", "--users", "2",
+        "--model", "tiny-random", "--out", str(tmp_path / "syn"), "--quiet",
+    ])  # fmt: skip
+    assert synthetic.exit_code == 0, synthetic.output
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "syn").glob("*/run.json")]
+    assert [Path(f["path"]).name for f in record["data_files"]] == ["dev_questions.json", "dev_outputs.json"]
+    assert all(len(f["sha256"]) == 64 and f["as_downloaded"] is None for f in record["data_files"])
