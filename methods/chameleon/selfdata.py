@@ -70,10 +70,17 @@ def selected_history(
 
 
 def insights(ctx, t: Templates, history: str, max_new_tokens: int) -> tuple[str, str]:
-    """(c^P, c^N): the personalized insight about the user and the neutral one, cleaned to fit their slots."""
+    """(c^P, c^N): the personalized insight about the user and the neutral one, cleaned to fit their slots.
+
+    Each is kept within `max_new_tokens` tokens (decoded text can encode to more tokens than were generated), so
+    the pair prompts stay within the budget `history_budget` planned for them.
+    """
+    backbone = ctx.backbone
     prompts = [insight_prompt(t, history, personal=True), insight_prompt(t, history, personal=False)]
-    raw_p, raw_n = ctx.backbone.generate(prompts, max_new_tokens=max_new_tokens, batch_size=ctx.batch_size)
-    return clean_insight(raw_p, personal=True), clean_insight(raw_n, personal=False)
+    raw_p, raw_n = backbone.generate(prompts, max_new_tokens=max_new_tokens, batch_size=ctx.batch_size)
+    insight_p = backbone.truncate(clean_insight(raw_p, personal=True), max_new_tokens)
+    insight_n = backbone.truncate(clean_insight(raw_n, personal=False), max_new_tokens)
+    return insight_p, insight_n
 
 
 def preference_answers(
