@@ -8,7 +8,6 @@ CONSTRAINTS ?= constraints.txt
 PIP_C := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= runs/demo
-DEMO := --data synthetic --users 12 --budget 2m --out $(DEMO_OUT)
 
 .PHONY: setup test test-fast demo bench lint clean constraints
 
@@ -29,16 +28,14 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# A budget curve in a few CPU minutes (configs/demo.yaml says what and why): the sweep, the table, the plot and the
+# static site, all under $(DEMO_OUT). Finished runs are reused, so a second `make demo` only redraws.
 demo: setup
-	$(BIN)/bench run --method base --task lamp3 $(DEMO)
-	$(BIN)/bench run --method rag --task lamp3 --set k=4 $(DEMO)
-	$(BIN)/bench run --method base --task lamp2 $(DEMO)
-	$(BIN)/bench run --method rag --task lamp2 --set k=4 $(DEMO)
-	$(BIN)/bench run --method chameleon --task lamp2 $(DEMO)
-	# Per-Pcs builds its pool (sharer LoRAs + gates) inside the same 2 minutes: small batches fit CPU steps into it.
-	$(BIN)/bench run --method per-pcs --task lamp2 --train-users 8 --set sharers=2 --set batch_size=4 \
-		--set gate_batch_size=2 --set max_history=8 $(DEMO)
+	$(BIN)/bench sweep --config configs/demo.yaml --out $(DEMO_OUT)
 	$(BIN)/bench leaderboard --out $(DEMO_OUT)
+	$(BIN)/bench plot budget-curve --task lamp2 --out $(DEMO_OUT) --to $(DEMO_OUT)/lamp2-budget-curve
+	$(BIN)/bench site --out $(DEMO_OUT) --to $(DEMO_OUT)/site
+	@echo "demo: budget curve $(DEMO_OUT)/lamp2-budget-curve.png (and .svg); site $(DEMO_OUT)/site/index.html"
 
 bench: setup
 	$(BIN)/python benchmarks/generation.py

@@ -183,3 +183,27 @@ def test_ci_suite_matches_the_committed_baseline(tmp_path):
          "--baseline", str(root / "leaderboard" / "baseline.json"), "--out", str(tmp_path)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+def test_the_demo_pipeline_draws_its_curve_and_site(cache, tmp_path):
+    """`make demo`'s commands, on the tiny model: the sweep of configs/demo.yaml, the table, the plot, the site."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    makefile = (root / "Makefile").read_text()
+    assert "bench sweep --config configs/demo.yaml" in makefile and "bench site" in makefile
+    plan = read_sweep(root / "configs" / "demo.yaml")
+    assert len(plan["budgets"]) >= 2 and plan["run"]["data"] == "synthetic"  # a curve, offline
+    out = tmp_path / "demo"
+    runner = CliRunner()
+    swept = runner.invoke(app, ["sweep", "--config", str(root / "configs" / "demo.yaml"), "--out", str(out),
+                                "--model", "tiny-random", "--users", "2"])  # fmt: skip
+    assert swept.exit_code == 0, swept.output
+    assert runner.invoke(app, ["leaderboard", "--out", str(out)]).exit_code == 0
+    plotted = runner.invoke(app, ["plot", "budget-curve", "--task", "lamp2", "--out", str(out),
+                                  "--to", str(out / "lamp2-budget-curve")])  # fmt: skip
+    assert plotted.exit_code == 0, plotted.output
+    site = runner.invoke(app, ["site", "--out", str(out), "--to", str(out / "site")])
+    assert site.exit_code == 0, site.output
+    assert (out / "lamp2-budget-curve.png").stat().st_size and (out / "lamp2-budget-curve.svg").exists()
+    assert (out / "site" / "index.html").exists() and (out / "site" / "lamp2.html").exists()
