@@ -80,12 +80,4 @@ def record_coverage(ctx: Context, *, personalized: bool, reason: str = "") -> No
         personalized: whether the user got their LLM-written text.
         reason: why not (`budget` when the clock had run out, `no_history` for an empty profile).
     """
-    report = ctx.report
-    report.setdefault("personalized_users", 0)
-    report.setdefault("fallback_users", 0)
-    report["personalized_users" if personalized else "fallback_users"] += 1
-    if not personalized and reason:
-        reasons = report.setdefault("fallback_reasons", {})
-        reasons[reason] = reasons.get(reason, 0) + 1
-    done = report["personalized_users"]
-    report["personalized_fraction"] = done / (done + report["fallback_users"])
+    ctx.personalized(None, personalized, reason)

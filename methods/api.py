@@ -9,8 +9,11 @@ A method is three stages, run by `harness/runner.py` under one wall-clock budget
 3. `predict(ctx, state, queries) -> raw generations`: answering. Timed, but not charged to the budget. The runner
    answers users in batches of about `batch_size` queries through `predict_batch`, whose default calls `predict`.
 
-Methods read time only from `ctx.clock` (never `time.time()`): `ctx.clock.remaining()` and `ctx.clock.expired`.
-An *anytime* method checks them and falls back to what it has when time runs out.
+Methods read time only from `ctx.clock` (never `time.time()`): `ctx.clock.remaining()`, and
+`ctx.clock.expired_by(deadline)` for "time is up" (the budget, or a stage's own deadline such as
+`ctx.user_deadline(user)`); a loop of costly steps asks `ctx.clock.pace(deadline).next_fits()` before each step.
+An *anytime* method checks them and falls back to what it has when time runs out, and says per user whether it
+personalized them with `ctx.personalized(user, done, reason)` (the leaderboard's coverage).
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ class Context:
     eval_users: tuple[User, ...] = ()
     _backbone: Backbone | None = None
     _embedder: Any = None
+    #: user id -> whether `personalize` gave that user a personalized state (see `personalized`).
+    coverage: dict[str, bool] = field(default_factory=dict)
+    _fallbacks: dict[str, str] = field(default_factory=dict)
 
     @property
     def backbone(self) -> Backbone:
@@ -92,6 +98,31 @@ class Context:
             return max(1, len(u.profile)) if split == "proportional" else 1.0
 
         return self.clock.share(weight(user) / sum(weight(u) for u in rest))
+
+    def personalized(self, user: User | str | None, done: bool = True, reason: str = "") -> None:
+        """Record whether `user` got a personalized state; `reason` says why not (or how a user cut short was served).
+
+        The one place coverage is computed: `report["personalized_fraction"]` (the leaderboard's coverage column),
+        `personalized_users`, `fallback_users` and `fallback_reasons` (e.g. `budget`, `no_history`) are rewritten
+        after every call, so a run cut short still reports its coverage so far. A user recorded again (a resumed
+        run restoring its kept users) counts once, with the last word; `None` is a user without an id.
+        """
+        key = user if isinstance(user, str) else getattr(user, "id", None)
+        key = key if key is not None else f"#{len(self.coverage)}"
+        self.coverage[key] = bool(done)
+        self._fallbacks.pop(key, None)
+        if reason:
+            self._fallbacks[key] = reason
+        done_users = sum(self.coverage.values())
+        report = self.report
+        report["personalized_users"] = done_users
+        report["fallback_users"] = len(self.coverage) - done_users
+        reasons: dict[str, int] = {}
+        for why in self._fallbacks.values():
+            reasons[why] = reasons.get(why, 0) + 1
+        if reasons or "fallback_reasons" in report:
+            report["fallback_reasons"] = reasons
+        report["personalized_fraction"] = done_users / len(self.coverage)
 
     @property
     def embedder(self) -> Any:

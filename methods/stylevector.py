@@ -198,4 +198,4 @@ def _record(ctx: Context, user: User, *, available: int, planned: int, used: int
     totals = report.setdefault("totals", {"steered_users": 0, "base_users": 0, "items_used": 0})
     totals["steered_users" if used else "base_users"] += 1
     totals["items_used"] += used
-    report["personalized_fraction"] = totals["steered_users"] / (totals["steered_users"] + totals["base_users"])
+    ctx.personalized(user, used > 0, "" if used else "budget" if planned else "no_history")

@@ -171,3 +171,20 @@ def test_budget_callback_stops_before_a_step_that_would_overrun():
             callback.on_step_end(None, state, control)
     assert callback.steps == 2 and callback.stopped and clock.spent == 9 and not clock.expired
     assert callback.pace.step_seconds == 4
+
+
+def test_coverage_is_counted_once_per_user_in_one_place():
+    from lampbench.methods.api import Context
+    from lampbench.tasks.specs import User, get_task
+
+    ctx = Context(task=get_task("lamp3"), clock=Clock(10))
+    a, b, c = (User(uid, (), ()) for uid in "abc")
+    ctx.personalized(a)
+    assert ctx.report["personalized_fraction"] == 1.0 and "fallback_reasons" not in ctx.report
+    ctx.personalized(b, False, "budget")
+    ctx.personalized(c, False, "no_history")
+    assert ctx.report["personalized_fraction"] == pytest.approx(1 / 3)
+    assert ctx.report["fallback_reasons"] == {"budget": 1, "no_history": 1}
+    ctx.personalized("b", True)  # recorded again (a resumed run): the last word counts, once
+    assert ctx.report["personalized_users"] == 2 and ctx.report["fallback_users"] == 1
+    assert ctx.report["fallback_reasons"] == {"no_history": 1} and ctx.coverage == {"a": True, "b": True, "c": False}

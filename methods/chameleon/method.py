@@ -153,7 +153,7 @@ class Chameleon(Method):
         phases = _Phases(ctx.clock)
         record: dict[str, Any] = {"users_planned": len(sample), "users": {}}
         ps, ns = [], []
-        out_of_time = lambda: ctx.clock.spent >= deadline  # noqa: E731
+        out_of_time = lambda: ctx.clock.expired_by(deadline)  # noqa: E731
         for user in sample:
             stage = _Stage(stopped="budget") if out_of_time() else self._self_data(ctx, t, user, out_of_time, phases)
             if stage.stopped == "budget":
@@ -197,7 +197,7 @@ class Chameleon(Method):
             return self._count(ctx, user, ChameleonState(None, history), "", phases, {"history_ids": list(ids)})
 
         deadline = ctx.user_deadline(user)
-        out_of_time = lambda: ctx.clock.spent >= deadline  # noqa: E731
+        out_of_time = lambda: ctx.clock.expired_by(deadline)  # noqa: E731
         if out_of_time():
             return self._count(ctx, user, None, "budget", phases, {})
         stage = self._self_data(ctx, t, user, out_of_time, phases)
@@ -344,14 +344,7 @@ class Chameleon(Method):
         if state is not None and not personalized:
             report["history_only_users"] = report.get("history_only_users", 0) + 1
         report.setdefault("mode", self.config.mode + ("-unseen" if self.config.unseen else ""))
-        report.setdefault("personalized_users", 0)
-        report.setdefault("fallback_users", 0)
-        report["personalized_users" if personalized else "fallback_users"] += 1
-        if reason:
-            reasons = report.setdefault("fallback_reasons", {})
-            reasons[reason] = reasons.get(reason, 0) + 1
-        done = report["personalized_users"]
-        report["personalized_fraction"] = done / (done + report["fallback_users"])
+        ctx.personalized(user, personalized, reason)
         totals = report.setdefault("phase_s", dict.fromkeys(PHASES, 0.0))
         for name, seconds in phases.seconds.items():
             totals[name] += seconds

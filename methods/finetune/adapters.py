@@ -20,7 +20,7 @@ from lampbench.methods._rows import Rows, answer_rows
 from lampbench.methods.api import Context
 from lampbench.methods.finetune.config import TrainConfig
 from lampbench.methods.finetune.examples import Example
-from lampbench.methods.finetune.train import Outcome, train_sft
+from lampbench.methods.finetune.train import NO_TIME, Outcome, train_sft
 from lampbench.tasks.specs import User
 
 
@@ -161,4 +161,4 @@ def record_user(ctx: Context, user: User, outcome: Outcome, **extra: Any) -> Non
     totals["examples_seen"] += outcome.examples_seen
     if outcome.skipped:
         totals["skipped"][outcome.skipped] = totals["skipped"].get(outcome.skipped, 0) + 1
-    report["personalized_fraction"] = totals["trained"] / totals["users"]  # the leaderboard's coverage
+    ctx.personalized(user, outcome.trained, "budget" if outcome.skipped == NO_TIME else "no_history")

@@ -131,4 +131,4 @@ def _record_user(ctx: Context, user: User, outcome: Outcome, parameters: int) ->
     totals["trained_users" if outcome.steps else "untrained_users"] += 1
     totals["steps"] += outcome.steps
     totals["examples_seen"] += outcome.examples_seen
-    report["personalized_fraction"] = totals["trained_users"] / (totals["trained_users"] + totals["untrained_users"])
+    ctx.personalized(user, outcome.steps > 0, "" if outcome.steps else "budget" if outcome.examples else "no_history")

@@ -207,7 +207,7 @@ def _record_user(ctx: Context, user: User, items: int, assembled: bool) -> None:
     report.setdefault("users", []).append({"user": user.id, "history": len(user.profile), "items_assembled": items})
     report["assembled_users"] = report.get("assembled_users", 0) + assembled
     report["base_users"] = report.get("base_users", 0) + (not assembled)
-    report["personalized_fraction"] = report["assembled_users"] / len(report["users"])
+    ctx.personalized(user, assembled, "" if assembled else "budget" if user.profile else "no_history")
 
 
 def history_rows(ctx: Context, user: User, cfg: PerPcsConfig) -> list[tuple[list[int], tuple[int, int]]]:
