@@ -10,7 +10,7 @@ import pytest
 from lampbench.harness.budget import Clock
 from lampbench.harness.config import ConfigError, build_config
 from lampbench.methods.api import Context
-from lampbench.methods.llm_rec import TEMPLATES, LlmRec, LlmRecConfig, Strategy, strategy_prompt
+from lampbench.methods.llm_rec import TEMPLATES, LlmRec, LlmRecConfig, LlmRecState, Strategy, strategy_prompt
 from lampbench.tasks.specs import Query, User, get_task
 from lampbench.tests.fakes import RecordingBackbone
 from lampbench.tests.smollm2 import bench_run
@@ -126,3 +126,16 @@ def test_end_to_end_on_smollm2(tmp_path):
     assert len(lines) == 2 and all(line["raw"] for line in lines)
     config = json.loads((run_dir / "config.json").read_text())
     assert config["method_config"]["strategy"] == "engagement"
+
+
+def test_a_long_input_keeps_its_tokens_and_the_summary_is_cut_to_nothing():
+    ctx = make_ctx(max_prompt_tokens=20)
+    method = LlmRec()
+    state = LlmRecState({"q": "a long summary " * 10})
+    long = Query("q", "review: " + " ".join(["w"] * 40), None)
+    assert method.prompt(ctx, state, long) == " ".join(long.input.split()[:20])
+    assert ctx.report["personalization_cut"] == 1
+    short = Query("q", "review: fine", None)
+    prompt = method.prompt(ctx, state, short)
+    assert prompt.startswith("### User History Summary:\na long") and prompt.endswith("review: fine")
+    assert ctx.backbone.count_tokens(prompt) <= 20 and ctx.report["personalization_cut"] == 1

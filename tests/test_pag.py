@@ -118,3 +118,17 @@ def test_end_to_end_on_smollm2(tmp_path):
     lines = [json.loads(line) for line in (run_dir / "generations.jsonl").read_text().splitlines()]
     assert len(lines) == 2 and all(line["raw"] for line in lines)
     assert {p.name for p in run_dir.iterdir()} >= {"config.json", "run.json", "metrics.json", "predictions.json"}
+
+
+def test_a_long_input_keeps_its_tokens_and_the_profile_gives_way():
+    """The one prompt budget: the input is cut as base cuts it; the history goes first, then the profile."""
+    ctx, user = make_ctx(max_prompt_tokens=30), review_user("1", "alpha")
+    method = Pag(PagConfig(k=2, profile_prompt_tokens=2000))
+    state = method.personalize(ctx, user)
+    tight = Query("q", "review: " + " ".join(["w"] * 18), None)  # 19 tokens: room for the frame and the profile
+    prompt = method.prompt(ctx, state, tight)
+    assert prompt.endswith(tight.input) and "### User Profile:" in prompt and "### User History:" not in prompt
+    assert ctx.backbone.count_tokens(prompt) <= 30 and ctx.report["personalization_cut"] == 0
+    long = Query("q2", "review: " + " ".join(["w"] * 60), None)
+    assert method.prompt(ctx, state, long) == " ".join(long.input.split()[:30])  # what base is given
+    assert ctx.report["personalization_cut"] == 1
