@@ -114,9 +114,9 @@ def test_a_stored_assembly_reproduces_the_same_adapter_when_reloaded():
         weight=torch.tensor([[0.7, 0.3]] * len(pool.modules)),
     )
     buffer = io.BytesIO()
-    torch.save(assembly, buffer)
+    torch.save({"index": assembly.index, "weight": assembly.weight}, buffer)  # tensors only: nothing pickled
     buffer.seek(0)
-    reloaded = torch.load(buffer, weights_only=False)
+    reloaded = Assembly(**torch.load(buffer, weights_only=True))
     dense, again = delta_weights(pool, assembly), delta_weights(pool, reloaded)
     assert all(torch.equal(dense[m], again[m]) for m in pool.modules)
     name = pool.modules[0]
