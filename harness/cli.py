@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from lampbench.harness.cli_base import BenchGroup, RunsFailed, with_run_options
+from lampbench.harness.cli_base import BenchGroup, RunsFailed, console_logging, with_run_options
 
 app = typer.Typer(cls=BenchGroup, add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 data_app = typer.Typer(no_args_is_help=True, help="Download LaMP files and see what is on disk.")
@@ -62,6 +62,7 @@ def _bench(
 ) -> None:
     """Run methods on LaMP tasks under a budget, manage data, score files, read results."""
     ctx.find_root().command.verbose = verbose
+    console_logging(verbose=verbose)
 
 
 Sets = Annotated[list[str] | None, typer.Option("--set", help="Method config key=value (repeatable).")]
@@ -211,19 +212,9 @@ def _grid_value(value):
 
 
 def _quiet_libraries() -> None:
-    """Warnings as `warning: ...` lines on stderr; libraries' own warnings and progress bars off.
-
-    A run's failure is logged with its traceback to the run's log.txt, and the command reports it in one line
-    (`harness/cli_base.py`), so the log's errors stay off the console.
-    """
-    import logging
+    """Libraries' own warnings and progress bars off (the log goes to the console as `bench` set it up)."""
     import warnings
 
-    console = logging.StreamHandler()
-    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    console.addFilter(lambda r: not (r.name.startswith("lampbench") and r.levelno >= logging.ERROR))
-    logging.addLevelName(logging.WARNING, "warning")
-    logging.basicConfig(level=logging.WARNING, handlers=[console])
     warnings.filterwarnings("ignore")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # "Loading weights" bars on every model load
 

@@ -95,12 +95,36 @@ def internal_error(error: BaseException, *, verbose: bool) -> None:
 
 
 def run_failed(record: dict[str, Any], out: Path, *, verbose: bool) -> None:
-    """A run that ended in `error`: its one line and where its traceback is (printed too when verbose)."""
+    """A run that ended in `error`: its one line and where its traceback is (the log showed it when verbose)."""
     log = out / record["run_id"] / "log.txt"
-    if verbose and log.exists():
-        text = log.read_text(encoding="utf-8", errors="replace")
-        typer.echo(text[text.rfind("Traceback") :] if "Traceback" in text else text, err=True, nl=False)
-    typer.echo(f"internal error: {_one_line(record.get('error', 'the run failed'))} (traceback in {log})", err=True)
+    where = f"traceback in {log}" if log.exists() else "it failed before its run folder existed"
+    if verbose:
+        where += "; traceback above"
+    elif not log.exists():
+        where += "; bench --verbose shows the traceback"
+    typer.echo(f"internal error: {_one_line(record.get('error', 'the run failed'))} ({where})", err=True)
+
+
+def console_logging(*, verbose: bool) -> None:
+    """The log on stderr as `warning: ...` lines; with `verbose`, info lines and runs' errors with tracebacks.
+
+    Without `verbose` a run's error stays in its log.txt: the command reports it in one line (`run_failed`).
+    """
+    import logging
+
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "bench_console", False)]:
+        root.removeHandler(handler)  # set up again for each command (tests run several in one process)
+    console = logging.StreamHandler()
+    console.bench_console = True  # type: ignore[attr-defined]
+    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    console.setLevel(logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        console.addFilter(lambda r: not (r.name.startswith("lampbench") and r.levelno >= logging.ERROR))
+    root.addHandler(console)
+    logging.getLogger("lampbench").setLevel(logging.INFO if verbose else logging.NOTSET)
+    for level in (logging.INFO, logging.WARNING, logging.ERROR):
+        logging.addLevelName(level, logging.getLevelName(level).lower())
 
 
 def _one_line(text: str) -> str:

@@ -321,3 +321,23 @@ def test_a_failed_run_is_one_line_on_the_real_console(cache, tmp_path):
 def test_data_download_checks_its_split():
     result = bench("data", "download", "lamp3", "--split", "val")
     assert result.exit_code == 2 and "Invalid value for '--split'" in result.stderr
+
+
+class BadInit(Base):
+    """Fails before its run folder exists (in its constructor)."""
+
+    def __init__(self, config):
+        raise RuntimeError("bad init")
+
+
+def test_a_sweep_run_that_fails_before_its_folder_says_so(cache, tmp_path):
+    args = ["sweep", "--methods", "lampbench.tests.test_cli:BadInit,base", "--task", "lamp3", "--budgets", "1m",
+            "--data", "synthetic", "--users", "1", "--model", "tiny-random", "--out", str(tmp_path)]  # fmt: skip
+    result = bench(*args)
+    assert result.exit_code == 1 and "summary: 1 ok, 0 over_budget, 1 error, 0 reused" in result.stdout
+    assert result.stderr == (
+        "internal error: RuntimeError: bad init (it failed before its run folder existed; "
+        "bench --verbose shows the traceback)\n"
+    )
+    verbose = bench("--verbose", *args)
+    assert verbose.exit_code == 1 and 'raise RuntimeError("bad init")' in verbose.stderr
