@@ -29,6 +29,7 @@ def run(
     budget: str | float = "20m",
     *,
     config: Mapping[str, Any] | str | Path | None = None,
+    sets: Mapping[str, Any] | None = None,
     out: str | Path = "runs",
     force: bool = False,
     progress: bool = False,
@@ -40,7 +41,8 @@ def run(
         method: a registered name (`bench methods`) or `package.module:Class`.
         task: `lamp1` ... `lamp7` (`bench tasks`).
         budget: wall-clock budget for fit + personalize: `"90s"`, `"20m"`, `"1h30m"` or seconds.
-        config: the method's config keys, as a mapping or a YAML file.
+        config: the method's config keys, as a mapping or a YAML file (`bench run --config`).
+        sets: config keys that win over `config` (`bench run --set key=value`).
         out: the results directory.
         force: run again even if this exact configuration has finished.
         progress: show progress bars.
@@ -50,17 +52,31 @@ def run(
     Raises:
         ConfigError, DataError, UnknownMethod, UnknownTask: bad input, before anything is created.
     """
-    from lampbench.harness.config import read_yaml
     from lampbench.harness.spec import check_run_options
     from lampbench.harness.sweep import expand
 
     options = check_run_options(options)
     seed = options.pop("seed", 0)
-    sets = read_yaml(Path(config)) if isinstance(config, str | Path) else dict(config or {})
+    sets = {**_method_config(method, config), **dict(sets or {})}
     # One run: a list value is the value itself, not a grid, so each value goes in as a one-point grid.
     one_point = {method: {key: [value] for key, value in sets.items()}}
     (spec,) = expand([method], [task], [_budget(budget)], [seed], run_options=options, method_sets=one_point)
     return execute_checked(spec, out, force=force, progress=progress)
+
+
+def _method_config(method: str, config: Mapping[str, Any] | str | Path | None) -> dict[str, Any]:
+    """A method's config keys from a mapping or a YAML file; a file's bad key or value is reported with its name."""
+    from lampbench.harness.config import ConfigError, build_config, read_yaml
+    from lampbench.methods.registry import METHODS
+
+    if not isinstance(config, str | Path):
+        return dict(config or {})
+    keys = read_yaml(Path(config))
+    try:
+        build_config(METHODS.get(method).Config, keys, where=f"{method} config")
+    except ConfigError as e:
+        raise ConfigError(f"{config}: {e}") from None
+    return keys
 
 
 def execute_checked(spec, out: str | Path, *, force: bool = False, progress: bool = False) -> dict[str, Any]:

@@ -85,11 +85,13 @@ def run(
 ) -> None:
     """Run one method on one task under a budget and store the result."""
     from lampbench.harness import api
-    from lampbench.harness.config import parse_sets, read_yaml
+    from lampbench.harness.config import parse_sets
 
     _quiet_libraries()
-    sets = {**(read_yaml(config) if config else {}), **parse_sets(set_ or [])}
-    record = api.run(method, task, budget, config=sets, out=out, force=force, progress=not quiet, **(typed or {}))
+    sets = parse_sets(set_ or [])
+    record = api.run(
+        method, task, budget, config=config, sets=sets, out=out, force=force, progress=not quiet, **(typed or {})
+    )
     _print_record(record, out)
     _exit_for([record], out)
 

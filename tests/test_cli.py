@@ -341,3 +341,31 @@ def test_a_sweep_run_that_fails_before_its_folder_says_so(cache, tmp_path):
     )
     verbose = bench("--verbose", *args)
     assert verbose.exit_code == 1 and 'raise RuntimeError("bad init")' in verbose.stderr
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("kk: 2\n", "unknown rag config key 'kk'; did you mean k?"),
+        ("k: many\n", "k='many': must be an integer"),
+        ("k: [1\n", "not valid YAML"),
+        ("- k\n", "expected a mapping of config keys, got list"),
+    ],
+)
+def test_a_bad_method_config_file_is_named_in_one_line(text, problem, tmp_path):
+    path = tmp_path / "rag.yaml"
+    path.write_text(text)
+    result = bench("run", "--method", "rag", "--task", "lamp3", "--config", str(path), "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: {path}: ") and problem in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_set_wins_over_the_config_file(cache, tmp_path):
+    path = tmp_path / "rag.yaml"
+    path.write_text("k: 1\nretriever: recency\n")
+    out = tmp_path / "runs"
+    result = bench("run", "--method", "rag", "--task", "lamp3", "--config", str(path), "--set", "k=2", "--data",
+                   "synthetic", "--users", "1", "--model", "tiny-random", "--out", str(out), "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (config,) = [json.loads(p.read_text()) for p in out.glob("*/config.json")]
+    assert config["method_config"]["k"] == 2 and config["method_config"]["retriever"] == "recency"
