@@ -123,8 +123,11 @@ def sweep(
     plan = read_sweep(Path(config)) if config else {}
     where = f"{config}: run option" if config else "run option"
     merged = {**check_run_options(plan.get("run") or {}, where, sweep=True), **check_run_options(options, sweep=True)}
+    methods = list(methods) or plan.get("methods") or []
+    if config:
+        _check_plan_sets(Path(config), plan, methods)
     specs = expand(
-        list(methods) or plan.get("methods") or [],
+        methods,
         list(tasks) or plan.get("tasks") or [],
         [_budget(b) for b in (list(budgets) or plan.get("budgets") or [])],
         [int(s) for s in (list(seeds) or plan.get("seeds") or [0])],
@@ -151,6 +154,23 @@ def sweep(
         specs, out, force=force, executor=executor, ray_address=ray_address, cpus_per_run=cpus_per_run, on_done=done
     )
     return records
+
+
+def _check_plan_sets(path: Path, plan: dict[str, Any], methods: list[str]) -> None:
+    """A sweep file's `set:` section checked against each method's config, the file named in the error."""
+    from lampbench.harness.config import ConfigError, build_config
+    from lampbench.harness.sweep import grid
+    from lampbench.methods.registry import METHODS
+
+    sets = plan.get("set") or {}
+    if not isinstance(sets, dict) or not all(isinstance(v, dict) for v in sets.values()):
+        raise ConfigError(f"{path}: set: expected a mapping of method -> config keys, e.g. set: {{rag: {{k: [1, 4]}}}}")
+    for method in (m for m in methods if m in sets):
+        for combo in grid(sets[method]):
+            try:
+                build_config(METHODS.get(method).Config, combo, where=f"{method} config")
+            except ConfigError as e:
+                raise ConfigError(f"{path}: set: {e}") from None
 
 
 def leaderboard(

@@ -369,3 +369,19 @@ def test_set_wins_over_the_config_file(cache, tmp_path):
     assert result.exit_code == 0, result.output
     (config,) = [json.loads(p.read_text()) for p in out.glob("*/config.json")]
     assert config["method_config"]["k"] == 2 and config["method_config"]["retriever"] == "recency"
+
+
+@pytest.mark.parametrize(
+    "section, problem",
+    [
+        ("set: {rag: {kk: [1, 2]}}", "set: unknown rag config key 'kk'; did you mean k?"),
+        ("set: {rag: {k: [1, many]}}", "set: k='many': must be an integer"),
+        ("set: [rag]", "set: expected a mapping of method -> config keys"),
+    ],
+)
+def test_a_bad_set_section_of_a_sweep_file_is_named(section, problem, tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"methods: [base, rag]\ntasks: [lamp3]\nbudgets: [1m]\n{section}\n")
+    result = bench("sweep", "--config", str(plan), "--out", str(tmp_path / "runs"))
+    assert result.exit_code == 2 and result.stderr == f"error: {plan}: {problem}" + result.stderr.split(problem)[1]
+    assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "runs").exists()
