@@ -269,8 +269,11 @@ PER_USER = [
 
 
 @pytest.mark.parametrize("name", PER_USER)
-def test_runs_at_batch_8_answer_as_at_batch_1(name, tiny_backbone, cache, tmp_path):
-    """Through the runner (as `bench run` does): trained per-user states, users batched together by the runner."""
+def test_runs_at_batch_8_answer_as_at_batch_1(name, cache, tmp_path):
+    """Through the runner (as `bench run` does): trained per-user states, users batched together by the runner.
+
+    Each run gets a fresh backbone: OPPU and Per-Pcs merge their task LoRA into the one they are given.
+    """
     import dataclasses
     import json
 
@@ -289,7 +292,7 @@ def test_runs_at_batch_8_answer_as_at_batch_1(name, tiny_backbone, cache, tmp_pa
             model="tiny-random", max_prompt_tokens=256, batch_size=size,
         )  # fmt: skip
         record = run(spec, cls(build_config(cls.Config, FAST.get(name, {}))), store=store, progress=False,
-                     backbone=tiny_backbone)  # fmt: skip
+                     backbone=fresh_backbone())  # fmt: skip
         assert record["status"] == "ok", record.get("error")
         lines = (store.run_dir(record["run_id"]) / "generations.jsonl").read_text().splitlines()
         got[size] = {line["id"]: line["raw"] for line in map(json.loads, lines)}, record["predict_batches"]
