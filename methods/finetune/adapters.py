@@ -5,6 +5,10 @@ initialised adapter (seeded, so a user's adapter does not depend on who came bef
 adapter's weight dict (`Backbone.adapter_state`). To answer, the stored weights are copied in and only that
 adapter is switched on; afterwards every adapter is switched off, so between a method's answers the backbone
 behaves as its base for whoever uses it next (the contract tests share one backbone across methods).
+
+Per-user adapters answer several users per batch (`generate_users`): each user's weights go into a slot of their
+own (`user-row0`, `user-row1`, ...; at most `batch_size` slots, kept switched off between batches) and PEFT's mixed
+adapter batches give every row its owner's slot.
 """
 
 from __future__ import annotations
