@@ -480,6 +480,46 @@ def test_bench_run_with_epochs_budget_uses_most_of_its_budget(tmp_path):
     assert 0.7 * 20 <= record["budget_used_s"] <= 20.5
 
 
+# ---- resume: the collective stage saved and reloaded
+
+
+@pytest.mark.parametrize("cls", [LoraC, Oppu])
+def test_the_task_lora_round_trips_through_the_run_folder(cls, tmp_path):
+    """What `fit` learnt, saved and loaded into a fresh backbone, answers as before; nothing is pickled."""
+    train = [make_user(f"t{i}", None, seed=10 + i) for i in range(3)]
+    user = make_user("u", "2", seed=5)
+    config = cls.Config(**QUICK, max_steps=3, **({"task_source": "both"} if cls is Oppu else {"source": "both"}))
+    first, first_ctx = cls(config), context(fresh_backbone(), [user])
+    fit(first, first_ctx, train)
+    assert first.save_collective(first_ctx, tmp_path) and (tmp_path / "task.safetensors").is_file()
+    again, again_ctx = cls(config), context(fresh_backbone(), [user])
+    assert cls(config).load_collective(again_ctx, tmp_path / "missing") is False
+    assert again.load_collective(again_ctx, tmp_path)
+    saved, loaded = first.collective_state(), again.collective_state()
+    assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)
+    prompt = [user.queries[0].input]
+    if cls is Oppu:  # folded into the base weights, as `fit` left them
+        assert again_ctx.backbone.adapters == ()
+        assert torch.allclose(again_ctx.backbone.hidden_states(prompt), first_ctx.backbone.hidden_states(prompt))
+    else:
+        assert first.predict(first_ctx, None, user.queries) == again.predict(again_ctx, None, user.queries)
+        assert again_ctx.backbone.adapters == ("task",)  # injected, switched off between answers
+        with adapters.answering_with(first_ctx.backbone, "task", saved):
+            before = first_ctx.backbone.hidden_states(prompt)
+        with adapters.answering_with(again_ctx.backbone, "task", loaded):
+            after = again_ctx.backbone.hidden_states(prompt)
+        assert torch.allclose(before, after) and not torch.allclose(after, fresh_backbone().hidden_states(prompt))
+
+
+def test_a_stage_that_trained_nothing_is_saved_as_nothing(tmp_path):
+    ctx = context(fresh_backbone(), budget=0.0)
+    method = Oppu(OppuConfig())
+    fit(method, ctx, [make_user("t", "2")])
+    assert method.save_collective(ctx, tmp_path)
+    again = Oppu(OppuConfig())
+    assert again.load_collective(context(fresh_backbone()), tmp_path) and again.collective_state() is None
+
+
 # ---- the real model, end to end
 
 

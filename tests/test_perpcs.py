@@ -210,6 +210,30 @@ def test_the_method_builds_a_pool_and_stores_only_indices_and_weights():
     assert len(answers) == len(users[0].queries) and all(isinstance(a, str) for a in answers)
 
 
+def test_the_pool_and_task_lora_round_trip_through_the_run_folder(tmp_path):
+    """A resumed run reloads Per-Pcs' `fit` (safetensors, nothing pickled): the same pool, the same merged base."""
+    users = [rating_user("e1", "5", n_items=5)]
+    first, ctx = PerPcs(PerPcsConfig(**FAST)), context(fresh_backbone(), users, _embedder=ClusteredEmbedder())
+    with ctx.clock.charging():
+        first.fit(ctx, train_users())
+    assert first.save_collective(ctx, tmp_path) and (tmp_path / "per-pcs.safetensors").is_file()
+    again, again_ctx = PerPcs(PerPcsConfig(**FAST)), context(fresh_backbone(), users)
+    assert again.load_collective(again_ctx, tmp_path)
+    saved, loaded = first.collective_state(), again.collective_state()
+    pool, pool_again = saved["pool"], loaded["pool"]
+    assert pool_again.sharers == pool.sharers and pool_again.modules == pool.modules
+    for part in ("A", "B", "gates"):
+        assert all(torch.equal(getattr(pool, part)[m], getattr(pool_again, part)[m]) for m in pool.modules)
+    assert all(torch.equal(saved["task_lora"][k], v) for k, v in loaded["task_lora"].items())
+    prompt = [users[0].queries[0].input]
+    assert again_ctx.backbone.adapters == ()  # the task LoRA is folded into the base, as `fit` left it
+    assert torch.allclose(again_ctx.backbone.hidden_states(prompt), ctx.backbone.hidden_states(prompt), atol=1e-6)
+    with ctx.clock.charging(), again_ctx.clock.charging():
+        state, state_again = first.personalize(ctx, users[0]), again.personalize(again_ctx, users[0])
+    assert torch.equal(state.index, state_again.index) and torch.allclose(state.weight, state_again.weight)
+    assert first.predict(ctx, state, users[0].queries) == again.predict(again_ctx, state_again, users[0].queries)
+
+
 def test_without_time_the_method_answers_with_the_base():
     backbone = fresh_backbone()
     user = rating_user("e1", "5", n_items=4)

@@ -58,6 +58,8 @@ def ensure_adapter(backbone, name: str, config) -> None:
     from peft.tuners.tuners_utils import cast_adapter_dtype
 
     cast_adapter_dtype(backbone.model, name)
+    # New modules (the LoRA's dropout) start in train mode: a model in eval mode would answer with dropout on.
+    backbone.model.train(backbone.model.training)
 
 
 def fresh_adapter(backbone, name: str, seed: int) -> None:

@@ -14,11 +14,20 @@ not run one step (no time, or no examples) answers with the model as it was (the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from lampbench.methods.api import Context, Method, PromptMethod
-from lampbench.methods.finetune.adapters import answering_with, generate_users, lora_config, record_user, train_adapter
+from lampbench.methods.finetune.adapters import (
+    answering_with,
+    ensure_adapter,
+    generate_users,
+    lora_config,
+    record_user,
+    train_adapter,
+)
 from lampbench.methods.finetune.config import LoraCConfig, LoraPConfig, OppuConfig
 from lampbench.methods.finetune.examples import fit_prompt, item_examples, task_examples
+from lampbench.methods.finetune.saved import load_lora, save_lora
 from lampbench.methods.finetune.train import seed_for
 from lampbench.tasks.specs import Query, User
 
@@ -56,6 +65,15 @@ class LoraC(PromptMethod):
 
     def collective_state(self) -> dict | None:
         return self._task
+
+    def save_collective(self, ctx: Context, path: Path) -> bool:
+        return save_lora(path, TASK, self._task)
+
+    def load_collective(self, ctx: Context, path: Path) -> bool:
+        found, self._task = load_lora(path, TASK)
+        if found:
+            restore_task_lora(ctx, self._task, lora_config(self.config), merge=False)
+        return found
 
 
 class LoraP(Method):
@@ -101,6 +119,28 @@ class Oppu(LoraP):
 
     def collective_state(self) -> dict | None:
         return self._task
+
+    def save_collective(self, ctx: Context, path: Path) -> bool:
+        return save_lora(path, TASK, self._task)
+
+    def load_collective(self, ctx: Context, path: Path) -> bool:
+        found, self._task = load_lora(path, TASK)
+        if found:
+            restore_task_lora(ctx, self._task, lora_config(self.config, self.config.task_target_modules), merge=True)
+        return found
+
+
+def restore_task_lora(ctx: Context, state: dict | None, config, *, merge: bool) -> None:
+    """Put a saved task LoRA back on a fresh backbone: injected and switched off (lora-c), or folded in (oppu)."""
+    if state is None:
+        return
+    backbone = ctx.backbone
+    ensure_adapter(backbone, TASK, config)
+    backbone.load_adapter(state, TASK)
+    if merge:
+        backbone.remove_lora(TASK, merge=True)
+    else:
+        backbone.activate_lora([])  # between a method's answers the backbone is the base
 
 
 def merge_task_lora(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import nullcontext
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,7 +36,8 @@ from lampbench.methods._rows import answer_rows
 from lampbench.methods.api import Context, Method
 from lampbench.methods.finetune.adapters import lora_config, train_adapter
 from lampbench.methods.finetune.examples import fit_prompt, item_examples
-from lampbench.methods.finetune.oppu import merge_task_lora
+from lampbench.methods.finetune.oppu import merge_task_lora, restore_task_lora
+from lampbench.methods.finetune.saved import load_tensors, save_tensors
 from lampbench.methods.finetune.train import seed_for
 from lampbench.methods.loop import LoopConfig, tokenize, train_parameters
 from lampbench.methods.perpcs.config import PerPcsConfig
@@ -199,6 +201,34 @@ class PerPcs(Method):
         if self._pool is None and self._task is None:
             return None
         return {"pool": self._pool, "task_lora": self._task}
+
+    def save_collective(self, ctx: Context, path: Path) -> bool:
+        """The pool (A, B and gates per module and sharer) and the merged task LoRA, in one safetensors file."""
+        pool, tensors = self._pool, {f"task/{k}": v for k, v in (self._task or {}).items()}
+        if pool is not None:
+            for part in ("A", "B", "gates"):
+                tensors.update({f"{part}/{m}": t for m, t in getattr(pool, part).items()})
+        header = {
+            "task": self._task is not None, "pool": pool is not None,
+            "sharers": list(pool.sharers) if pool else [], "modules": list(pool.modules) if pool else [],
+        }  # fmt: skip
+        save_tensors(path, "per-pcs", tensors, header)
+        return True
+
+    def load_collective(self, ctx: Context, path: Path) -> bool:
+        got = load_tensors(path, "per-pcs")
+        if got is None:
+            return False
+        tensors, header = got
+        cfg = self.config
+        self._task = {k[5:]: v for k, v in tensors.items() if k.startswith("task/")} if header["task"] else None
+        restore_task_lora(ctx, self._task, lora_config(cfg, cfg.task_target_modules), merge=True)
+        self._pool = None
+        if header["pool"]:
+            modules = tuple(header["modules"])
+            parts = {part: {m: tensors[f"{part}/{m}"] for m in modules} for part in ("A", "B", "gates")}
+            self._pool = Pool(tuple(header["sharers"]), modules, **parts).to(ctx.backbone.device)
+        return True
 
 
 def _record_user(ctx: Context, user: User, items: int, assembled: bool) -> None:
