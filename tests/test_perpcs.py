@@ -314,3 +314,15 @@ def test_bench_run_on_smollm2(tmp_path):
         # (sharer index int16, weight fp32) for at most 2 sharers per module: a few hundred bytes to ~1.5 KB.
         assert 0 < row["state_bytes"] <= modules * 2 * 6
     assert 0 <= record["metrics"]["mae"] <= 4
+
+
+def test_defaults_follow_table_3_per_task():
+    """Sharer LoRA epochs and batch, gate batch, steps, rate and top-k: the paper's per-task values unless set."""
+    cfg = PerPcsConfig()
+    assert cfg.sharer_recipe("lamp3") == (2.0, 2, 4) and cfg.for_task("lamp3") == (1, 100, 1e-5)
+    assert cfg.sharer_recipe("lamp2") == (3.0, 6, 6) and cfg.for_task("lamp2") == (3, 100, 2e-5)
+    assert cfg.sharer_recipe("lamp7") == (2.0, 16, 6) and cfg.for_task("lamp7") == (2, 50, 2e-5)
+    mine = PerPcsConfig(epochs="budget", sharer_batch_size=8, gate_batch_size=2, top_k=4)
+    assert mine.sharer_recipe("lamp3") == ("budget", 8, 2) and mine.for_task("lamp3")[0] == 4
+    with pytest.raises(ValueError, match="epochs"):
+        PerPcsConfig(epochs=-1.0)

@@ -17,7 +17,7 @@ QV = ("q_proj", "v_proj")
 Source = Literal["queries", "history", "both"]
 #: Passes over the examples, or "budget": train until the stage's share of the budget is spent.
 Epochs = float | Literal["budget"]
-_BUDGET_HELP = (
+BUDGET_HELP = (
     "; 'budget': train until the stage's share of the budget is spent, the learning-rate schedule laid over that "
     "time (ours: the papers' recipes stop after a few steps and leave a larger budget unused)"
 )
@@ -32,7 +32,7 @@ class TrainConfig(MethodConfig):
     """What every trainer here shares: optimizer, schedule, batch, LoRA shape, precision, budget use."""
 
     learning_rate: float = _f(1e-4, "AdamW learning rate")
-    epochs: Epochs = _f(2.0, "passes over the training examples (the budget may stop training earlier)" + _BUDGET_HELP)
+    epochs: Epochs = _f(2.0, "passes over the training examples (the budget may stop training earlier)" + BUDGET_HELP)
     batch_size: int = _f(16, "examples per micro-batch")
     grad_accum: int = _f(1, "micro-batches per optimizer step (effective batch = batch_size * grad_accum)")
     weight_decay: float = _f(0.01, "AdamW weight decay (not applied to biases and norms)")
@@ -74,7 +74,7 @@ class PerUserConfig(TrainConfig):
 class LoraCConfig(TrainConfig):
     """`lora-c`: OPPU's stage 1 alone, a task LoRA on the training users (r 8, alpha 8, q/k/v/o, 3 epochs)."""
 
-    epochs: Epochs = _f(3.0, "passes over the training examples (OPPU: 3)" + _BUDGET_HELP)
+    epochs: Epochs = _f(3.0, "passes over the training examples (OPPU: 3)" + BUDGET_HELP)
     source: Source = _f(
         "queries",
         "training examples: the training users' questions with their gold outputs (OPPU's task LoRA), their "
@@ -97,7 +97,7 @@ class OppuConfig(LoraPConfig):
     the optimizer settings (the same in both of OPPU's scripts).
     """
 
-    task_epochs: Epochs = _f(3.0, "stage 1: passes over the training users' examples (OPPU: 3)" + _BUDGET_HELP)
+    task_epochs: Epochs = _f(3.0, "stage 1: passes over the training users' examples (OPPU: 3)" + BUDGET_HELP)
     task_target_modules: tuple[str, ...] = _f(QKVO, "stage 1: modules that get the task LoRA (OPPU: q/k/v/o)")
     task_source: Source = _f("queries", "stage 1: training examples, as lora-c's `source`")
     task_fraction: float = _f(
@@ -130,7 +130,7 @@ class AloeConfig(HistoryConfig):
     mode: Literal["lora", "full"] = _f("lora", "LoRA (default) or full-parameter fine-tuning as in ALOE")
     learning_rate: float = _f(1e-4, "AdamW learning rate of the LoRA (ours: LoRA needs more than ALOE's 1e-5)")
     full_learning_rate: float = _f(1e-5, "AdamW learning rate with `mode: full` (ALOE: 1e-5)")
-    epochs: Epochs = _f(1.0, "passes over the training examples (ALOE: 1)" + _BUDGET_HELP)
+    epochs: Epochs = _f(1.0, "passes over the training examples (ALOE: 1)" + BUDGET_HELP)
     batch_size: int = _f(8, "examples per micro-batch (ALOE: 1; only the effective batch matters to the optimizer)")
     grad_accum: int = _f(6, "micro-batches per step: 8 x 6 = ALOE's effective batch of 48")
     max_grad_norm: float = _f(1.0, "gradient clipping norm (ours: the transformers default)")
@@ -153,7 +153,7 @@ class DpoConfig(HistoryConfig):
     pairs: Literal["history", "self-generated"] = _f("history", "how preference pairs are made (see above)")
     beta: float = _f(0.1, "DPO beta")
     learning_rate: float = _f(5e-5, "AdamW learning rate (CHAMELEON: 5e-5)")
-    epochs: Epochs = _f(1.0, "passes over the pairs (CHAMELEON: 1)" + _BUDGET_HELP)
+    epochs: Epochs = _f(1.0, "passes over the pairs (CHAMELEON: 1)" + BUDGET_HELP)
     batch_size: int = _f(16, "pairs per step (CHAMELEON: 16)")
     max_grad_norm: float = _f(0.3, "gradient clipping norm (CHAMELEON: 0.3)")
     lr_scheduler: Literal["linear", "cosine", "constant"] = _f("cosine", "decay after warm-up (CHAMELEON: cosine)")

@@ -5,11 +5,17 @@
 - Base task adaptation (§2.2): a LoRA on the training users that are not sharers, merged into the base, as OPPU's
   stage 1 (the same code and fields: `task_*`).
 - Sharer LoRAs: "following OPPU", r 8, alpha 8 on q/k/v/o (METHODS.md), trained on each sharer's history items
-  turned into task examples. Table 3 lists lr 1e-5/2e-5 for them, for 1-3 full epochs on a 7B model; with budgets
-  that allow a few steps the default is OPPU's 1e-4.
+  turned into task examples, with Table 3's per-task batch and epochs (`sharer_batch_size=0`, `epochs=0`: batch
+  16/6/2/10/3/16 and 1/3/2/3/2/2 epochs for LaMP-1/2/3/4/5/7; LaMP-2N follows LaMP-2). The table as extracted from
+  the PDF is partly garbled (stray digits on a second line per task); the values are those of each task's first
+  line, which fill every column. Table 3's learning rate for them, 1e-5 or 2e-5, is for a 7B model trained for
+  whole epochs; the default here is OPPU's 1e-4 (ours: with budgets that allow a few steps, 1e-5 leaves a LoRA
+  that barely moves), and `learning_rate` sets it.
 - Gates: one zero-initialised vector per piece, trained with the LoRA frozen for 100 steps (LaMP-1/2/3) or 50
-  (LaMP-4/5/7), lr 1e-5 or 2e-5, batch 6 (Table 3). `gate_steps=0` and `gate_learning_rate=0` take those
-  per-task values.
+  (LaMP-4/5/7), lr 1e-5 or 2e-5, batch 6 (4 for LaMP-3) (Table 3). `gate_steps=0`, `gate_learning_rate=0` and
+  `gate_batch_size=0` take those per-task values.
+- `epochs: budget` (ours): each sharer's LoRA trains until its share of the pool's time (less the gates' part) is
+  spent, and the task LoRA with `task_epochs: budget` until its share; the gates keep the paper's step count.
 - Assembly: top-k per task (Table 3: LaMP-1 1, LaMP-2 3, LaMP-3 1, LaMP-4 1, LaMP-5 1, LaMP-7 2); `top_k=0`
   takes them.
 - Budget (ours; the paper has none): selecting sharers and the task LoRA may use `task_fraction` of the budget,
@@ -20,24 +26,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from lampbench.methods.finetune.config import QKVO, OppuConfig
+from lampbench.methods.finetune.config import BUDGET_HELP, QKVO, Epochs, OppuConfig
 
 
 def _f(default, help: str):
     return field(default=default, metadata={"help": help})
 
 
-#: Table 3 of the paper, per task: (top-k, gate steps, gate learning rate). LaMP-2N follows LaMP-2 (ours).
+class Table3(NamedTuple):
+    """One task's row of the paper's Table 3."""
+
+    top_k: int
+    gate_steps: int
+    gate_learning_rate: float
+    gate_batch_size: int
+    sharer_batch_size: int
+    sharer_epochs: float
+
+
+#: Table 3 of the paper, per task. LaMP-2N follows LaMP-2 (ours).
 PAPER = {
-    "lamp1": (1, 100, 1e-5),
-    "lamp2": (3, 100, 2e-5),
-    "lamp2n": (3, 100, 2e-5),
-    "lamp3": (1, 100, 1e-5),
-    "lamp4": (1, 50, 2e-5),
-    "lamp5": (1, 50, 2e-5),
-    "lamp7": (2, 50, 2e-5),
+    "lamp1": Table3(1, 100, 1e-5, 6, 16, 1.0),
+    "lamp2": Table3(3, 100, 2e-5, 6, 6, 3.0),
+    "lamp2n": Table3(3, 100, 2e-5, 6, 6, 3.0),
+    "lamp3": Table3(1, 100, 1e-5, 4, 2, 2.0),
+    "lamp4": Table3(1, 50, 2e-5, 6, 10, 3.0),
+    "lamp5": Table3(1, 50, 2e-5, 6, 3, 2.0),
+    "lamp7": Table3(2, 50, 2e-5, 6, 16, 2.0),
 }
+#: A task the paper did not run: the generation tasks' row.
+_OTHER = Table3(1, 50, 2e-5, 6, 16, 2.0)
 
 
 @dataclass(frozen=True)
@@ -47,7 +67,11 @@ class PerPcsConfig(OppuConfig):
     target_modules: tuple[str, ...] = _f(QKVO, "modules of the sharers' LoRAs; each module's LoRA is a piece")
     gate_steps: int = _f(0, "optimizer steps of gate training per sharer (0: the paper's 100 or 50 per task)")
     gate_learning_rate: float = _f(0.0, "AdamW learning rate of the gates (0: the paper's 1e-5 or 2e-5 per task)")
-    gate_batch_size: int = _f(6, "examples per gate-training step (Per-Pcs: 6)")
+    gate_batch_size: int = _f(0, "examples per gate-training step (0: the paper's 6, or 4 for LaMP-3, Table 3)")
+    epochs: Epochs = _f(
+        0.0, "passes of each sharer's LoRA over its examples (0: the paper's per task, Table 3)" + BUDGET_HELP
+    )
+    sharer_batch_size: int = _f(0, "examples per step of a sharer's LoRA (0: the paper's per task, Table 3)")
     embed_items: int = _f(32, "history items per candidate embedded for k-means, spread over the profile (ours)")
     max_history: int = _f(0, "history items of a target user fed to the assembly (0: all, as the paper)")
     assemble_batch_size: int = _f(16, "history items per forward pass while assembling (Per-Pcs: 6-16)")
@@ -59,13 +83,25 @@ class PerPcsConfig(OppuConfig):
     def __post_init__(self) -> None:
         if self.sharers < 1:
             raise ValueError("per-pcs: `sharers` must be at least 1")
-        if self.top_k < 0 or self.gate_steps < 0 or self.max_history < 0:
-            raise ValueError("per-pcs: top_k, gate_steps and max_history must be >= 0")
+        if min(self.top_k, self.gate_steps, self.max_history, self.gate_batch_size, self.sharer_batch_size) < 0:
+            raise ValueError("per-pcs: top_k, gate_steps, max_history and the batch sizes must be >= 0")
+        if self.epochs != "budget" and self.epochs < 0:
+            raise ValueError("per-pcs: epochs must be >= 0 (0: the paper's) or 'budget'")
         for name in ("task_fraction", "pool_fraction", "gate_fraction"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ValueError(f"per-pcs: {name} must be in (0, 1)")
 
     def for_task(self, task: str) -> tuple[int, int, float]:
         """(top-k, gate steps, gate learning rate), with 0s replaced by the paper's values for `task`."""
-        k, steps, lr = PAPER.get(task, (1, 50, 2e-5))
-        return self.top_k or k, self.gate_steps or steps, self.gate_learning_rate or lr
+        row = PAPER.get(task, _OTHER)
+        lr = self.gate_learning_rate or row.gate_learning_rate
+        return self.top_k or row.top_k, self.gate_steps or row.gate_steps, lr
+
+    def sharer_recipe(self, task: str) -> tuple[float | str, int, int]:
+        """(sharer LoRA epochs or 'budget', sharer LoRA batch, gate batch), 0s replaced by the paper's for `task`."""
+        row = PAPER.get(task, _OTHER)
+        return (
+            self.epochs or row.sharer_epochs,
+            self.sharer_batch_size or row.sharer_batch_size,
+            self.gate_batch_size or row.gate_batch_size,
+        )

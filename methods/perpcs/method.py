@@ -24,6 +24,7 @@ items seen so far; a user whose assembly saw no item is answered by the base (th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -126,9 +127,11 @@ class PerPcs(Method):
         seed = seed_for(ctx.seed, f"per-pcs-sharer-{sharer.id}")
         lora = lora_config(cfg)
         share = deadline - clock.spent
+        epochs, batch, gate_batch = cfg.sharer_recipe(ctx.task.name)
         state, outcome = train_adapter(
-            ctx, PIECE, lora, examples, cfg, deadline=clock.spent + (1 - cfg.gate_fraction) * share, seed=seed
-        )
+            ctx, PIECE, lora, examples, dataclasses.replace(cfg, batch_size=batch),
+            deadline=clock.spent + (1 - cfg.gate_fraction) * share, seed=seed, epochs=epochs,
+        )  # fmt: skip
         # A piece without a gate cannot be chosen: the gates get their part of the share even when the LoRA's last
         # step ran past it (the run's budget still stops them), and later sharers share what is left.
         deadline = max(deadline, clock.spent + cfg.gate_fraction * share)
@@ -142,7 +145,7 @@ class PerPcs(Method):
         gates = {m: torch.nn.Parameter(torch.zeros(a.shape[1], device=device)) for m, a in A.items()}
         _, steps, lr = cfg.for_task(ctx.task.name)
         loop = LoopConfig(
-            learning_rate=lr, max_grad_norm=cfg.max_grad_norm, batch_size=cfg.gate_batch_size,
+            learning_rate=lr, max_grad_norm=cfg.max_grad_norm, batch_size=gate_batch,
             linear_decay=cfg.lr_scheduler != "constant", max_target_tokens=cfg.max_target_tokens,
         )  # fmt: skip
         gate_outcome = train_parameters(
