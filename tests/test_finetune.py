@@ -192,12 +192,12 @@ def test_dpo_gets_only_the_pairs_the_time_left_affords(tiny_backbone, deadline, 
     assert n == expected  # (deadline - 2 s) / (0.5 s x 4), at most all 20, none below one batch
 
 
-def test_self_generated_pairs_are_the_models_answers_with_and_without_history(tiny_backbone, monkeypatch):
+def test_with_vs_without_history_pairs_are_the_models_answers_with_and_without_history(tiny_backbone, monkeypatch):
     # tiny-random says the same thing whatever it is asked, so a stand-in model answers with its prompt's length.
     monkeypatch.setattr(Dpo, "_pair_answers", staticmethod(lambda ctx, prompts: [f"<{len(p)}>" for p in prompts]))
     train = [make_user(f"s{i}", str(1 + i), n=4, queries=1, seed=30 + i) for i in range(2)]
     ctx = context(tiny_backbone, max_prompt_tokens=2048)
-    method = Dpo(DpoConfig(pairs="self-generated", history_k=1, max_pairs=3))
+    method = Dpo(DpoConfig(pairs="with-vs-without-history", history_k=1, max_pairs=3))
     examples = method._examples(ctx, train)
     pairs, made = method.make_pairs(ctx, examples)
     assert len(examples) == 10 and made["answered"] == 8  # one batch of 8 was enough for 3 pairs
@@ -205,7 +205,7 @@ def test_self_generated_pairs_are_the_models_answers_with_and_without_history(ti
     inputs = {ex.prompt: ex.input for ex in examples}
     assert all(chosen == f"<{len(p)}>" and rejected == f"<{len(inputs[p])}>" for p, chosen, rejected in pairs)
     # Without history in the prompt both sides are the same answer: no pair is made, and the drops are counted.
-    plain = Dpo(DpoConfig(pairs="self-generated", history_k=0))
+    plain = Dpo(DpoConfig(pairs="with-vs-without-history", history_k=0))
     pairs, made = plain.make_pairs(ctx, plain._examples(ctx, train))
     assert pairs == [] and made["equal_dropped"] == made["answered"] == 10
 

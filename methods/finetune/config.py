@@ -145,12 +145,13 @@ class DpoConfig(HistoryConfig):
     """`dpo`: trl's DPOTrainer with LoRA on preference pairs of the training users (CHAMELEON's baseline setup).
 
     `pairs: history`: chosen = the user's real output, rejected = the non-personalized model's own answer to the
-    bare input. `pairs: self-generated` (CHAMELEON-style, no label used): chosen = the model's answer with the
-    user's history in the prompt, rejected = its answer without it. Pairs whose two sides are equal are dropped.
+    bare input. `pairs: with-vs-without-history` (no label used): chosen = the model's answer with the user's
+    retrieved history in the prompt, rejected = its answer without it; CHAMELEON's personal-vs-neutral idea without
+    its insight-conditioned answers (not implemented here). Pairs whose two sides are equal are dropped.
     CHAMELEON loads the base in 4-bit for DPO: set `load_in_4bit` on CUDA.
     """
 
-    pairs: Literal["history", "self-generated"] = _f("history", "how preference pairs are made (see above)")
+    pairs: Literal["history", "with-vs-without-history"] = _f("history", "how preference pairs are made (see above)")
     beta: float = _f(0.1, "DPO beta")
     learning_rate: float = _f(5e-5, "AdamW learning rate (CHAMELEON: 5e-5)")
     epochs: Epochs = _f(1.0, "passes over the pairs (CHAMELEON: 1)" + BUDGET_HELP)

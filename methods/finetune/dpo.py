@@ -4,9 +4,11 @@ The prompts are ALOE's (the user's own history, retrieved by BM25, then the inpu
 Pairs are made under the clock: the non-personalized model (adapters off) answers the training examples in
 batches, in a seeded order that mixes users, until `pair_fraction` of the budget is used or `max_pairs` are made;
 training gets the rest. `pairs: history` pairs the user's real output (chosen) with the model's answer to the bare
-input (rejected); `pairs: self-generated` pairs the model's answer with the history in the prompt (chosen) with its
-answer without it (rejected), CHAMELEON's personal-vs-neutral idea with the retrieved history standing in for the
-LLM-written insights of CHAMELEON's own pipeline. Equal pairs teach nothing and are dropped.
+input (rejected); `pairs: with-vs-without-history` pairs the model's answer with the retrieved history in the
+prompt (chosen) with its answer without it (rejected). That is CHAMELEON's personal-vs-neutral idea, but not its
+data: CHAMELEON conditions both answers on LLM-written insights (a personalized and a neutral one, from a PCA
+selection of the history), which this option does not make; hence its name. Equal pairs teach nothing and are
+dropped.
 """
 
 from __future__ import annotations
