@@ -1,7 +1,9 @@
 """OPPU (Tan et al. 2024) and its two halves: `lora-c` (task LoRA), `lora-p` (per-user LoRA), `oppu` (both).
 
 Stage 1 trains one task LoRA on the training users (their questions with gold outputs, as OPPU's `task_LoRA.py`;
-`source` adds their history items). Stage 2 trains one LoRA per evaluation user, from a fresh adapter, on that
+`source` adds their history items). PerFit's collective stage learns from other examples by default, the training
+users' history items (`stage1_source=history`); `task_source=history` (oppu) or `source=history` (lora-c) makes
+them the same. Stage 2 trains one LoRA per evaluation user, from a fresh adapter, on that
 user's history items turned into task examples, and stores the adapter's weights as the user's state. `oppu`
 merges stage 1 into the base weights before stage 2, as OPPU does (`merge_and_unload`): the merge changes the
 shared backbone for the rest of the run (the runner builds one backbone per run; a caller that passes its own
