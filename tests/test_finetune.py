@@ -480,6 +480,23 @@ def test_bench_run_with_epochs_budget_uses_most_of_its_budget(tmp_path):
     assert 0.7 * 20 <= record["budget_used_s"] <= 20.5
 
 
+def test_perfit_with_epochs_budget_fills_each_users_share():
+    from lampbench.methods.perfit import PerFit, PerFitConfig
+
+    backbone = fresh_backbone()
+    slow = SlowModel(backbone)
+    users = [make_user("a", "5", n=6, seed=1), make_user("b", "1", n=6, seed=2)]
+    ctx = Context(task=TASK, clock=slow.clock(20), _backbone=backbone, eval_users=tuple(users), max_prompt_tokens=256)
+    method = PerFit(PerFitConfig(stages=2, layers=(0,), epochs2="budget", learning_rate=1e-2))
+    try:
+        states = [personalize(method, ctx, user) for user in users]
+    finally:
+        slow.close()
+    rows = ctx.report["users"]
+    assert [r["steps"] for r in rows] == [10, 10] and all(r["fills_budget"] for r in rows)
+    assert all(state is not None for state in states) and ctx.clock.spent == 20
+
+
 # ---- resume: the collective stage saved and reloaded
 
 

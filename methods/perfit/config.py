@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from lampbench.methods.api import MethodConfig
+from lampbench.methods.finetune.config import BUDGET_HELP, Epochs
 
 #: PerFit's batch sizes where they are not 16 (Section 4.1: "Product Rating (batch size 2) and Scholarly Title
 #: Generation (batch size 4) due to computational requirements").
@@ -65,8 +66,8 @@ class PerFitConfig(MethodConfig):
     batch_size: int = _f(
         0, "examples per optimizer step; 0: PerFit's per task (16; 2 for LaMP-3 and 4 for LaMP-5, Section 4.1)"
     )
-    epochs1: float = _f(3.0, "stage 1: passes over the training users' examples (PerFit: 3)")
-    epochs2: float = _f(2.0, "stage 2: passes over the user's history examples (PerFit: 2)")
+    epochs1: Epochs = _f(3.0, "stage 1: passes over the training users' examples (PerFit: 3)" + BUDGET_HELP)
+    epochs2: Epochs = _f(2.0, "stage 2: passes over the user's history examples (PerFit: 2)" + BUDGET_HELP)
     lr_scheduler: Literal["linear", "constant"] = _f(
         "linear", "learning rate over the planned steps: linear decay to 0 (transformers' default), or constant"
     )

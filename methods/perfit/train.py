@@ -15,7 +15,7 @@ import torch
 
 from lampbench.methods.api import Context
 from lampbench.methods.finetune.examples import Example
-from lampbench.methods.finetune.train import Outcome
+from lampbench.methods.finetune.train import Outcome, fills_budget
 from lampbench.methods.loop import LoopConfig, train_parameters
 from lampbench.methods.perfit.config import PerFitConfig
 from lampbench.methods.perfit.intervention import (
@@ -30,7 +30,7 @@ from lampbench.methods.perfit.intervention import (
 
 def train_stage(
     ctx: Context, examples: Sequence[Example], phi: TrainablePhi, below: Phi | None, cfg: PerFitConfig, *,
-    epochs: float, deadline: float | None, seed: int,
+    epochs: float | str, deadline: float | None, seed: int,
 ) -> Outcome:  # fmt: skip
     """Train `phi` on `examples`, applied on top of the frozen `below` (stage 1) when given; in place."""
     backbone = ctx.backbone
@@ -49,7 +49,8 @@ def train_stage(
         learning_rate=cfg.learning_rate, max_grad_norm=cfg.max_grad_norm, batch_size=batch_size,
         linear_decay=cfg.lr_scheduler == "linear", max_target_tokens=cfg.max_target_tokens,
     )  # fmt: skip
-    steps = math.ceil(epochs * math.ceil(len(examples) / batch_size))
+    # `epochs: budget`: no step count, the loop trains until the stage's time is spent.
+    steps = None if fills_budget(epochs) else math.ceil(float(epochs) * math.ceil(len(examples) / batch_size))
     return train_parameters(
         ctx, examples, phi.param_groups(cfg.weight_decay), loop, steps=steps, deadline=deadline, seed=seed,
         hooks=hooks, mark=mark,
