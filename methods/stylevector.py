@@ -22,7 +22,11 @@ Our choices, where the task description leaves them open:
 - `layer=None` means the middle decoder layer (num_layers // 2), `scale=1.0`.
 - `max_items=16` (ours): at most this many history items, spread evenly over the profile; the budget may cut the
   list further, since each item costs one generation and two forward passes. A user with no item done is
-  answered by the base model and stores nothing.
+  answered by the base model and stores nothing. `max_items=0` is the budget-filling policy: every history item,
+  taken in an order whose every prefix is spread over the profile, until the user's share of the budget is spent.
+  StyleVector trains nothing; this is how it spends a larger budget.
+- A batch of items is started only when the measured cost of the last ones says it ends before the user's deadline
+  (`Clock.pace`).
 """
 
 from __future__ import annotations
@@ -55,12 +59,16 @@ class StyleVectorConfig(MethodConfig):
         default="last", metadata={"help": "steer the last prompt position and generated ones, or every position"}
     )
     max_items: int = field(
-        default=16, metadata={"help": "at most this many history items per user, spread over the profile (ours)"}
+        default=16,
+        metadata={
+            "help": "at most this many history items per user, spread over the profile (ours); 0: all of them, "
+            "as many as the user's share of the budget allows"
+        },
     )
 
     def __post_init__(self) -> None:
-        if self.max_items < 1:
-            raise ValueError("stylevector: max_items must be at least 1")
+        if self.max_items < 0:
+            raise ValueError("stylevector: max_items must be at least 1, or 0 for as many as the budget allows")
 
 
 def resolve_layer(backbone, layer: int | None) -> int:
@@ -146,11 +154,12 @@ class StyleVector(Method):
     def personalize(self, ctx: Context, user: User) -> torch.Tensor | None:
         cfg, clock, backbone = self.config, ctx.clock, ctx.backbone
         layer = resolve_layer(backbone, cfg.layer)
-        examples = _spread(item_examples(ctx, user), cfg.max_items)
-        deadline = ctx.user_deadline(user)
+        items = item_examples(ctx, user)
+        examples = _spread(items, cfg.max_items) if cfg.max_items else [items[i] for i in spread_order(len(items))]
+        pace = clock.pace(ctx.user_deadline(user))
         total, used = None, 0
         for at in range(0, len(examples), ctx.batch_size):
-            if clock.expired_by(deadline):
+            if not pace.next_fits():
                 break
             chunk = examples[at : at + ctx.batch_size]
             prompts = [ex.prompt for ex in chunk]
@@ -161,6 +170,7 @@ class StyleVector(Method):
                 if a is not None and b is not None:
                     total = a - b if total is None else total + (a - b)
                     used += 1
+            pace.tick()
         _record(ctx, user, available=len(user.profile), planned=len(examples), used=used)
         return None if total is None else total / used
 
@@ -190,6 +200,16 @@ def _spread(examples: list[Example], k: int) -> list[Example]:
         return examples
     picks = np.linspace(0, len(examples) - 1, num=k).round().astype(int)
     return [examples[int(i)] for i in dict.fromkeys(picks.tolist())]
+
+
+def spread_order(n: int) -> list[int]:
+    """0..n-1 in an order whose every prefix is spread over the range: 1, 2, 4, ... evenly spaced picks in turn."""
+    order: dict[int, None] = {}
+    k = 1
+    while len(order) < n:
+        order.update(dict.fromkeys(np.linspace(0, n - 1, num=min(k, n)).round().astype(int).tolist()))
+        k *= 2
+    return list(order)
 
 
 def _record(ctx: Context, user: User, *, available: int, planned: int, used: int) -> None:

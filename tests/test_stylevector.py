@@ -118,3 +118,28 @@ def test_bench_run_on_smollm2(tmp_path):
     for row, user in zip(record["per_user"], record["method_report"]["users"], strict=True):
         assert (row["state_parameters"], row["state_bytes"]) == ((576, 576 * 4) if user["used"] else (0, 0))
     assert 0 <= record["metrics"]["mae"] <= 4
+
+
+def test_max_items_0_spends_the_users_share_on_spread_items_and_never_overruns(tiny_backbone, monkeypatch):
+    """Each batch of 4 items costs 2 fake seconds; 7 s allow 3 batches (6 s), not a 4th that would end at 8 s."""
+    import lampbench.methods.stylevector as sv
+
+    now = [0.0]
+    real = sv.response_states
+
+    def slow(*args, **kwargs):
+        now[0] += 1.0
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sv, "response_states", slow)
+    user = rating_user("a", n_items=20)
+    for budget, used in ((7, 12), (100, 20)):
+        now[0] = 0.0
+        ctx = Context(
+            task=get_task("lamp3"), clock=Clock(budget, now=lambda: now[0]), _backbone=tiny_backbone,
+            eval_users=(user,), max_prompt_tokens=64, batch_size=4,
+        )  # fmt: skip
+        with ctx.clock.charging():
+            state = StyleVector(StyleVectorConfig(max_items=0)).personalize(ctx, user)
+        assert state is not None and ctx.report["users"][0]["used"] == used and ctx.clock.spent <= budget
+    assert sv.spread_order(5) == [0, 4, 1, 3, 2]  # a cut list still covers the profile's start, end and middle
