@@ -273,10 +273,10 @@ def test_a_sharers_gates_keep_their_time_when_its_lora_runs_over(monkeypatch):
     assert ctx.report["pool"]["sharers"] == 1
 
 
-@pytest.mark.parametrize(("budget", "items"), [(100, 8), (50, 4)])
+@pytest.mark.parametrize(("budget", "items"), [(120, 8), (100, 6), (50, 2)])
 def test_assembly_stops_at_the_users_deadline(budget, items):
-    """Batches of two items, each taking 30 s: with 100 s all 4 batches start in time (the last at 90); with 50 s
-    the batches at 0 and 30 do, and at 60 the time is up."""
+    """Batches of two items, each taking 30 s: 120 s afford all 4; with 100 s a 4th batch would end at 120, so 3
+    run; with 50 s one (a second would end at 60). No batch starts that the time left cannot afford."""
     backbone = fresh_backbone()
     now = [0.0]
     user = rating_user("e1", "5", n_items=8)

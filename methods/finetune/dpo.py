@@ -52,11 +52,11 @@ class Dpo(HistoryMethod):
     def make_pairs(self, ctx: Context, examples: Sequence[Example]) -> tuple[list[Pair], dict[str, int]]:
         """Preference pairs from `examples`, made while the pair budget lasts; and counts for the report."""
         cfg, backbone, clock = self.config, ctx.backbone, ctx.clock
-        deadline = clock.share(cfg.pair_fraction)
+        pace = clock.pace(clock.share(cfg.pair_fraction))
         pairs: list[Pair] = []
         answered = equal = 0
         for start in range(0, len(examples), ctx.batch_size):
-            if clock.expired_by(deadline) or (cfg.max_pairs and len(pairs) >= cfg.max_pairs):
+            if not pace.next_fits() or (cfg.max_pairs and len(pairs) >= cfg.max_pairs):
                 break
             batch = examples[start : start + ctx.batch_size]
             with backbone.adapter_disabled():
@@ -66,6 +66,7 @@ class Dpo(HistoryMethod):
                 else:
                     chosen = self._pair_answers(ctx, [ex.prompt for ex in batch])
             answered += len(batch)
+            pace.tick()
             for ex, good, bad in zip(batch, chosen, neutral, strict=True):
                 if good.strip() and good.strip() != bad.strip():
                     pairs.append((ex.prompt, good, bad))

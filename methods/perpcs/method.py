@@ -164,14 +164,14 @@ class PerPcs(Method):
         if self._pool is None:
             _record_user(ctx, user, 0, False)
             return None
-        deadline = ctx.user_deadline(user, cfg.budget_split)
+        pace = ctx.clock.pace(ctx.user_deadline(user, cfg.budget_split))
         rows = history_rows(ctx, user, cfg)
         k, _, _ = cfg.for_task(ctx.task.name)
         assembler = Assembler(self._pool, k)
         pad, device = backbone.tokenizer.pad_token_id, backbone.device
         with torch.inference_mode(), assembler.installed(backbone):
             for start in range(0, len(rows), cfg.assemble_batch_size):
-                if ctx.clock.expired_by(deadline):
+                if not pace.next_fits():  # no batch the user's time left cannot afford
                     break
                 batch = rows[start : start + cfg.assemble_batch_size]
                 ids, attention = pad_batch([row for row, _ in batch], pad)
@@ -181,6 +181,7 @@ class PerPcs(Method):
                 assembler.mask = mask.to(device)
                 backbone.model(input_ids=ids.to(device), attention_mask=attention.to(device))
                 assembler.items += len(batch)
+                pace.tick()
         state = assembler.assembly()
         _record_user(ctx, user, assembler.items, state is not None)
         return state
