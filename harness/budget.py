@@ -185,8 +185,11 @@ def budget_callback(clock: Clock, deadline: float | None = None, pace: Pace | No
     """A `transformers.TrainerCallback` that stops training before a step the clock (or `deadline`) cannot afford.
 
     After every optimizer step it measures the step (`Pace`) and stops training when time is up or the next step
-    would end past the deadline; the trainer keeps what it learnt. A method should check `clock.expired_by` before
-    it starts a trainer at all, since a trainer always runs its first step. The callback records how many
+    would end past the deadline; the trainer keeps what it learnt. Within a step of several micro-batches
+    (gradient accumulation) it also projects the step's end from the micro-batches done, and abandons the step
+    (its partial gradient is dropped, nothing is applied) when it would end past the deadline: that is what stops
+    a first step, which has no measured step before it, from overrunning. A method should check
+    `clock.expired_by` before it starts a trainer at all. The callback records how many
     optimizer steps ran in `callback.steps` and whether it stopped training in `callback.stopped`; `pace` (made
     here when not given) is shared with whatever else needs the measured step time (a learning-rate schedule).
     """
@@ -198,10 +201,23 @@ def budget_callback(clock: Clock, deadline: float | None = None, pace: Pace | No
         def __init__(self) -> None:
             self.steps = 0
             self.stopped = False
+            self.abandoned = False  # a step was given up half-way
             self.pace = pace
+            self._step_start, self._micro = clock.spent, 0
 
         def on_train_begin(self, args, state, control, **kwargs):
             pace.restart()
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self._step_start, self._micro = clock.spent, 0
+
+        def on_substep_end(self, args, state, control, **kwargs):
+            self._micro += 1
+            per_micro = (clock.spent - self._step_start) / self._micro
+            left = max(0, getattr(args, "gradient_accumulation_steps", 1) - self._micro)
+            if not clock.affords(per_micro * left, pace.deadline):
+                self.stopped = self.abandoned = control.should_training_stop = True
+            return control
 
         def on_step_end(self, args, state, control, **kwargs):
             self.steps = state.global_step

@@ -188,3 +188,31 @@ def test_coverage_is_counted_once_per_user_in_one_place():
     ctx.personalized("b", True)  # recorded again (a resumed run): the last word counts, once
     assert ctx.report["personalized_users"] == 2 and ctx.report["fallback_users"] == 1
     assert ctx.report["fallback_reasons"] == {"no_history": 1} and ctx.coverage == {"a": True, "b": True, "c": False}
+
+
+def test_budget_callback_abandons_a_step_whose_micro_batches_would_overrun():
+    """A first step of 6 micro-batches of 4 s under a 10-s budget: after the first micro-batch the step's projected
+    end is 24 s, so it is abandoned at 4 s instead of overrunning to 24 s."""
+    from types import SimpleNamespace
+
+    from transformers import TrainerControl, TrainerState
+
+    now = FakeTime()
+    clock = Clock(10, now=now)
+    args = SimpleNamespace(gradient_accumulation_steps=6)
+    with clock.charging():
+        callback = budget_callback(clock)
+        state, control = TrainerState(), TrainerControl()
+        callback.on_train_begin(args, state, control)
+        callback.on_step_begin(args, state, control)
+        now.t += 4
+        callback.on_substep_end(args, state, control)
+    assert control.should_training_stop and callback.abandoned and callback.steps == 0 and clock.spent == 4
+    # Two micro-batches of 2 s fit in 10 s: the step goes on.
+    clock, control = Clock(10, now=now), TrainerControl()
+    with clock.charging():
+        callback = budget_callback(clock)
+        callback.on_step_begin(SimpleNamespace(gradient_accumulation_steps=2), state, control)
+        now.t += 2
+        callback.on_substep_end(SimpleNamespace(gradient_accumulation_steps=2), state, control)
+    assert not control.should_training_stop and not callback.abandoned

@@ -371,6 +371,21 @@ def test_no_trainer_step_runs_past_the_deadline():
     assert report["steps"] == 3 and report["stopped_by_budget"] and ctx.clock.spent == 9 <= ctx.clock.budget
 
 
+def test_a_first_step_that_cannot_end_in_time_is_abandoned_not_overrun():
+    """ALOE's step of 3 micro-batches of 1 s under a 2.5-s budget: abandoned after its first micro-batch."""
+    backbone = fresh_backbone()
+    slow = SlowModel(backbone)
+    ctx = Context(task=TASK, clock=slow.clock(2.5), _backbone=backbone, max_prompt_tokens=256)
+    method = Aloe(AloeConfig(batch_size=2, grad_accum=3, history_per_user=4))
+    try:
+        fit(method, ctx, [make_user("t", None, n=6, queries=4, seed=40)])
+    finally:
+        slow.close()
+    report = ctx.report["collective"]
+    assert report["steps"] == 0 and report["skipped"] == NO_TIME and method.collective_state() is None
+    assert ctx.clock.spent == 1 <= ctx.clock.budget
+
+
 def test_epochs_budget_fills_each_users_share_and_ends_within_it():
     """`epochs: budget`: each user trains until their share is spent (far past the paper's 2 epochs), never over."""
     backbone = fresh_backbone()

@@ -246,6 +246,8 @@ def _train(
     trainer.train()
     outcome.seconds = clock.spent - start
     outcome.steps = trainer.state.global_step
+    if outcome.steps == 0:  # the first step was abandoned half-way: it could not end in time
+        outcome.skipped = NO_TIME
     outcome.stopped_by_budget = callback.stopped and outcome.steps < outcome.planned_steps
     outcome.examples_seen = examples_seen(n, cfg.batch_size, cfg.grad_accum, outcome.steps)
     logs = trainer.state.log_history
