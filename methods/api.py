@@ -70,7 +70,8 @@ class Context:
     _embedder: Any = None
     #: user id -> whether `personalize` gave that user a personalized state (see `personalized`).
     coverage: dict[str, bool] = field(default_factory=dict)
-    _fallbacks: dict[str, str] = field(default_factory=dict)
+    #: user id -> the reason given with it (see `personalized`). A resumed run restores both from its kept users.
+    fallbacks: dict[str, str] = field(default_factory=dict)
 
     @property
     def backbone(self) -> Backbone:
@@ -110,15 +111,15 @@ class Context:
         key = user if isinstance(user, str) else getattr(user, "id", None)
         key = key if key is not None else f"#{len(self.coverage)}"
         self.coverage[key] = bool(done)
-        self._fallbacks.pop(key, None)
+        self.fallbacks.pop(key, None)
         if reason:
-            self._fallbacks[key] = reason
+            self.fallbacks[key] = reason
         done_users = sum(self.coverage.values())
         report = self.report
         report["personalized_users"] = done_users
         report["fallback_users"] = len(self.coverage) - done_users
         reasons: dict[str, int] = {}
-        for why in self._fallbacks.values():
+        for why in self.fallbacks.values():
             reasons[why] = reasons.get(why, 0) + 1
         if reasons or "fallback_reasons" in report:
             report["fallback_reasons"] = reasons
