@@ -108,6 +108,8 @@ class Context:
         after every call, so a run cut short still reports its coverage so far. A user recorded again (a resumed
         run restoring its kept users) counts once, with the last word; `None` is a user without an id.
         """
+        if not self.coverage:
+            self._resume_coverage()
         key = user if isinstance(user, str) else getattr(user, "id", None)
         key = key if key is not None else f"#{len(self.coverage)}"
         self.coverage[key] = bool(done)
@@ -124,6 +126,16 @@ class Context:
         if reasons or "fallback_reasons" in report:
             report["fallback_reasons"] = reasons
         report["personalized_fraction"] = done_users / len(self.coverage)
+
+    def _resume_coverage(self) -> None:
+        """Counts a resumed run's report already holds (its kept users, whom no method call will record again)."""
+        report = self.report
+        reasons = [why for why, n in report.get("fallback_reasons", {}).items() for _ in range(n)]
+        for i in range(report.get("personalized_users", 0) + report.get("fallback_users", 0)):
+            key = f"#kept{i}"
+            self.coverage[key] = i < report.get("personalized_users", 0)
+            if i < len(reasons):
+                self.fallbacks[key] = reasons[i]
 
     @property
     def embedder(self) -> Any:

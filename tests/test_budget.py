@@ -216,3 +216,15 @@ def test_budget_callback_abandons_a_step_whose_micro_batches_would_overrun():
         now.t += 2
         callback.on_substep_end(SimpleNamespace(gradient_accumulation_steps=2), state, control)
     assert not control.should_training_stop and not callback.abandoned
+
+
+def test_a_resumed_runs_kept_users_still_count_in_its_coverage():
+    """The runner hands a resumed run the report of its kept users; coverage goes on from their counts."""
+    from lampbench.methods.api import Context
+    from lampbench.tasks.specs import get_task
+
+    ctx = Context(task=get_task("lamp3"), clock=Clock(10))
+    ctx.report.update({"personalized_users": 2, "fallback_users": 1, "fallback_reasons": {"budget": 1}})
+    ctx.personalized("d", False, "budget")
+    assert ctx.report["personalized_users"] == 2 and ctx.report["fallback_users"] == 2
+    assert ctx.report["fallback_reasons"] == {"budget": 2} and ctx.report["personalized_fraction"] == 0.5
