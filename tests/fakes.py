@@ -19,7 +19,9 @@ class RecordingBackbone:
     def truncate(self, text: str, max_tokens: int) -> str:
         return " ".join(text.split()[: max(0, max_tokens)])
 
-    def generate(self, prompts, *, max_new_tokens, batch_size=None, progress=False):
+    def generate(self, prompts, *, max_new_tokens, batch_size=None, progress=False, on_batch=None):
+        if on_batch is not None:  # one batch, in the order given
+            on_batch(list(range(len(prompts))))
         start = len(self.prompts)
         self.prompts.extend(prompts)
         return [self.answer.format(i=start + i) for i in range(len(prompts))]
