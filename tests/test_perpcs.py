@@ -173,6 +173,24 @@ def test_sharers_are_the_most_active_user_of_each_cluster():
     assert [u.id for u in select_sharers(ctx, users[:2], 5, embed_items=4, seed=0)] == ["a1", "a2"]
 
 
+def test_embedding_the_candidates_stops_at_its_deadline():
+    """Each embedding call (one chunk of 8 texts: two users of 4 items) costs 10 fake seconds; a 25-s deadline
+    allows two chunks, not a third: the clusters are those of the 4 users embedded in time."""
+    now = [0.0]
+
+    class SlowEmbedder(ClusteredEmbedder):
+        def encode(self, texts):
+            now[0] += 10.0
+            return super().encode(texts)
+
+    users = [rating_user(f"u{i}", "3", n_items=4, seed=i) for i in range(10)]
+    ctx = context(fresh_backbone(), _embedder=SlowEmbedder())
+    ctx.clock = Clock(100, now=lambda: now[0])
+    with ctx.clock.charging():
+        chosen = select_sharers(ctx, users, 3, embed_items=4, seed=0, deadline=25, chunk_texts=8)
+    assert ctx.clock.spent == 20 and {u.id for u in chosen} <= {"u0", "u1", "u2", "u3"} and chosen
+
+
 def train_users(n: int = 3) -> list:
     return [rating_user(f"t{i}", str(1 + i % 5), n_items=6, n_queries=2, seed=i) for i in range(n)]
 

@@ -18,9 +18,11 @@
   spent, and the task LoRA with `task_epochs: budget` until its share; the gates keep the paper's step count.
 - Assembly: top-k per task (Table 3: LaMP-1 1, LaMP-2 3, LaMP-3 1, LaMP-4 1, LaMP-5 1, LaMP-7 2); `top_k=0`
   takes them.
-- Budget (ours; the paper has none): selecting sharers and the task LoRA may use `task_fraction` of the budget,
-  the pool (sharer LoRAs and gates) `pool_fraction` of what is left, each sharer an equal share of the pool's time
-  left (of which `gate_fraction` goes to the gates); the evaluation users assemble in the rest.
+- Budget (ours; the paper has none): selecting sharers and the task LoRA may use `task_fraction` of the budget
+  (embedding the candidates for k-means at most `select_fraction` of that: it stops early and clusters the
+  candidates embedded so far), the pool (sharer LoRAs and gates) `pool_fraction` of what is left, each sharer an
+  equal share of the pool's time left (of which `gate_fraction` goes to the gates); the evaluation users assemble
+  in the rest.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ class PerPcsConfig(OppuConfig):
     assemble_batch_size: int = _f(16, "history items per forward pass while assembling (Per-Pcs: 6-16)")
     task_adapt: bool = _f(True, "adapt the base to the task first (a merged LoRA on the non-sharers, §2.2)")
     task_fraction: float = _f(0.3, "share of the budget for selecting sharers and the task LoRA (ours)")
+    select_fraction: float = _f(
+        0.5, "share of `task_fraction` that embedding candidates for k-means may use; the task LoRA has the rest (ours)"
+    )
     pool_fraction: float = _f(0.7, "share of the budget left after that for sharer LoRAs and gates (ours)")
     gate_fraction: float = _f(0.25, "share of each sharer's time for training its gates (ours)")
 
@@ -87,7 +92,7 @@ class PerPcsConfig(OppuConfig):
             raise ValueError("per-pcs: top_k, gate_steps, max_history and the batch sizes must be >= 0")
         if self.epochs != "budget" and self.epochs < 0:
             raise ValueError("per-pcs: epochs must be >= 0 (0: the paper's) or 'budget'")
-        for name in ("task_fraction", "pool_fraction", "gate_fraction"):
+        for name in ("task_fraction", "pool_fraction", "gate_fraction", "select_fraction"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ValueError(f"per-pcs: {name} must be in (0, 1)")
 

@@ -55,19 +55,42 @@ def spread(items: Sequence, k: int) -> list:
     return [items[int(i)] for i in dict.fromkeys(np.linspace(0, len(items) - 1, num=k).round().astype(int))]
 
 
-def select_sharers(ctx: Context, users: Sequence[User], k: int, *, embed_items: int, seed: int) -> list[User]:
-    """The most active user of each of `k` k-means clusters of mean history embeddings (§2.3)."""
+def select_sharers(
+    ctx: Context, users: Sequence[User], k: int, *, embed_items: int, seed: int, deadline: float | None = None,
+    chunk_texts: int = 256,
+) -> list[User]:  # fmt: skip
+    """The most active user of each of `k` k-means clusters of mean history embeddings (§2.3).
+
+    Embedding every candidate's items is the costly part (200 LaMP users x 32 items took a 30-s budget and more on
+    a busy CPU), so candidates are embedded in chunks of about `chunk_texts` texts, in order, while the measured
+    pace says the next chunk ends by `deadline`; the clusters are those of the candidates embedded in time (all of
+    them are sharers when that is at most `k`).
+    """
     from sklearn.cluster import KMeans
 
     candidates = [u for u in users if u.profile]
     if len(candidates) <= k:
         return candidates
     task = ctx.task
-    means = np.stack([
-        np.asarray(ctx.embedder.encode([task.corpus(item) for item in spread(u.profile, embed_items)])).mean(0)
-        for u in candidates
-    ])  # fmt: skip
-    labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(means)
+    pace = ctx.clock.pace(deadline)
+    means: list[np.ndarray] = []
+    while len(means) < len(candidates) and pace.next_fits():
+        chunk, texts = [], 0
+        for u in candidates[len(means) :]:
+            chunk.append([task.corpus(item) for item in spread(u.profile, embed_items)])
+            texts += len(chunk[-1])
+            if texts >= chunk_texts:
+                break
+        vectors = np.asarray(ctx.embedder.encode([t for texts_of in chunk for t in texts_of]))
+        at = 0
+        for texts_of in chunk:
+            means.append(vectors[at : at + len(texts_of)].mean(0))
+            at += len(texts_of)
+        pace.tick()
+    candidates = candidates[: len(means)]
+    if len(candidates) <= k:
+        return candidates
+    labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(np.stack(means))
     chosen = []
     for cluster in range(k):
         members = [u for u, label in zip(candidates, labels, strict=True) if label == cluster]
@@ -94,10 +117,13 @@ class PerPcs(Method):
         cfg, clock = self.config, ctx.clock
         self._pool = self._task = None
         task_deadline = clock.share(cfg.task_fraction)
-        sharers = select_sharers(ctx, train, cfg.sharers, embed_items=cfg.embed_items, seed=ctx.seed)
+        sharers = select_sharers(
+            ctx, train, cfg.sharers, embed_items=cfg.embed_items, seed=ctx.seed,
+            deadline=clock.share(cfg.task_fraction * (cfg.select_fraction if cfg.task_adapt else 1.0)),
+        )  # fmt: skip
         ids = {u.id for u in sharers}
         report = ctx.report
-        report["sharers"] = {"candidates": len(train), "selected": [u.id for u in sharers]}
+        report["sharers"] = {"candidates": len(train), "selected": [u.id for u in sharers], "spent_s": clock.spent}
         if cfg.task_adapt:
             rest = [u for u in train if u.id not in ids]
             self._task, report["task_adaptation"] = merge_task_lora(
