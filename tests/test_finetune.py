@@ -543,6 +543,23 @@ def test_the_task_lora_round_trips_through_the_run_folder(cls, tmp_path):
         assert torch.allclose(before, after) and not torch.allclose(after, fresh_backbone().hidden_states(prompt))
 
 
+@pytest.mark.parametrize("cls", [Aloe, Dpo])
+def test_aloe_and_dpo_loras_round_trip_too(cls, tmp_path):
+    train = [make_user(f"d{i}", str(1 + i % 5), n=6, queries=2, seed=20 + i) for i in range(2)]
+    config = cls.Config(**QUICK, max_steps=2, history_per_user=2, **({"r": 8, "max_pairs": 4} if cls is Dpo else {}))
+    first, ctx = cls(config), context(fresh_backbone())
+    fit(first, ctx, train)
+    assert first.collective_state() is not None and first.save_collective(ctx, tmp_path)
+    again, again_ctx = cls(config), context(fresh_backbone())
+    assert again.load_collective(again_ctx, tmp_path) and again_ctx.backbone.adapters == (cls.ADAPTER,)
+    saved, loaded = first.collective_state(), again.collective_state()
+    assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)
+    user = make_user("u", "2", seed=5)
+    answers = [m.predict(c, m.personalize(c, user), user.queries) for m, c in ((first, ctx), (again, again_ctx))]
+    assert answers[0] == answers[1]
+    assert not Aloe(AloeConfig(mode="full")).save_collective(ctx, tmp_path)  # a copy of the model: fit is redone
+
+
 def test_a_stage_that_trained_nothing_is_saved_as_nothing(tmp_path):
     ctx = context(fresh_backbone(), budget=0.0)
     method = Oppu(OppuConfig())

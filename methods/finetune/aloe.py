@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
 from lampbench.methods.api import Context, PromptMethod
-from lampbench.methods.finetune.adapters import answering_with, lora_config, train_adapter
+from lampbench.methods.finetune.adapters import answering_with, ensure_adapter, lora_config, train_adapter
 from lampbench.methods.finetune.config import AloeConfig, HistoryConfig
 from lampbench.methods.finetune.examples import Example, fit_prompt, history_examples
+from lampbench.methods.finetune.saved import load_lora, save_lora
 from lampbench.methods.finetune.train import Outcome, seed_for, train_sft
 from lampbench.methods.rag import Rag, RagConfig, RagState
 from lampbench.tasks.specs import Query, User
@@ -64,6 +66,22 @@ class HistoryMethod(PromptMethod):
 
     def collective_state(self) -> dict[str, torch.Tensor] | None:
         return self._weights
+
+    def save_collective(self, ctx: Context, path: Path) -> bool:
+        """The collective LoRA (safetensors); full fine-tuning is not saved (a copy of the model: `fit` is redone)."""
+        return self._adapter() is not None and save_lora(path, self.ADAPTER, self._weights)
+
+    def load_collective(self, ctx: Context, path: Path) -> bool:
+        if self._adapter() is None:
+            return False
+        found, weights = load_lora(path, self.ADAPTER)
+        if found and weights is not None:
+            backbone = ctx.backbone
+            ensure_adapter(backbone, self.ADAPTER, lora_config(self.config))
+            backbone.load_adapter(weights, self.ADAPTER)
+            backbone.activate_lora([])  # between a method's answers the backbone is the base
+        self._weights = weights if found else None
+        return found
 
 
 class Aloe(HistoryMethod):
