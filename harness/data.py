@@ -15,19 +15,26 @@ from lampbench.tasks.specs import TaskSpec, User
 SYNTHETIC_USERS = {"train": 200, "dev": 100, "test": 100}
 
 
-def synthetic_files(task: TaskSpec, split: str, *, n_users: int, seed: int = 0) -> tuple[Path, Path | None]:
-    """The synthetic split's files in the cache, generated on first use (deterministic, so cached by its inputs)."""
+def synthetic_files(
+    task: TaskSpec, split: str, *, n_users: int, seed: int = 0, real_quirks: bool = False
+) -> tuple[Path, Path | None]:
+    """The synthetic split's files in the cache, generated on first use (deterministic, so cached by its inputs).
+
+    `real_quirks` writes what real LaMP files have (dates in LaMP's spellings, `user_id`, non-ASCII text, one
+    defective entry); `--time-split` asks for it, as LaMP's time split is where real files carry them.
+    """
     from lampbench.harness.files import cache_dir, replacing
     from lampbench.tasks.synthetic import SYNTHETIC_VERSION, write_synthetic
 
-    root = cache_dir() / "synthetic" / f"v{SYNTHETIC_VERSION}-seed{seed}-n{n_users}"
+    kind = "-time" if real_quirks else ""
+    root = cache_dir() / "synthetic" / f"v{SYNTHETIC_VERSION}-seed{seed}-n{n_users}{kind}"
     questions, outputs = split_files(task, split, root)
     if not questions.exists():
         # Written beside the split's folder and moved in, so a concurrent or interrupted run never reads half a
         # split (when another process wrote it first, its folder is kept).
         root.mkdir(parents=True, exist_ok=True)
         with replacing(questions.parent) as tmp, tempfile.TemporaryDirectory(dir=root) as scratch:
-            write_synthetic(task, Path(scratch), split=split, n_users=n_users, seed=seed)
+            write_synthetic(task, Path(scratch), split=split, n_users=n_users, seed=seed, real_quirks=real_quirks)
             os.replace(split_files(task, split, Path(scratch))[0].parent, tmp)
     return questions, outputs
 
@@ -43,7 +50,8 @@ def _split_paths(spec, task: TaskSpec, split: str, n: int | None) -> tuple[Path,
     """A split's files, made (synthetic) or downloaded (lamp) when missing."""
     if spec.data == "synthetic":
         size = max(SYNTHETIC_USERS.get(split, 100), n or 0)
-        return synthetic_files(task, split, n_users=size)  # one fixed data seed: --seed varies methods, not data
+        # One fixed data seed: --seed varies methods, not data.
+        return synthetic_files(task, split, n_users=size, real_quirks=spec.time_split)
     if spec.data == "lamp":
         from lampbench.tasks.download import ensure_split
 

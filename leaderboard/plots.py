@@ -1,6 +1,6 @@
 """Plots of results (matplotlib, the Agg backend: no display needed), each readable without a caption.
 
-- `budget_curve`: a metric (and optionally the gain over `base`) against the budget in minutes, one line per
+- `budget_curve`: a metric (and optionally the gain over `base`) against the budget, one line per
   method, the line at the mean over seeds and a band over seeds (min-max or ±std): the CHAMELEON paper's
   Figure 4 as a line chart. Error bars: the 95% interval over users (seeds pooled per user; for the gain, the
   paired interval against `base`), from the leaderboard (`leaderboard/uncertainty.py`).
@@ -71,12 +71,17 @@ def budget_curve(
     axes = fig.subplots(2 if gain else 1, 1, sharex=True, squeeze=False)[:, 0]
     colors = _colors(rows["method"])
     board = _board(rows)
-    for (method, label), line in _curves(rows).items():
+    curves = _curves(rows)
+    # Error bars of methods at the same budget are drawn side by side, so one does not hide another.
+    span = float(rows["x"].max() - rows["x"].min()) or 1.0
+    for i, ((method, label), line) in enumerate(curves.items()):
+        shift = (i - (len(curves) - 1) / 2) * 0.012 * span
         _line(axes[0], line, f"metric:{metric}", label, colors[method], band)
-        _bars(axes[0], line, board, f"metric:{metric}", colors[method])
+        _bars(axes[0], line, board, f"metric:{metric}", colors[method], shift=shift)
         if gain and method != "base":
             _line(axes[1], line, "gain_over_base", label, colors[method], band)
-            _bars(axes[1], line, board, "gain_over_base", colors[method], low="gain_ci_low", high="gain_ci_high")
+            _bars(axes[1], line, board, "gain_over_base", colors[method], low="gain_ci_low", high="gain_ci_high",
+                  shift=shift)  # fmt: skip
     _direction(axes[0], lower=metric in LOWER_IS_BETTER)
     axes[0].set_ylabel(metric_label(metric))
     if gain:
@@ -86,7 +91,7 @@ def budget_curve(
         _direction(axes[1], lower=False)
     budgets = sorted(rows["x"].unique())
     axes[-1].set_xticks(budgets, [format_seconds(b * 60) for b in budgets])
-    axes[-1].set_xlabel("wall-clock budget for adaptation (minutes)")
+    axes[-1].set_xlabel("wall-clock budget for adaptation (fit + personalize)")
     for ax in axes:
         _finish(ax)
     fig.suptitle(f"{task} ({get_task(task).description}): {_NAMES.get(metric, metric)} against budget")
@@ -254,14 +259,16 @@ def _yerr(points: pd.DataFrame, column: str, low: str | None = None, high: str |
     return np.vstack([below.to_numpy(float), above.to_numpy(float)])
 
 
-def _bars(ax, line: pd.DataFrame, board: pd.DataFrame, column: str, color: str, *, low=None, high=None) -> None:
-    """Error bars at each point of `line`: the interval of the leaderboard entry drawn there."""
+def _bars(
+    ax, line: pd.DataFrame, board: pd.DataFrame, column: str, color: str, *, low=None, high=None, shift: float = 0.0
+) -> None:
+    """Error bars at each point of `line` (moved `shift` along x): the interval of the leaderboard entry there."""
     key = ["method", "config", "budget_s"]
     points = line[[*key, "x"]].drop_duplicates(key).merge(board, on=key, how="inner")
     yerr = _yerr(points, column, low, high)
     if yerr is None or not yerr.any():
         return
-    ax.errorbar(points["x"], points[column], yerr=yerr, fmt="none", ecolor=color, elinewidth=1, capsize=3, alpha=0.7)
+    ax.errorbar(points["x"] + shift, points[column], yerr=yerr, fmt="none", ecolor=color, elinewidth=1, capsize=3, alpha=0.7)
 
 
 def _colors(methods: pd.Series) -> dict[str, str]:

@@ -385,3 +385,18 @@ def test_a_bad_set_section_of_a_sweep_file_is_named(section, problem, tmp_path):
     result = bench("sweep", "--config", str(plan), "--out", str(tmp_path / "runs"))
     assert result.exit_code == 2 and result.stderr == f"error: {plan}: {problem}" + result.stderr.split(problem)[1]
     assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "runs").exists()
+
+
+def test_synthetic_time_split_has_what_real_files_have(cache, tmp_path):
+    """`--time-split` on synthetic data writes real files' quirks (user_id, LaMP's dates, a defective entry) and
+    the run reads them: it finishes, and the files it read are the quirky ones."""
+    result = bench(
+        "run", "--method", "base", "--task", "lamp2", "--data", "synthetic", "--time-split", "--model",
+        "tiny-random", "--users", "3", "--budget", "5s", "--quiet", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (record,) = [json.loads(p.read_text()) for p in tmp_path.glob("*/run.json")]
+    assert record["status"] == "ok"
+    (questions,) = [f["path"] for f in record["data_files"] if "questions" in f["path"]]
+    entries = json.loads(open(questions, encoding="utf-8").read())
+    assert all("user_id" in entry for entry in entries)

@@ -41,7 +41,7 @@ def test_budget_curve_with_gain(runs):
     top, bottom = fig.axes
     assert top.get_ylabel() == "MAE (rating points), ↓ lower is better"
     assert "positive is better" in bottom.get_ylabel()
-    assert bottom.get_xlabel() == "wall-clock budget for adaptation (minutes)"
+    assert bottom.get_xlabel() == "wall-clock budget for adaptation (fit + personalize)"
     assert [t.get_text() for t in bottom.get_xticklabels()] == ["1m", "5m", "10m"]
     chameleon = (
         "chameleon group_size=100 history_k=10 (3 seeds)"  # the config that spans budgets; sweeps' points left out
