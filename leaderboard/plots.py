@@ -268,7 +268,8 @@ def _bars(
     yerr = _yerr(points, column, low, high)
     if yerr is None or not yerr.any():
         return
-    ax.errorbar(points["x"] + shift, points[column], yerr=yerr, fmt="none", ecolor=color, elinewidth=1, capsize=3, alpha=0.7)
+    x = points["x"] + shift
+    ax.errorbar(x, points[column], yerr=yerr, fmt="none", ecolor=color, elinewidth=1, capsize=3, alpha=0.7)
 
 
 def _colors(methods: pd.Series) -> dict[str, str]:
