@@ -604,3 +604,16 @@ def test_end_to_end_on_smollm2(method, tmp_path):
         assert all((row["state_parameters"] > 0) == (users[row["user"]]["steps"] > 0) for row in record["per_user"])
     else:
         assert record["collective_parameters"] > 0
+
+
+def test_coverage_gives_a_reason_only_to_users_left_unpersonalized():
+    """A trained user is personalized with no fallback reason; an untrained one says why (budget or no history)."""
+    from lampbench.methods.finetune.train import Outcome
+
+    ctx = Context(task=get_task("lamp2"), clock=Clock(60))
+    users = [User(id=str(i), profile=(), queries=()) for i in range(3)]
+    adapters.record_user(ctx, users[0], Outcome(examples=4, steps=2))
+    adapters.record_user(ctx, users[1], Outcome(examples=4, skipped=NO_TIME))
+    adapters.record_user(ctx, users[2], Outcome(examples=0))
+    assert ctx.report["personalized_users"] == 1
+    assert ctx.report["fallback_reasons"] == {"budget": 1, "no_history": 1}

@@ -167,4 +167,5 @@ def record_user(ctx: Context, user: User, outcome: Outcome, **extra: Any) -> Non
     totals["examples_seen"] += outcome.examples_seen
     if outcome.skipped:
         totals["skipped"][outcome.skipped] = totals["skipped"].get(outcome.skipped, 0) + 1
-    ctx.personalized(user, outcome.trained, "budget" if outcome.skipped == NO_TIME else "no_history")
+    reason = "" if outcome.trained else "budget" if outcome.skipped == NO_TIME else "no_history"
+    ctx.personalized(user, outcome.trained, reason)
