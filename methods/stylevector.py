@@ -110,17 +110,20 @@ def response_states(backbone, layer: int, prompts: Sequence[str], responses: Seq
     return out
 
 
+def _added(h: torch.Tensor, v: torch.Tensor, positions: str) -> torch.Tensor:
+    """`h` with `v` added at every position (`all`, and each decoding step) or at the prompt's last position."""
+    if positions == "all" or h.shape[1] == 1:
+        return h + v
+    return torch.cat([h[:, :-1], h[:, -1:] + v], dim=1)
+
+
 def steering(vector: torch.Tensor, positions: str):
     """A forward hook adding `vector` to a decoder layer's output: at the last position of a prompt pass (left
     padding puts every row's last prompt token there) and at each decoding step, or everywhere (`all`)."""
 
     def hook(module, inputs, output):
         h = output[0] if isinstance(output, tuple) else output
-        v = vector.to(h.device, h.dtype)
-        if positions == "all" or h.shape[1] == 1:
-            h = h + v
-        else:
-            h = torch.cat([h[:, :-1], h[:, -1:] + v], dim=1)
+        h = _added(h, vector.to(h.device, h.dtype), positions)
         return (h, *output[1:]) if isinstance(output, tuple) else h
 
     return hook
@@ -135,11 +138,7 @@ def row_steering(vectors: torch.Tensor, rows: Rows, positions: str):
         key = (h.device, h.dtype)
         if key not in cache:  # moved and cast once, not at every token
             cache[key] = vectors.to(h.device, h.dtype)
-        v = rows.take(cache[key]).unsqueeze(1)  # [b, 1, d]
-        if positions == "all" or h.shape[1] == 1:
-            h = h + v
-        else:
-            h = torch.cat([h[:, :-1], h[:, -1:] + v], dim=1)
+        h = _added(h, rows.take(cache[key]).unsqueeze(1), positions)  # one [1, d] vector per row
         return (h, *output[1:]) if isinstance(output, tuple) else h
 
     return hook
