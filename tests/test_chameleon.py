@@ -242,14 +242,20 @@ def test_the_control_answers_with_the_same_history_prompt_and_no_edit(tiny_backb
     assert seen[0] == seen[1] and seen[0].startswith("Suppose you are a user") and "item 0 is fine" in seen[0]
 
 
-def test_each_user_stage_stops_at_its_fair_share_and_keeps_its_history(tiny_backbone, monkeypatch):
+def slow_pairs(monkeypatch) -> list[float]:
+    """Make each user's preference answers take ten seconds of a fake clock; returns that clock's time."""
     now = [0.0]
 
     def slow_answers(ctx, t, history, queries, insight_p, insight_n):
-        now[0] += 10.0  # each user's pairs take ten seconds of the budget
+        now[0] += 10.0
         return ["4"] * len(queries), ["2"] * len(queries)
 
     monkeypatch.setattr(chameleon_method, "preference_answers", slow_answers)
+    return now
+
+
+def test_each_user_stage_stops_at_its_fair_share_and_keeps_its_history(tiny_backbone, monkeypatch):
+    now = slow_pairs(monkeypatch)
     clock = Clock(40, now=lambda: now[0])
     users = [make_user(i) for i in range(4)]
     ctx = make_ctx(tiny_backbone, clock)
@@ -314,13 +320,7 @@ def test_out_of_time_users_fall_back_to_base(tiny_backbone, distinct_answers):
 
 
 def test_the_group_stage_keeps_the_users_finished_in_time(tiny_backbone, monkeypatch):
-    now = [0.0]
-
-    def slow_answers(ctx, t, history, queries, insight_p, insight_n):
-        now[0] += 10.0  # each user's pairs take ten seconds of the budget
-        return ["4"] * len(queries), ["2"] * len(queries)
-
-    monkeypatch.setattr(chameleon_method, "preference_answers", slow_answers)
+    now = slow_pairs(monkeypatch)
     clock = Clock(25, now=lambda: now[0])
     method = Chameleon(ChameleonConfig(mode="group", group_size=5, fit_share=1.0, **FAST))
     ctx = make_ctx(tiny_backbone, clock)
