@@ -40,9 +40,9 @@ def run_method(name: str, args, backbone, batch_size: int, out: Path) -> tuple[d
     """One run through the runner: (record, answers by query id, the prompts of its answering stage in order)."""
     import json
 
-    from lampbench.harness.config import build_config
-    from lampbench.harness.runner import RunSpec, run
-    from lampbench.harness.store import Store
+    from lampbench.harness.run.method_config import build_config
+    from lampbench.harness.run.runner import RunSpec, run
+    from lampbench.harness.run.store import Store
     from lampbench.methods.registry import METHODS
 
     cls = METHODS.get(name)
@@ -109,9 +109,9 @@ def main() -> None:
 
     import torch
 
-    from lampbench.harness.backbone import Backbone
-    from lampbench.harness.hardware import describe
-    from lampbench.harness.models import cpu_bf16
+    from lampbench.harness.services.backbone import Backbone
+    from lampbench.harness.services.hardware import describe
+    from lampbench.harness.services.models import cpu_bf16
     from lampbench.tasks.specs import get_task
 
     task = get_task(args.task)

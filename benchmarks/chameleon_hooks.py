@@ -49,8 +49,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from lampbench.harness.backbone import Backbone
-    from lampbench.harness.data import synthetic_files
+    from lampbench.harness.services.backbone import Backbone
+    from lampbench.harness.run.inputs import synthetic_files
     from lampbench.methods.chameleon.directions import Directions
     from lampbench.methods.chameleon.editing import edit_hooks
     from lampbench.tasks.data import load_users

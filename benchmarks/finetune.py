@@ -23,7 +23,7 @@ import torch
 
 def swap_times(backbone, config, repeats: int, users: int = 8) -> dict:
     """Seconds to swap one user's adapter in and back out, and the adapter's size."""
-    from lampbench.methods.finetune.adapters import answering_with, ensure_adapter, lora_config
+    from lampbench.methods.lib.adapters import answering_with, ensure_adapter, lora_config
 
     name = f"bench{config.r}"
     ensure_adapter(backbone, name, lora_config(config))
@@ -52,9 +52,9 @@ def swap_times(backbone, config, repeats: int, users: int = 8) -> dict:
 
 def training_rate(name: str, backbone, task, users, train, steps: int, overrides: dict) -> list[dict]:
     """Run a method's training stage(s) for `steps` steps; one row per stage with its examples per second."""
-    from lampbench.harness.budget import Clock
-    from lampbench.harness.config import build_config
-    from lampbench.methods.api import Context
+    from lampbench.harness.services.budget import Clock
+    from lampbench.harness.run.method_config import build_config
+    from lampbench.methods.contract import Context
     from lampbench.methods.registry import METHODS
 
     cls = METHODS.get(name)
@@ -100,9 +100,9 @@ def main() -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from lampbench.harness.backbone import Backbone
-    from lampbench.harness.data import synthetic_files
-    from lampbench.methods.finetune.config import DpoConfig, LoraPConfig
+    from lampbench.harness.services.backbone import Backbone
+    from lampbench.harness.run.inputs import synthetic_files
+    from lampbench.methods.lib.train_config import DpoConfig, LoraPConfig
     from lampbench.tasks.data import load_users
     from lampbench.tasks.specs import get_task
 

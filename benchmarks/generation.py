@@ -52,8 +52,8 @@ def main() -> None:
     parser.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16")
     args = parser.parse_args()
 
-    from lampbench.harness.backbone import Backbone
-    from lampbench.harness.data import synthetic_files
+    from lampbench.harness.services.backbone import Backbone
+    from lampbench.harness.run.inputs import synthetic_files
     from lampbench.tasks.data import load_users
     from lampbench.tasks.specs import get_task
 

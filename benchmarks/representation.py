@@ -32,10 +32,10 @@ DEFAULT_METHODS = "perfit,per-pcs,stylevector,lora-p,oppu"
 
 def personalize_costs(name: str, backbone, task, users, train, fit_epochs: float, sharers: int) -> dict:
     """Run `name`'s fit (when it has one) and personalize on each user; its per-user costs."""
-    from lampbench.harness.accounting import state_bytes, state_parameters
-    from lampbench.harness.budget import Clock
-    from lampbench.harness.config import build_config
-    from lampbench.methods.api import Context
+    from lampbench.harness.services.accounting import state_bytes, state_parameters
+    from lampbench.harness.services.budget import Clock
+    from lampbench.harness.run.method_config import build_config
+    from lampbench.methods.contract import Context
     from lampbench.methods.registry import METHODS
 
     cls = METHODS.get(name)
@@ -45,7 +45,7 @@ def personalize_costs(name: str, backbone, task, users, train, fit_epochs: float
         "per-pcs": {"task_adapt": False, "sharers": sharers, "gate_steps": 10},
     }.get(name, {})
     method = cls(build_config(cls.Config, overrides))
-    from lampbench.harness.models import load_embedder
+    from lampbench.harness.services.models import load_embedder
 
     ctx = Context(
         task=task, clock=Clock(24 * 3600), max_prompt_tokens=512, _backbone=backbone, eval_users=users,
@@ -102,8 +102,8 @@ def main() -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from lampbench.harness.backbone import Backbone
-    from lampbench.harness.data import synthetic_files
+    from lampbench.harness.services.backbone import Backbone
+    from lampbench.harness.run.inputs import synthetic_files
     from lampbench.methods.registry import METHODS
     from lampbench.tasks.data import load_users
     from lampbench.tasks.specs import get_task

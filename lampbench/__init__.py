@@ -16,9 +16,9 @@ import types
 from importlib.metadata import PackageNotFoundError, version
 
 import lampbench.leaderboard as _board
-from lampbench.harness import api as _api
-from lampbench.harness.api import run, sweep, user_errors
-from lampbench.harness.spec import RunSpec
+from lampbench.harness.entrypoints import python_api as _api
+from lampbench.harness.entrypoints.python_api import run, sweep, user_errors
+from lampbench.harness.run.options import RunSpec
 
 try:
     __version__ = version("lampbench")

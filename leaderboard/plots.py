@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from lampbench.harness.budget import format_seconds
-from lampbench.harness.store import FINISHED
+from lampbench.harness.services.budget import format_seconds
+from lampbench.harness.run.store import FINISHED
 from lampbench.tasks.specs import LOWER_IS_BETTER, get_task
 
 BANDS = ("minmax", "std")

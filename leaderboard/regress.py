@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lampbench.harness.budget import format_seconds
-from lampbench.harness.store import FINISHED, Store, write_json
+from lampbench.harness.services.budget import format_seconds
+from lampbench.harness.run.store import FINISHED, Store, write_json
 from lampbench.tasks.specs import DataError, get_task
 from lampbench.tasks.stats import VARIANTS, paired, stats_from_outcomes
 

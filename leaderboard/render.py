@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from lampbench.harness.budget import format_seconds
+from lampbench.harness.services.budget import format_seconds
 from lampbench.leaderboard.table import metric_names
 from lampbench.tasks.specs import LOWER_IS_BETTER, get_task
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lampbench.harness.budget import format_seconds
+from lampbench.harness.services.budget import format_seconds
 from lampbench.leaderboard import plots
 from lampbench.leaderboard.render import LEGEND, columns_for, heading
 from lampbench.leaderboard.table import leaderboard, load_runs

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lampbench.harness.store import FINISHED, Store
+from lampbench.harness.run.store import FINISHED, Store
 from lampbench.leaderboard.uncertainty import StatsCache, entry_intervals, gain_interval
 from lampbench.tasks.specs import LOWER_IS_BETTER, get_task
 

@@ -13,7 +13,7 @@ import importlib
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from lampbench.methods.api import Method
+from lampbench.methods.contract import Method
 
 GROUP = "lampbench.methods"
 

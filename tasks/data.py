@@ -319,7 +319,7 @@ def resolve_data_dir(cli_value: Path | None) -> Path:
     env = os.environ.get("LAMPBENCH_DATA", "").strip()
     if env:
         return Path(env).expanduser()
-    from lampbench.harness.files import cache_dir
+    from lampbench.tasks.files import cache_dir
 
     return cache_dir() / "data"
 

@@ -209,7 +209,7 @@ def read_checksums(root: Path) -> dict[str, dict[str, Any]]:
 def _record_checksum(root: Path, path: Path, sha256: str, url: str) -> None:
     from filelock import FileLock
 
-    from lampbench.harness.files import write_json
+    from lampbench.tasks.files import write_json
 
     with FileLock(str(Path(root) / CHECKSUMS) + ".lock", timeout=60):
         sums = read_checksums(root)

@@ -51,8 +51,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from lampbench.harness.files import write_json
-from lampbench.tasks import _wordbanks as W
+from lampbench.tasks.files import write_json
+from lampbench.tasks import wordbanks as W
 from lampbench.tasks.specs import MOVIE_TAGS, NEWS_CATEGORIES, TaskSpec
 
 #: Bump when the generated files change (word banks included): the harness caches generated data by it.

@@ -14,8 +14,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 @pytest.fixture(scope="session")
 def tiny_backbone():
     """A randomly initialised two-layer Llama with a byte-level tokenizer, built in memory."""
-    from lampbench.harness.backbone import Backbone
-    from lampbench.harness.models import tiny_random
+    from lampbench.harness.services.backbone import Backbone
+    from lampbench.harness.services.models import tiny_random
 
     model, tokenizer = tiny_random()
     return Backbone(model, tokenizer, name="tiny-random", batch_size=4)

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from lampbench.harness.store import Store, write_json
+from lampbench.harness.run.store import Store, write_json
 from lampbench.tasks.specs import TASKS
 from lampbench.tasks.stats import intervals, metrics_of, user_stats
 

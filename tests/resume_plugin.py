@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 
-from lampbench.methods.base import Base
+from lampbench.methods.baseline.method import Base
 
 
 class Slow(Base):

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from lampbench.methods.api import MethodConfig
+from lampbench.methods.contract import MethodConfig
 
 
 @dataclass(frozen=True)

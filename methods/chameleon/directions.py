@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lampbench.harness.backbone import pad_batch
+from lampbench.harness.services.backbone import pad_batch
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from lampbench.methods._rows import Rows
+from lampbench.methods.lib.rows import Rows
 from lampbench.methods.chameleon.directions import Directions
 
 Hook = Callable[[torch.nn.Module, Any, Any], Any]

@@ -52,9 +52,9 @@ from typing import Any
 
 import torch
 
-from lampbench.methods._history import fit_query, fit_with
-from lampbench.methods._rows import answer_rows
-from lampbench.methods.api import Context, Method
+from lampbench.methods.lib.prompt_budget import fit_query, fit_with
+from lampbench.methods.lib.rows import answer_rows
+from lampbench.methods.contract import Context, Method
 from lampbench.methods.chameleon.config import ChameleonConfig
 from lampbench.methods.chameleon.directions import Directions, find_directions, mlp_outputs
 from lampbench.methods.chameleon.editing import row_edited

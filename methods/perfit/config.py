@@ -34,8 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from lampbench.methods.api import MethodConfig
-from lampbench.methods.finetune.config import BUDGET_HELP, Epochs
+from lampbench.methods.contract import MethodConfig
+from lampbench.methods.lib.train_config import BUDGET_HELP, Epochs
 
 #: PerFit's batch sizes where they are not 16 (Section 4.1: "Product Rating (batch size 2) and Scholarly Title
 #: Generation (batch size 4) due to computational requirements").

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from lampbench.methods._rows import Rows, stack_rows
+from lampbench.methods.lib.rows import Rows, stack_rows
 
 
 def loreft(h: torch.Tensor, R: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

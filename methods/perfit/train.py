@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import torch
 
-from lampbench.methods.api import Context
-from lampbench.methods.finetune.examples import Example
-from lampbench.methods.finetune.train import Outcome, fills_budget
-from lampbench.methods.loop import LoopConfig, train_parameters
+from lampbench.methods.contract import Context
+from lampbench.methods.lib.examples import Example
+from lampbench.methods.lib.trl_train import Outcome, fills_budget
+from lampbench.methods.lib.loop import LoopConfig, train_parameters
 from lampbench.methods.perfit.config import PerFitConfig
 from lampbench.methods.perfit.intervention import (
     Phi,

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from lampbench.methods.finetune.config import BUDGET_HELP, QKVO, Epochs, OppuConfig
+from lampbench.methods.lib.train_config import BUDGET_HELP, QKVO, Epochs, OppuConfig
 
 
 def _f(default, help: str):

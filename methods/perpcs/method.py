@@ -32,15 +32,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lampbench.harness.backbone import pad_batch
-from lampbench.methods._rows import answer_rows
-from lampbench.methods.api import Context, Method
-from lampbench.methods.finetune.adapters import lora_config, train_adapter
-from lampbench.methods.finetune.examples import fit_prompt, item_examples
-from lampbench.methods.finetune.oppu import merge_task_lora, restore_task_lora
-from lampbench.methods.finetune.saved import load_tensors, save_tensors
-from lampbench.methods.finetune.train import seed_for
-from lampbench.methods.loop import LoopConfig, tokenize, train_parameters
+from lampbench.harness.services.backbone import pad_batch
+from lampbench.methods.lib.rows import answer_rows
+from lampbench.methods.contract import Context, Method
+from lampbench.methods.lib.adapters import lora_config, train_adapter
+from lampbench.methods.lib.examples import fit_prompt, item_examples
+from lampbench.methods.oppu.method import merge_task_lora, restore_task_lora
+from lampbench.methods.lib.saved import load_tensors, save_tensors
+from lampbench.methods.lib.trl_train import seed_for
+from lampbench.methods.lib.loop import LoopConfig, tokenize, train_parameters
 from lampbench.methods.perpcs.config import PerPcsConfig
 from lampbench.methods.perpcs.pieces import Assembler, Assembly, Pool, applied_rows, gated, lora_pieces, stack
 from lampbench.tasks.specs import Query, User

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lampbench.methods._rows import Rows
+from lampbench.methods.lib.rows import Rows
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lampbench.methods.api import Context, Method, MethodConfig
+from lampbench.methods.contract import Context, Method, MethodConfig
 from lampbench.tasks.specs import Query, User
 
 

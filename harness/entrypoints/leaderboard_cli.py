@@ -1,0 +1,189 @@
+"""`bench` commands that read results: `leaderboard`, `plot ...` and `site`.
+
+Registered on the main `bench` app by `harness/cli.py`; pandas and matplotlib are imported inside the
+commands, so `bench --help` stays instant. Every command reads the results directory `--out` (default `runs/`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+plot_app = typer.Typer(no_args_is_help=True, help="Plots of results as PNG and SVG (matplotlib).")
+
+Out = Annotated[Path, typer.Option(help="Results directory.")]
+Task = Annotated[str, typer.Option(help="Task name, e.g. lamp3.")]
+Metric = Annotated[str | None, typer.Option(help="A metric of the task (default: its headline metric).")]
+Budgets = Annotated[str | None, typer.Option("--budget", help="Only these budgets: 20m or 10m,20m.")]
+Band = Annotated[Literal["minmax", "std"], typer.Option(help="The band over seeds: minmax or std (mean ± std).")]
+Aggregate = Annotated[
+    Literal["best", "mean"], typer.Option(help="Fold seeds into the best seed or their mean ± std: best or mean.")
+]
+To = Annotated[
+    Path | None,
+    typer.Option(help="Output file: .png or .svg, or a name without either suffix for both (default: <task>-<plot>)."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the result-reading commands to `app`."""
+    app.command()(leaderboard)
+    app.add_typer(plot_app, name="plot")
+    app.command()(site)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _budgets(text: str | None) -> list[float] | None:
+    from lampbench.harness.services.budget import parse_budget
+
+    return [parse_budget(b) for b in text.split(",")] if text else None
+
+
+def leaderboard(
+    task: Annotated[str | None, typer.Option(help="Only this task.")] = None,
+    budget: Budgets = None,
+    aggregate: Aggregate = "best",
+    fmt: Annotated[
+        Literal["table", "markdown", "csv", "json"], typer.Option("--format", help="table, markdown, csv or json.")
+    ] = "table",
+    hardware: Annotated[
+        str | None, typer.Option(help="Only runs whose hardware label contains this (case-insensitive), e.g. H100.")
+    ] = None,
+    out: Out = Path("runs"),
+) -> None:
+    """One row per method, task, budget, config, hardware and dtype: metrics with 95% intervals over users (after
+    reading answers, and official: the raw generations as LaMP scores them), gain over base, costs, coverage, status.
+
+    Rows are ranked by the metric after reading. Gain: over `base` at the same budget; positive = better for every
+    metric (MAE/RMSE included); [low, high] its paired interval over shared users, * when that excludes 0.
+
+    Coverage: users personalized within the budget (run.json `method_report.personalized_fraction`; else 1.0 if ok).
+
+    Markdown pastes into a paper or a pull request; csv and json keep raw numbers.
+    """
+    from lampbench.leaderboard.render import render
+    from lampbench.leaderboard.table import leaderboard as fold
+    from lampbench.leaderboard.table import load_runs
+
+    try:
+        runs = load_runs(out, task=task, budgets=_budgets(budget), hardware=hardware)
+        typer.echo(render(fold(runs, aggregate), fmt, aggregate=aggregate))
+    except ValueError as e:  # includes UnknownTask and a bad --format, --aggregate or --budget
+        _fail(str(e))
+
+
+def _save(figure, to: Path | None, default: str) -> None:
+    from lampbench.leaderboard.plots import save
+
+    for path in save(figure, to or Path(default)):
+        typer.echo(f"wrote {path}")
+
+
+@plot_app.command("budget-curve")
+def budget_curve(
+    task: Task,
+    metric: Metric = None,
+    gain: Annotated[bool, typer.Option(help="Add a panel with the gain over base (when base was run).")] = True,
+    band: Band = "minmax",
+    to: To = None,
+    out: Out = Path("runs"),
+) -> None:
+    """The metric (and the gain over base) against the budget in minutes: one line per method, seeds as a band."""
+    from lampbench.leaderboard import plots
+    from lampbench.leaderboard.table import load_runs
+
+    try:
+        figure = plots.budget_curve(load_runs(out, task=task), task=task, metric=metric, gain=gain, band=band)
+        _save(figure, to, f"{task}-budget-curve")
+    except ValueError as e:
+        _fail(str(e))
+
+
+def _setting(task: str, key: str, metric, budget, band: str, x_label, to, out: Path, name: str) -> None:
+    from lampbench.leaderboard import plots
+    from lampbench.leaderboard.table import load_runs
+
+    try:
+        runs = load_runs(out, task=task, budgets=_budgets(budget), config_keys=[key])
+        figure = plots.setting_curve(runs, task=task, key=key, metric=metric, band=band, x_label=x_label)
+        _save(figure, to, f"{task}-{name}")
+    except ValueError as e:
+        _fail(str(e))
+
+
+XLabel = Annotated[str | None, typer.Option(help="The x axis label (default: the key's known label, else the key).")]
+
+
+def _setting_command(name: str, default_key: str, doc: str) -> None:
+    """Register `bench plot NAME`: the metric against a method config value (`--key`, default `default_key`)."""
+
+    def command(
+        task: Task,
+        key: Annotated[str, typer.Option(help="The method config key on the x axis.")] = default_key,
+        metric: Metric = None,
+        budget: Budgets = None,
+        band: Band = "minmax",
+        x_label: XLabel = None,
+        to: To = None,
+        out: Out = Path("runs"),
+    ) -> None:
+        _setting(task, key, metric, budget, band, x_label, to, out, name)
+
+    command.__doc__ = doc
+    plot_app.command(name)(command)
+
+
+_setting_command(
+    "group-size", "group_size",
+    "The metric against the group size (a method config value; CHAMELEON's `group_size`), per method and budget.",
+)  # fmt: skip
+_setting_command(
+    "history-size", "history_k",
+    "The metric against the history items used per user (CHAMELEON's `history_k`), per method and budget.",
+)  # fmt: skip
+
+
+@plot_app.command("cost")
+def cost(
+    task: Task,
+    cost: Annotated[
+        Literal["state", "time"], typer.Option(help="state (per-user state bytes) or time (adaptation seconds).")
+    ] = "state",
+    metric: Metric = None,
+    budget: Budgets = None,
+    aggregate: Aggregate = "mean",
+    to: To = None,
+    out: Out = Path("runs"),
+) -> None:
+    """Cost against quality: per-user state bytes or adaptation time (log x) against the metric."""
+    from lampbench.leaderboard import plots
+    from lampbench.leaderboard.table import leaderboard as fold
+    from lampbench.leaderboard.table import load_runs
+
+    try:
+        board = fold(load_runs(out, task=task, budgets=_budgets(budget)), aggregate)
+        _save(plots.cost_scatter(board, task=task, metric=metric, cost=cost), to, f"{task}-cost-{cost}")
+    except ValueError as e:
+        _fail(str(e))
+
+
+def site(
+    to: Annotated[Path, typer.Option(help="The folder to write the site into.")] = Path("site"),
+    aggregate: Aggregate = "mean",
+    band: Band = "minmax",
+    out: Out = Path("runs"),
+) -> None:
+    """A static site: index.html and one page per task with its sortable leaderboard and plots (no server)."""
+    from lampbench.leaderboard.site import build_site
+
+    try:
+        pages = build_site(out, to, aggregate=aggregate, band=band)
+    except ValueError as e:
+        _fail(str(e))
+    typer.echo(f"wrote {len(pages)} pages to {to}: open {to / 'index.html'}")

@@ -1,0 +1,208 @@
+"""Sweeps: method x task x budget x seed (x method-config grids) expanded into runs, run locally or on Ray.
+
+A sweep is written once, on the command line or in YAML (`configs/*.yaml`):
+
+    methods: [base, rag, chameleon]
+    tasks: [lamp2]
+    budgets: [10m, 20m, 30m, 40m]
+    seeds: [0, 1, 2]
+    run: {data: synthetic, users: 20}          # any `bench run` option
+    set:                                       # method config per method; a list is a grid
+      rag: {k: [1, 4]}
+      chameleon: {mode: group, group_size: [1, 10, 100]}
+
+Finished runs are skipped (the run cache), a failing run does not stop the others, and the sweep ends with a
+count of ok / over_budget / error / reused. Every run lands in the same results store as `bench run`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from lampbench.harness.services.budget import parse_budget
+from lampbench.harness.run.method_config import ConfigError, build_config, read_yaml
+from lampbench.harness.run.runner import RunSpec
+from lampbench.harness.run.store import Store
+
+log = logging.getLogger("lampbench")
+
+SWEEP_KEYS = {"methods", "tasks", "budgets", "seeds", "run", "set", "tolerances"}
+_RUN_FIELDS = {f.name for f in dataclasses.fields(RunSpec)} - {"method", "task", "budget", "seed", "method_config"}
+
+
+def grid(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """`{"k": [1, 4], "mode": "group"}` -> `[{"k": 1, "mode": "group"}, {"k": 4, "mode": "group"}]`."""
+    keys = list(values)
+    choices = [v if isinstance(v, list) else [v] for v in values.values()]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*choices)]
+
+
+def read_sweep(path: Path) -> dict[str, Any]:
+    """A sweep file's mapping, checked for unknown keys."""
+    data = read_yaml(path)
+    unknown = set(data) - SWEEP_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown sweep key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(SWEEP_KEYS))}"
+        )
+    unknown_run = set(data.get("run") or {}) - _RUN_FIELDS
+    if unknown_run:
+        raise ConfigError(f"{path}: unknown run option(s) {', '.join(sorted(unknown_run))}")
+    return data
+
+
+def expand(
+    methods: Iterable[str],
+    tasks: Iterable[str],
+    budgets: Iterable[str | float],
+    seeds: Iterable[int],
+    *,
+    run_options: dict[str, Any] | None = None,
+    method_sets: dict[str, dict[str, Any]] | None = None,
+    shared_sets: dict[str, Any] | None = None,
+) -> list[RunSpec]:
+    """Every run of the sweep, as resolved `RunSpec`s (method configs validated against each method).
+
+    `method_sets` holds per-method config (lists are grids); `shared_sets` (from `--set`) applies each key to the
+    methods whose config has it, and a key that no method has is an error.
+    """
+    from lampbench.methods.registry import METHODS
+    from lampbench.tasks.specs import get_task
+
+    methods, tasks = list(methods), [get_task(t).name for t in tasks]
+    budgets = [parse_budget(b) if isinstance(b, str) else float(b) for b in budgets]
+    shared_sets = shared_sets or {}
+    classes = {m: METHODS.get(m) for m in methods}
+    fields = {m: {f.name for f in dataclasses.fields(c.Config)} for m, c in classes.items()}
+    orphan = [k for k in shared_sets if not any(k in f for f in fields.values())]
+    if orphan:
+        raise ConfigError(f"--set {', '.join(orphan)}: no method of this sweep has such a config key")
+    specs = []
+    for method in methods:
+        own = {k: v for k, v in shared_sets.items() if k in fields[method]}
+        for combo in grid({**own, **(method_sets or {}).get(method, {})}):
+            config = build_config(classes[method].Config, combo, where=f"{method} config")
+            for task, budget, seed in itertools.product(tasks, budgets, seeds):
+                specs.append(
+                    RunSpec(
+                        method=method,
+                        task=task,
+                        budget=budget,
+                        seed=int(seed),
+                        method_config=dataclasses.asdict(config),
+                        **(run_options or {}),
+                    )  # fmt: skip
+                )
+    return specs
+
+
+def execute(spec: RunSpec, out: str, force: bool = False, progress: bool = False) -> dict[str, Any]:
+    """Run one spec in this process: resolve its method, build its config, run, return the record."""
+    from lampbench.harness.run.runner import run
+    from lampbench.methods.registry import METHODS
+
+    cls = METHODS.get(spec.method)
+    config = build_config(cls.Config, spec.method_config, where=f"{spec.method} config")
+    return run(spec, cls(config), store=Store(out), force=force, progress=progress)
+
+
+def _safe_execute(spec: RunSpec, out: str, force: bool, threads: int | None = None) -> dict[str, Any]:
+    """`execute`, with any failure turned into an `error` record; `threads` sets torch's CPU threads first."""
+    try:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        return execute(spec, out, force)
+    except Exception as e:  # noqa: BLE001 - one failing run must not stop the sweep
+        log.error("run %s failed before starting:\n%s", spec.run_id, traceback.format_exc())
+        return _error_record(spec, e)
+
+
+def _error_record(spec: RunSpec, error: BaseException) -> dict[str, Any]:
+    return {"run_id": spec.run_id, "status": "error", "error": f"{type(error).__name__}: {error}".splitlines()[0]}
+
+
+def run_sweep(
+    specs: list[RunSpec],
+    out: Path | str,
+    *,
+    force: bool = False,
+    executor: str = "local",
+    ray_address: str | None = None,
+    cpus_per_run: int | None = None,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
+) -> Counter:
+    """Run every spec (finished ones are reused unless `force`); returns counts by outcome.
+
+    A failing run is recorded as `error` and the others go on. Budgets are wall-clock, so runs never share a
+    device unless told: locally they run one after another; on Ray each run reserves a whole node's CPUs
+    (`cpus_per_run` to reserve fewer, so several runs share a node) or one GPU on GPU nodes, and its torch
+    threads are set to the CPUs it holds.
+    """
+    if cpus_per_run is not None and cpus_per_run < 1:
+        raise ValueError(f"--cpus-per-run must be at least 1, not {cpus_per_run}")
+    counts: Counter = Counter()
+    records: Iterable[dict[str, Any]]
+    if executor == "local":
+        records = (_safe_execute(spec, str(out), force, cpus_per_run) for spec in specs)
+    elif executor == "ray":
+        records = _ray_records(specs, str(Path(out).resolve()), force, ray_address, cpus_per_run)
+    else:
+        raise ValueError(f"--executor must be local or ray, not {executor!r}")
+    for record in records:
+        counts["reused" if record.get("reused") else record["status"]] += 1
+        if on_done is not None:
+            on_done(record)
+    return counts
+
+
+def ray_resources(nodes: list[dict[str, float]], cpus_per_run: int | None = None) -> tuple[int, int]:
+    """(CPUs, GPUs) each run reserves, from the alive nodes' resources (Ray's `{"CPU": n, "GPU": m}`).
+
+    CPU nodes: all of a node's CPUs (the smallest node's, so that every node can take a run), or
+    `cpus_per_run`. GPU nodes: one GPU and the CPUs that go with it (a node's CPUs over its GPUs), or
+    `cpus_per_run`.
+    """
+    if not nodes:
+        raise ValueError("the Ray cluster has no alive node")
+    with_gpus = [n for n in nodes if n.get("GPU", 0) >= 1]
+    if with_gpus:
+        share = min(int(n.get("CPU", 1) // n["GPU"]) for n in with_gpus)
+        return cpus_per_run or max(1, share), 1
+    return cpus_per_run or max(1, min(int(n.get("CPU", 1)) for n in nodes)), 0
+
+
+def _ray_records(specs: list[RunSpec], out: str, force: bool, address: str | None, cpus_per_run: int | None):
+    """Each run a Ray task holding `ray_resources`; yields records as runs finish (a lost worker is an error)."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--executor ray needs Ray: pip install 'ray>=2.9'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    try:
+        nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+        cpus, gpus = ray_resources(nodes, cpus_per_run)
+        log.info("ray: each run reserves %d CPU(s) and %d GPU(s)", cpus, gpus)
+        remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_safe_execute)
+        pending = {remote.remote(spec, out, force, cpus): spec for spec in specs}
+        while pending:
+            (done,), _ = ray.wait(list(pending), num_returns=1)
+            spec = pending.pop(done)
+            try:
+                yield ray.get(done)
+            except Exception as e:  # noqa: BLE001 - a killed worker (out of memory, lost node) fails one run only
+                log.error("run %s: its Ray worker failed: %s", spec.run_id, e)
+                yield _error_record(spec, e)
+    finally:
+        if started_here:
+            ray.shutdown()

@@ -1,0 +1,5 @@
+"""Aloe: see `method.py`."""
+
+from lampbench.methods.aloe.method import Aloe
+
+__all__ = ["Aloe"]

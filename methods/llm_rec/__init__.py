@@ -1,0 +1,5 @@
+"""LlmRec: see `method.py`."""
+
+from lampbench.methods.llm_rec.method import LlmRec
+
+__all__ = ["LlmRec"]

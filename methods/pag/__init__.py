@@ -1,0 +1,5 @@
+"""Pag: see `method.py`."""
+
+from lampbench.methods.pag.method import Pag
+
+__all__ = ["Pag"]

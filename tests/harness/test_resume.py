@@ -1,0 +1,169 @@
+"""A killed or interrupted run continues where it stopped: answered users kept, the budget spent carried over."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lampbench.harness.run import runner as runner_module
+from lampbench.harness.services.budget import Clock
+from lampbench.harness.run.runner import RunSpec, run
+from lampbench.harness.run.store import Store
+from lampbench.methods.baseline.method import Base
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spec(**kw) -> RunSpec:
+    values = {"method": "ticking", "task": "lamp3", "budget": 600, "data": "synthetic", "users": 6,
+              "model": "tiny-random", "batch_size": 2}  # fmt: skip
+    return RunSpec(**{**values, **kw})
+
+
+class Ticking(Base):
+    """Each user costs 10 s on a fake clock; Ctrl-C arrives while user `stop_at` (1-based) is personalized."""
+
+    def __init__(self, now: list[float], stop_at: int | None = None):
+        super().__init__()
+        self.now, self.stop_at, self.seen = now, stop_at, []
+
+    def personalize(self, ctx, user):
+        self.now[0] += 10
+        self.seen.append(user.id)
+        if len(self.seen) == self.stop_at:
+            raise KeyboardInterrupt
+        return None
+
+
+def test_an_interrupted_run_resumes_with_its_budget(tiny_backbone, cache, tmp_path, monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(runner_module, "Clock", lambda budget: Clock(budget, now=lambda: now[0]))
+    store = Store(tmp_path)
+    first = Ticking(now, stop_at=5)
+    with pytest.raises(KeyboardInterrupt):
+        run(spec(), first, store=store, progress=False, backbone=tiny_backbone)
+    out = store.run_dir(spec().run_id)
+    partial = json.loads((out / "run.json").read_text())
+    assert partial["status"] == "interrupted" and partial["users"] == 4 and store.index() == []
+
+    second = Ticking(now)
+    record = run(spec(), second, store=store, progress=False, backbone=tiny_backbone)
+    assert record["status"] == "ok" and record["resumed"] and record["kept_users"] == 4
+    assert second.seen == first.seen[4:] + [u for u in _ids(spec()) if u not in first.seen]
+    # 50 s spent before the interruption (user 5 included: charged time is never given back), 20 s after it.
+    assert record["budget_used_s"] == 70
+    lines = (out / "generations.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["id"] for line in lines) == sorted(_query_ids(spec())) and record["users"] == 6
+
+    forced = run(spec(), Ticking(now), store=store, progress=False, backbone=tiny_backbone, force=True)
+    assert "resumed" not in forced and forced["budget_used_s"] == 60
+
+
+def test_a_sigkilled_bench_run_continues_with_the_same_command(cache, tmp_path):
+    out = tmp_path / "runs"
+    command = [sys.executable, "-m", "lampbench.harness.entrypoints.cli", "run", "--method", "tests.resume_plugin:Slow",
+               "--task", "lamp3", "--data", "synthetic", "--users", "8", "--model", "tiny-random", "--budget", "5m",
+               "--batch-size", "2", "--out", str(out), "--quiet"]  # fmt: skip
+    logs = [tmp_path / f"personalized-{i}.txt" for i in range(3)]
+
+    def start(i: int) -> subprocess.Popen:
+        env = {**os.environ, "LAMPBENCH_TEST_LOG": str(logs[i])}
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def answered() -> int:
+        """Users whose answers are written and recorded (the run's progress file)."""
+        found = list(out.glob("*/progress-users.json"))
+        return len(json.loads(found[0].read_text())["per_user"]) if found else 0
+
+    def wait_for(users: int, proc: subprocess.Popen) -> None:
+        deadline = time.monotonic() + 240
+        while answered() < users:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the run made no progress"
+            time.sleep(0.05)
+
+    proc = start(0)
+    wait_for(2, proc)
+    proc.kill()  # SIGKILL: nothing runs after it
+    proc.wait()
+    (folder,) = out.glob("*/")
+    kept = [row["user"] for row in json.loads((folder / "progress-users.json").read_text())["per_user"]]
+    spent = json.loads((folder / "progress.json").read_text())["spent"]
+    assert len(kept) >= 2 and spent >= 0.5 * len(kept)
+
+    proc = start(1)
+    wait_for(len(kept) + 2, proc)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert json.loads((folder / "run.json").read_text())["status"] == "interrupted"
+    assert not set(kept) & set(logs[1].read_text().split())  # the kept users were not personalized again
+
+    done = subprocess.run(command, cwd=ROOT, env={**os.environ, "LAMPBENCH_TEST_LOG": str(logs[2])},
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = json.loads((folder / "run.json").read_text())
+    assert record["status"] == "ok" and record["resumed"] and record["users"] == 8
+    assert record["budget_used_s"] >= spent + 0.5 * (8 - len(kept)) - 0.1  # carried over, never given back
+    ids = [json.loads(line)["id"] for line in (folder / "generations.jsonl").read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == 8
+
+
+def _ids(s: RunSpec) -> list[str]:
+    from lampbench.harness.run.inputs import load_eval_and_train
+    from lampbench.tasks.specs import get_task
+
+    return [u.id for u in load_eval_and_train(s, get_task(s.task), with_train=False)[0]]
+
+
+def _query_ids(s: RunSpec) -> list[str]:
+    from lampbench.harness.run.inputs import load_eval_and_train
+    from lampbench.tasks.specs import get_task
+
+    return [q.id for u in load_eval_and_train(s, get_task(s.task), with_train=False)[0] for q in u.queries]
+
+
+class Fitting(Ticking):
+    """A collective stage of 100 s (fake clock) that can be saved and reloaded when `saves` is set."""
+
+    def __init__(self, now, stop_at=None, saves=True):
+        super().__init__(now, stop_at)
+        self.saves, self.fitted, self.weights = saves, 0, None
+
+    def fit(self, ctx, train):
+        self.now[0] += 100
+        self.fitted += 1
+        self.weights = "learnt"
+
+    def save_collective(self, ctx, path):
+        if self.saves:
+            (path / "weights.txt").write_text(self.weights)
+        return self.saves
+
+    def load_collective(self, ctx, path):
+        self.weights = (path / "weights.txt").read_text()
+        return True
+
+
+@pytest.mark.parametrize("saves", [True, False])
+def test_fit_is_reloaded_when_saved_else_redone_with_its_own_time(saves, tiny_backbone, cache, tmp_path, monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(runner_module, "Clock", lambda budget: Clock(budget, now=lambda: now[0]))
+    store = Store(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run(spec(), Fitting(now, stop_at=3, saves=saves), store=store, progress=False, backbone=tiny_backbone)
+    again = Fitting(now, saves=saves)
+    record = run(spec(), again, store=store, progress=False, backbone=tiny_backbone)
+    assert record["status"] == "ok" and record["kept_users"] == 2 and again.weights == "learnt"
+    assert again.fitted == (0 if saves else 1)
+    # 100 s of fit and 30 s of users before the interruption; the users 3-6 after it. A redone fit is charged
+    # afresh (100 s), not on top of the first one: the run is charged for one fit either way.
+    assert record["budget_used_s"] == 100 + 20 + 10 + 40
+    assert (store.run_dir(spec().run_id) / "collective").exists() == saves
