@@ -14,12 +14,9 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from lampbench.methods.contract import Method
+from lampbench.tasks.errors import UnknownMethod  # noqa: F401 - raised here, imported from here by callers
 
 GROUP = "lampbench.methods"
-
-
-class UnknownMethod(LookupError):
-    """A method name that is neither registered nor importable; the message suggests the closest names."""
 
 
 @dataclass(frozen=True)

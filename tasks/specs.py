@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lampbench.tasks import parsers
+from lampbench.tasks.errors import DataError, UnknownTask  # noqa: F401 - raised here, imported from here by callers
 from lampbench.tasks.parsers import Parsed
 
 Kind = Literal["classification", "rating", "generation"]
@@ -43,10 +44,6 @@ class User:
     id: str
     profile: tuple[dict[str, Any], ...]
     queries: tuple[Query, ...]
-
-
-class DataError(ValueError):
-    """Bad input data. The message is one line naming the file, the entry and the problem."""
 
 
 #: Receives one-line warnings about input that is read anyway (a content quirk, a repeated id).
@@ -248,10 +245,6 @@ TASKS: dict[str, TaskSpec] = {
         ),
     ]
 }  # fmt: skip
-
-
-class UnknownTask(ValueError):
-    """Raised for a task name that is not registered; the message suggests the closest names."""
 
 
 def get_task(name: str) -> TaskSpec:

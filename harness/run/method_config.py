@@ -16,9 +16,7 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A config file or `--set` value that does not fit the method's config."""
+from lampbench.tasks.errors import ConfigError  # noqa: F401 - raised here, imported from here by callers
 
 
 def parse_sets(sets: list[str]) -> dict[str, Any]:

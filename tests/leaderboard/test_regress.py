@@ -84,6 +84,6 @@ def test_ci_suite_covers_prompting_training_and_representation():
 
     from lampbench.harness.run.sweep import read_sweep
 
-    plan = read_sweep(Path(__file__).resolve().parents[1] / "configs" / "ci-small.yaml")
+    plan = read_sweep(Path(__file__).resolve().parents[2] / "configs" / "ci-small.yaml")
     assert {"rag", "lora-p", "stylevector"} <= set(plan["methods"]) and plan["run"]["data"] == "synthetic"
     assert plan["tolerances"]

@@ -25,7 +25,7 @@ def test_module_class_path_for_uninstalled_methods():
     with pytest.raises(UnknownMethod, match="has no attribute"):
         Registry().get("lampbench.methods.baseline:Nope")
     with pytest.raises(UnknownMethod, match="not a lampbench Method"):
-        Registry().get("lampbench.methods.baseline:BaseConfig")
+        Registry().get("lampbench.methods.baseline.method:BaseConfig")
 
 
 def test_decorator_refuses_duplicates_and_non_methods():

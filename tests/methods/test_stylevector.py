@@ -122,7 +122,7 @@ def test_bench_run_on_smollm2(tmp_path):
 
 def test_max_items_0_spends_the_users_share_on_spread_items_and_never_overruns(tiny_backbone, monkeypatch):
     """Each batch of 4 items costs 2 fake seconds; 7 s allow 3 batches (6 s), not a 4th that would end at 8 s."""
-    import lampbench.methods.stylevector as sv
+    import lampbench.methods.stylevector.method as sv
 
     now = [0.0]
     real = sv.response_states
