@@ -109,9 +109,8 @@ def main() -> None:
 
     import torch
 
-    from lampbench.harness.services.backbone import Backbone
     from lampbench.harness.services.hardware import describe
-    from lampbench.harness.services.models import cpu_bf16
+    from lampbench.harness.services.models import cpu_bf16, load_backbone
     from lampbench.tasks.specs import get_task
 
     task = get_task(args.task)
@@ -122,7 +121,7 @@ def main() -> None:
     fp32_answers: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in dtypes:
-            backbone = Backbone.load(args.model, batch_size=args.batch_size, dtype=dtype)
+            backbone = load_backbone(args.model, batch_size=args.batch_size, dtype=dtype)
             backbone.generate(["warm up"] * args.batch_size, max_new_tokens=task.max_new_tokens)  # kernels, allocator
             torch.manual_seed(0)
             for name in methods if dtype == dtypes[0] else [m for m in methods if m in ("base", "rag")]:

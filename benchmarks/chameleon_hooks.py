@@ -49,8 +49,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from lampbench.harness.services.backbone import Backbone
     from lampbench.harness.run.inputs import synthetic_files
+    from lampbench.harness.services.models import load_backbone
     from lampbench.methods.chameleon.directions import Directions
     from lampbench.methods.chameleon.editing import edit_hooks
     from lampbench.tasks.data import load_users
@@ -59,7 +59,7 @@ def main() -> None:
     task = get_task(args.task)
     users = load_users(task, *synthetic_files(task, "dev", n_users=max(100, args.queries)))
     prompts = [q.input for u in users for q in u.queries][: args.queries]
-    backbone = Backbone.load(args.model, batch_size=args.batch_size)
+    backbone = load_backbone(args.model, batch_size=args.batch_size)
     d, n = backbone.model.config.hidden_size, backbone.num_layers
     gen = torch.Generator().manual_seed(0)
 

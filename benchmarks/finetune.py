@@ -52,8 +52,8 @@ def swap_times(backbone, config, repeats: int, users: int = 8) -> dict:
 
 def training_rate(name: str, backbone, task, users, train, steps: int, overrides: dict) -> list[dict]:
     """Run a method's training stage(s) for `steps` steps; one row per stage with its examples per second."""
-    from lampbench.harness.services.budget import Clock
     from lampbench.harness.run.method_config import build_config
+    from lampbench.harness.services.budget import Clock
     from lampbench.methods.contract import Context
     from lampbench.methods.registry import METHODS
 
@@ -100,8 +100,8 @@ def main() -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from lampbench.harness.services.backbone import Backbone
     from lampbench.harness.run.inputs import synthetic_files
+    from lampbench.harness.services.models import load_backbone
     from lampbench.methods.lib.train_config import DpoConfig, LoraPConfig
     from lampbench.tasks.data import load_users
     from lampbench.tasks.specs import get_task
@@ -110,7 +110,7 @@ def main() -> None:
     users = load_users(task, *synthetic_files(task, "dev", n_users=100))
     train = load_users(task, *synthetic_files(task, "train", n_users=200))[: args.users]
     t = time.perf_counter()
-    backbone = Backbone.load(args.model)
+    backbone = load_backbone(args.model)
     load_s = time.perf_counter() - t
     print(f"{args.model} on {backbone.device}, {torch.get_num_threads()} threads; base model load {load_s:.2f} s")
 

@@ -52,15 +52,15 @@ def main() -> None:
     parser.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16, float16")
     args = parser.parse_args()
 
-    from lampbench.harness.services.backbone import Backbone
     from lampbench.harness.run.inputs import synthetic_files
+    from lampbench.harness.services.models import load_backbone
     from lampbench.tasks.data import load_users
     from lampbench.tasks.specs import get_task
 
     task = get_task(args.task)
     users = load_users(task, *synthetic_files(task, "dev", n_users=max(100, args.queries)))
     prompts = [q.input for u in users for q in u.queries][: args.queries]
-    backbone = Backbone.load(args.model, batch_size=args.batch_size, dtype=args.dtype)
+    backbone = load_backbone(args.model, batch_size=args.batch_size, dtype=args.dtype)
     torch.manual_seed(0)
 
     def harness() -> list[str]:

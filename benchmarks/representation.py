@@ -32,9 +32,9 @@ DEFAULT_METHODS = "perfit,per-pcs,stylevector,lora-p,oppu"
 
 def personalize_costs(name: str, backbone, task, users, train, fit_epochs: float, sharers: int) -> dict:
     """Run `name`'s fit (when it has one) and personalize on each user; its per-user costs."""
+    from lampbench.harness.run.method_config import build_config
     from lampbench.harness.services.accounting import state_bytes, state_parameters
     from lampbench.harness.services.budget import Clock
-    from lampbench.harness.run.method_config import build_config
     from lampbench.methods.contract import Context
     from lampbench.methods.registry import METHODS
 
@@ -102,8 +102,8 @@ def main() -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from lampbench.harness.services.backbone import Backbone
     from lampbench.harness.run.inputs import synthetic_files
+    from lampbench.harness.services.models import load_backbone
     from lampbench.methods.registry import METHODS
     from lampbench.tasks.data import load_users
     from lampbench.tasks.specs import get_task
@@ -117,7 +117,7 @@ def main() -> None:
 
     users = tuple(cut(u) for u in load_users(task, *synthetic_files(task, "dev", n_users=100))[: args.users])
     train = [cut(u) for u in load_users(task, *synthetic_files(task, "train", n_users=200))[: args.train_users]]
-    backbone = Backbone.load(args.model)
+    backbone = load_backbone(args.model)
     known = set(METHODS.entries())
     names = [n for n in args.methods.split(",") if n in known]
     names.sort(key=lambda n: n == "oppu")  # oppu merges its task LoRA into the backbone: it goes last

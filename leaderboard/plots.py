@@ -10,7 +10,8 @@
 
 Every axis says what it measures and in which unit, the metric axis says which direction is better and an
 arrow marked "better" points that way. Runs that went over budget are marked with a red ring.
-Figures are built with `matplotlib.figure.Figure`, never pyplot, so no global state is touched.
+Figures are built with `matplotlib.figure.Figure`, never pyplot, so no global state is touched. matplotlib, pandas
+and numpy are imported by the functions that draw, so the CLI imports this module without loading them.
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
-
-from lampbench.harness.services.budget import format_seconds
 from lampbench.harness.run.store import FINISHED
+from lampbench.harness.services.budget import format_seconds
+from lampbench.leaderboard.table import leaderboard
+from lampbench.tasks.errors import ConfigError, DataError
 from lampbench.tasks.specs import LOWER_IS_BETTER, get_task
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 BANDS = ("minmax", "std")
 COSTS = {"state": ("state_bytes_per_user", "per-user state (bytes)"), "time": ("adapt_s", "adaptation time (s)")}
@@ -64,6 +68,8 @@ def budget_curve(
         gain: add a panel with the gain of the headline metric over `base` (positive = better).
         band: `minmax` or `std`, what the band over seeds shows.
     """
+    from matplotlib.figure import Figure
+
     rows, metric = _select(runs, task, metric, band)
     rows = rows.assign(x=rows["budget_s"] / 60)
     gain = gain and bool((rows["method"] == "base").any())
@@ -129,16 +135,19 @@ def setting_curve(
     Raises:
         ValueError: when no method of `task` was run with two values of `key`.
     """
+    import pandas as pd
+    from matplotlib.figure import Figure
+
     rows, metric = _select(runs, task, metric, band)
     column = f"config:{key}"
     if column not in rows:
-        raise ValueError(f"load the runs with config_keys=[{key!r}] to plot against {key}")
+        raise ConfigError(f"load the runs with config_keys=[{key!r}] to plot against {key}")
     rows = rows.assign(x=pd.to_numeric(rows[column], errors="coerce")).dropna(subset=["x"])
     rest = rows["config"].str.replace(rf"(^| ){re.escape(key)}=\S+", "", regex=True).str.strip()
     rows = rows.assign(rest=rest)
     lines = [(k, g) for k, g in rows.groupby(["method", "budget_s", "rest"], sort=True) if g["x"].nunique() > 1]
     if not lines:
-        raise ValueError(f"no method was run on {task} with two values of {key!r} or more: sweep it with --set")
+        raise DataError(f"no method was run on {task} with two values of {key!r} or more: sweep it with --set")
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
     colors = _colors(rows["method"])
@@ -171,8 +180,11 @@ def cost_scatter(board: pd.DataFrame, *, task: str, metric: str | None = None, c
         metric: a metric of the task (default: its headline metric).
         cost: `state` (per-user state bytes) or `time` (adaptation seconds).
     """
+    import numpy as np
+    from matplotlib.figure import Figure
+
     if cost not in COSTS:
-        raise ValueError(f"--cost must be one of {', '.join(COSTS)}, not {cost!r}")
+        raise ConfigError(f"--cost must be one of {', '.join(COSTS)}, not {cost!r}")
     rows, metric = _select(board, task, metric)
     column, label = COSTS[cost]
     title = f"{task} ({get_task(task).description}): {_NAMES.get(metric, metric)} against {label.split(' (')[0]}"
@@ -226,30 +238,31 @@ def save(fig: Figure, to: Path | str) -> list[Path]:
 
 def _select(frame: pd.DataFrame, task: str, metric: str | None, band: str = "minmax") -> tuple[pd.DataFrame, str]:
     if band not in BANDS:
-        raise ValueError(f"--band must be one of {', '.join(BANDS)}, not {band!r}")
+        raise ConfigError(f"--band must be one of {', '.join(BANDS)}, not {band!r}")
     spec = get_task(task)
     metric = metric or spec.primary_metric
     if metric not in spec.metrics:
-        raise ValueError(f"{spec.name} has no metric {metric!r}; its metrics: {', '.join(spec.metrics)}")
+        raise ConfigError(f"{spec.name} has no metric {metric!r}; its metrics: {', '.join(spec.metrics)}")
     if frame.empty or f"metric:{metric}" not in frame:
-        raise ValueError(f"no finished {spec.name} runs to plot")
+        raise DataError(f"no finished {spec.name} runs to plot")
     rows = frame[(frame["task"] == spec.name) & frame[f"metric:{metric}"].notna()]
     if "seed" in rows:  # a frame of runs, not of leaderboard rows
         rows = rows[rows["status"].isin(FINISHED)]
     if rows.empty:
-        raise ValueError(f"no finished {spec.name} runs to plot")
+        raise DataError(f"no finished {spec.name} runs to plot")
     return rows, metric
 
 
 def _board(rows: pd.DataFrame) -> pd.DataFrame:
     """The leaderboard entries (mean over seeds) of these runs: their intervals over users, for error bars."""
-    from lampbench.leaderboard.table import leaderboard
-
     return leaderboard(rows.drop(columns="x"), "mean")
 
 
 def _yerr(points: pd.DataFrame, column: str, low: str | None = None, high: str | None = None):
     """Asymmetric error bars from an interval's bounds (none where a point has no interval)."""
+    import numpy as np
+    import pandas as pd
+
     low, high = low or f"{column}:low", high or f"{column}:high"
     if low not in points or high not in points:
         return None

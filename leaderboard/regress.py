@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lampbench.harness.run.method_config import flatten_config
+from lampbench.harness.run.store import FINISHED, Store
 from lampbench.harness.services.budget import format_seconds
-from lampbench.harness.run.store import FINISHED, Store, write_json
+from lampbench.tasks.files import write_json
 from lampbench.tasks.specs import DataError, get_task
 from lampbench.tasks.stats import VARIANTS, paired, stats_from_outcomes
 
@@ -29,8 +31,8 @@ DEFAULT_TOLERANCE = 0.0
 
 
 def run_key(spec) -> str:
-    """A readable key for a run of the suite (a RunSpec)."""
-    config = ",".join(f"{k}={v}" for k, v in sorted(spec.method_config.items()))
+    """A readable key for a run of the suite (a RunSpec); a nested method config shows as dotted keys."""
+    config = ",".join(f"{k}={v}" for k, v in sorted(flatten_config(spec.method_config).items()))
     return f"{spec.task}/{spec.method}/{format_seconds(spec.budget)}/s{spec.seed}" + (f"/{config}" if config else "")
 
 
@@ -40,11 +42,13 @@ def current_metrics(specs, out: Path | str) -> dict[str, dict[str, Any]]:
     store = Store(out)
     found = {}
     for spec in specs:
-        path = store.run_dir(spec.run_id) / "run.json"
-        record = json.loads(path.read_text()) if path.exists() else {"status": "missing"}
-        users = {str(u["user"]): u["outcomes"] for u in record.get("per_user") or () if u.get("outcomes")}
+        record = store.record(spec.run_id)
+        if record is None:
+            found[run_key(spec)] = {"task": spec.task, "status": "missing", "metrics": {}, "users": {}}
+            continue
         found[run_key(spec)] = {
-            "task": spec.task, "status": record["status"], "metrics": record.get("metrics") or {}, "users": users,
+            "task": spec.task, "status": record.status, "metrics": record.metrics or {},
+            "users": record.outcomes_by_user(),
         }  # fmt: skip
     return found
 

@@ -14,13 +14,15 @@ import math
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from lampbench.harness.services.budget import format_seconds
 from lampbench.leaderboard.table import metric_names
+from lampbench.tasks.errors import ConfigError
 from lampbench.tasks.specs import LOWER_IS_BETTER, get_task
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = ("table", "markdown", "csv", "json")
 EMPTY = "no finished runs yet: start one with `bench run`"
@@ -47,7 +49,7 @@ class Column:
 def render(board: pd.DataFrame, fmt: str = "table", *, aggregate: str = "best") -> str:
     """`leaderboard`'s frame as text in `fmt` (table, markdown, csv or json)."""
     if fmt not in FORMATS:
-        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if board.empty:
         return EMPTY
     if fmt == "json":
@@ -101,38 +103,43 @@ def columns_for(rows: pd.DataFrame) -> list[Column]:
         Column("state/user", "state_bytes_per_user", lambda r: size(r["state_bytes_per_user"])),
         Column("params/user", "parameters_per_user", lambda r: count(r["parameters_per_user"])),
         Column("coverage", "coverage", lambda r: _number(r["coverage"], "{:.0%}")),
-        *([Column("read e/x/u", "read:exact", reads)] if rows.get("read:exact", pd.Series()).notna().any() else []),
+        *([Column("read e/x/u", "read:exact", reads)] if _has(rows, "read:exact") else []),
         Column("status", "status", lambda r: str(r["status"]), numeric=False),
     ]
     return columns
 
 
-def _missing(value: Any) -> bool:
+def _has(rows: pd.DataFrame, column: str) -> bool:
+    return column in rows and bool(rows[column].notna().any())
+
+
+def missing(value: Any) -> bool:
+    """None or NaN: a cell with nothing to show."""
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _number(value: Any, pattern: str) -> str:
-    return "" if _missing(value) else pattern.format(value)
+    return "" if missing(value) else pattern.format(value)
 
 
 def _metric(row: pd.Series, column: str) -> str:
     """`0.850`, `0.850 [0.755, 0.945]`, `0.850 ± 0.010 [0.755, 0.945]`: the value, its std, its interval."""
     value = row.get(column)
-    if _missing(value):
+    if missing(value):
         return ""
     std, low, high = (row.get(f"{column}:{k}") for k in ("std", "low", "high"))
-    text = f"{value:.3f}" if _missing(std) else f"{value:.3f} ± {std:.3f}"
-    return text if _missing(low) or _missing(high) else f"{text} [{low:.3f}, {high:.3f}]"
+    text = f"{value:.3f}" if missing(std) else f"{value:.3f} ± {std:.3f}"
+    return text if missing(low) or missing(high) else f"{text} [{low:.3f}, {high:.3f}]"
 
 
 def gain(row: pd.Series) -> str:
     """`+0.050 [+0.010, +0.090]*`: the gain over base, its paired interval, `*` when it excludes 0, `†` when the
     two entries answered different users."""
     value = row.get("gain_over_base")
-    if _missing(value):
+    if missing(value):
         return ""
     low, high = row.get("gain_ci_low"), row.get("gain_ci_high")
-    text = f"{value:+.3f}" + ("" if _missing(low) or _missing(high) else f" [{low:+.3f}, {high:+.3f}]")
+    text = f"{value:+.3f}" + ("" if missing(low) or missing(high) else f" [{low:+.3f}, {high:+.3f}]")
     marks = ("*" if _flag(row.get("gain_significant")) else "") + ("†" if _flag(row.get("gain_users_differ")) else "")
     return text + marks
 
@@ -140,16 +147,16 @@ def gain(row: pd.Series) -> str:
 def reads(row: pd.Series) -> str:
     """`10/1/1`: answers read exactly as generated / extracted from a longer text / unreadable (a mean over seeds)."""
     values = [row.get(f"read:{k}") for k in ("exact", "extracted", "unparsed")]
-    return "" if any(_missing(v) for v in values) else "/".join(f"{v:.0f}" for v in values)
+    return "" if any(missing(v) for v in values) else "/".join(f"{v:.0f}" for v in values)
 
 
 def _flag(value: Any) -> bool:
-    return not _missing(value) and bool(value)
+    return not missing(value) and bool(value)
 
 
 def seconds(value: Any) -> str:
     """`<0.01s`, `0.42s`, `12.3s`, `4m12s`: a duration as people read it."""
-    if _missing(value):
+    if missing(value):
         return ""
     if value < 0.01:
         return "<0.01s" if value > 0 else "0s"
@@ -160,7 +167,7 @@ def seconds(value: Any) -> str:
 
 def size(value: Any) -> str:
     """`0 B`, `812 B`, `1.2 KiB`, `3.4 MiB`, `1.1 GiB`."""
-    if _missing(value):
+    if missing(value):
         return ""
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if value >= scale:
@@ -170,7 +177,7 @@ def size(value: Any) -> str:
 
 def count(value: Any) -> str:
     """`0`, `812`, `12.3k`, `4.2M`, `1.1B`: a parameter count."""
-    if _missing(value):
+    if missing(value):
         return ""
     for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if value >= scale:

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from lampbench.harness.services.budget import format_seconds
 from lampbench.leaderboard import plots
-from lampbench.leaderboard.render import LEGEND, columns_for, heading
+from lampbench.leaderboard.render import LEGEND, columns_for, heading, missing
 from lampbench.leaderboard.table import leaderboard, load_runs
+from lampbench.tasks.errors import DataError
 from lampbench.tasks.specs import get_task
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SETTING_PLOTS = {"group_size": "group-size", "history_k": "history-size"}
 _CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1400px;padding:0 16px;color:#222}
@@ -71,7 +74,7 @@ def build_site(out: Path | str, to: Path | str, *, aggregate: str = "mean", band
     to = Path(to)
     runs = load_runs(out, config_keys=SETTING_PLOTS)
     if runs.empty:
-        raise ValueError(f"no runs in {out}: nothing to put on a site (start one with `bench run`)")
+        raise DataError(f"no runs in {out}: nothing to put on a site (start one with `bench run`)")
     board = leaderboard(runs, aggregate)
     to.mkdir(parents=True, exist_ok=True)
     tasks = sorted(board["task"].unique())
@@ -137,7 +140,7 @@ def _table(rows: pd.DataFrame) -> str:
 
 
 def _cell(text: str, value, numeric: bool) -> str:
-    raw = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    raw = "" if missing(value) else str(value)
     css = " class=num" if numeric else " class=wrap" if " " in text else ""
     return f'<td{css} data-v="{html.escape(raw if numeric else text)}">{html.escape(text)}</td>'
 
@@ -177,7 +180,7 @@ def _index(board: pd.DataFrame, tasks: list[str]) -> str:
             lead = top.iloc[0]
             who = f"{lead['method']} {lead['config']}".strip()
             low, high = lead.get(f"metric:{lead['primary']}:low"), lead.get(f"metric:{lead['primary']}:high")
-            shown = f"{lead['score']:.3f}" + ("" if pd.isna(low) or pd.isna(high) else f" [{low:.3f}, {high:.3f}]")
+            shown = f"{lead['score']:.3f}" + ("" if missing(low) or missing(high) else f" [{low:.3f}, {high:.3f}]")
             best = f"{who}: {lead['primary']} {shown} at {format_seconds(lead['budget_s'])}"
         methods = ", ".join(sorted(rows["method"].unique()))
         items.append(

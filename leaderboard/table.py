@@ -28,17 +28,21 @@ Definitions, the same in every output:
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
+from lampbench.harness.run.method_config import flatten_config
+from lampbench.harness.run.record import RunRecord
 from lampbench.harness.run.store import FINISHED, Store
 from lampbench.leaderboard.uncertainty import StatsCache, entry_intervals, gain_interval
+from lampbench.tasks.errors import ConfigError
 from lampbench.tasks.specs import LOWER_IS_BETTER, get_task
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 AGGREGATES = ("best", "mean")
 GROUP = ["task", "method", "config", "budget_s", "data", "split", "model", "hardware", "dtype"]  # one row per group
@@ -59,31 +63,34 @@ def load_runs(
 ) -> pd.DataFrame:
     """One row per run: identity, `metric:<name>` columns, costs, coverage, status and the gain over base.
 
+    Read from the index alone, plus the run folders of runs it does not hold (errors).
+
     Args:
         out: the results directory.
         task: keep this task only (a name or alias).
         budgets: keep these budgets only, in seconds.
-        config_keys: method config keys to add as `config:<key>` columns (read from each run's `config.json`).
+        config_keys: method config keys to add as `config:<key>` columns.
         hardware: keep runs whose hardware label contains this, ignoring case.
 
     Returns:
         The runs, oldest first; an empty frame when there are none.
     """
+    import pandas as pd
+
     store = Store(out)
-    records = store.index()
-    indexed = {r["run_id"] for r in records}
-    records += [r for r in _error_runs(store) if r["run_id"] not in indexed]
+    runs = _indexed(store)
+    runs += _failed(store, indexed={record.run_id for record, _ in runs})
     if task is not None:
         name = get_task(task).name
-        records = [r for r in records if r["task"] == name]
+        runs = [(r, c) for r, c in runs if r.task == name]
     if budgets:
-        records = [r for r in records if any(abs(r["budget_s"] - b) < 1e-6 for b in budgets)]
+        runs = [(r, c) for r, c in runs if any(abs(r.budget_s - b) < 1e-6 for b in budgets)]
     if hardware:
-        records = [r for r in records if hardware.lower() in _hardware(r).lower()]
-    if not records:
+        runs = [(r, c) for r, c in runs if hardware.lower() in _hardware(r).lower()]
+    if not runs:
         return pd.DataFrame()
-    configs = [_read_json(store.run_dir(r["run_id"]) / "config.json").get("method_config") or {} for r in records]
-    frame = pd.DataFrame([_row(store, r) for r in records])
+    configs = [flatten_config(config) for _, config in runs]  # `train.epochs`, as `--set` writes it
+    frame = pd.DataFrame([_row(store, record) for record, _ in runs])
     frame.insert(2, "config", variants(frame, configs))
     for key in config_keys:
         frame[f"config:{key}"] = [c.get(key) for c in configs]
@@ -105,25 +112,42 @@ def variants(frame: pd.DataFrame, configs: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def _error_runs(store: Store) -> list[dict[str, Any]]:
-    """The run records of run folders whose run ended in an error (the index only has finished runs)."""
+def _indexed(store: Store) -> list[tuple[RunRecord, dict[str, Any]]]:
+    """(record, method config) of each indexed run, from its index line; a line written before the index carried
+    the method's report and config is completed from the run's folder."""
     found = []
-    for path in sorted(store.root.glob("*/run.json")):
-        record = _read_json(path)
-        if record.get("status") == "error" and {"run_id", "task", "method", "budget_s"} <= record.keys():
-            found.append(record)
+    for line in store.indexed():
+        record, config = line.record, line.method_config
+        if config is None:
+            record.method_report = (store.record(record.run_id) or record).method_report
+            config = _method_config(store, record.run_id)
+        found.append((record, config))
     return found
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _failed(store: Store, *, indexed: set[str]) -> list[tuple[RunRecord, dict[str, Any]]]:
+    """(record, method config) of the runs whose folder says `error`: the index holds finished runs only, so the
+    folders it does not name are read (an indexed run's folder is not opened)."""
+    found = []
+    for path in sorted(store.root.glob("*/run.json")):
+        if path.parent.name in indexed:
+            continue
+        record = RunRecord.load(path)
+        if record is not None and record.status == "error" and record.task and record.method:
+            found.append((record, _method_config(store, record.run_id)))
+    return found
+
+
+def _method_config(store: Store, run_id: str) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        config = json.loads((store.run_dir(run_id) / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return {}
+    return config.get("method_config") or {}
 
 
-def _hardware(r: dict[str, Any]) -> str:
-    return str((r.get("hardware") or {}).get("label") or UNKNOWN)
+def _hardware(record: RunRecord) -> str:
+    return str((record.hardware or {}).get("label") or UNKNOWN)
 
 
 def _metrics(spec, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -133,34 +157,32 @@ def _metrics(spec, metrics: dict[str, Any]) -> dict[str, Any]:
         for prefix, key in (("metric", m), ("official", f"{m}_official")):
             if key in metrics:
                 row[f"{prefix}:{m}"] = metrics[key]
-                row[f"{prefix}:{m}:low"] = metrics.get(f"{key}_ci_low", np.nan)
-                row[f"{prefix}:{m}:high"] = metrics.get(f"{key}_ci_high", np.nan)
+                row[f"{prefix}:{m}:low"] = metrics.get(f"{key}_ci_low", math.nan)
+                row[f"{prefix}:{m}:high"] = metrics.get(f"{key}_ci_high", math.nan)
     return row
 
 
-def _row(store: Store, r: dict[str, Any]) -> dict[str, Any]:
-    spec = get_task(r["task"])
-    finished = r.get("status") in FINISHED
-    row = {k: r.get(k) for k in ("task", "method", "budget_s", "seed", "data", "split", "model", "status")}
-    row["hardware"], row["dtype"] = _hardware(r), str(r.get("dtype") or UNKNOWN)
-    row.update(_metrics(spec, r.get("metrics") or {}) if finished else {})
+def _row(store: Store, r: RunRecord) -> dict[str, Any]:
+    spec = get_task(r.task)
+    row: dict[str, Any] = {
+        "task": r.task, "method": r.method, "budget_s": r.budget_s, "seed": r.seed, "data": r.data,
+        "split": r.split, "model": r.model, "status": r.status, "hardware": _hardware(r),
+        "dtype": str(r.dtype or UNKNOWN),
+    }  # fmt: skip
+    row.update(_metrics(spec, r.metrics) if r.status in FINISHED else {})
     row["primary"] = spec.primary_metric
     row["lower_is_better"] = spec.primary_metric in LOWER_IS_BETTER
-    row["score"] = row.get(f"metric:{spec.primary_metric}", np.nan)
-    row["fit_s"] = r.get("fit_s")
-    row["personalize_s"] = r.get("personalize_s")
-    row["adapt_s"] = (r.get("fit_s") or 0.0) + (r.get("personalize_s") or 0.0)
-    row["predict_s_per_query"] = r.get("predict_s_per_query")
-    row["state_bytes_per_user"] = r.get("state_bytes_per_user")
-    row["parameters_per_user"] = r.get("state_parameters_per_user")
-    row["collective_state_bytes"] = r.get("collective_state_bytes")
-    report = r.get("method_report") or _read_json(store.run_dir(r["run_id"]) / "run.json").get("method_report") or {}
-    row["coverage"] = report.get("personalized_fraction", 1.0 if r.get("status") == "ok" else None)
-    row["users"] = r.get("users")
-    row["unparsed"] = r.get("unparsed")
-    row.update({c: (r.get("read") or {}).get(c.split(":")[1], np.nan) for c in READS})
-    row["run_id"] = r["run_id"]
-    row["run_dir"] = str(store.run_dir(r["run_id"]))
+    row["score"] = row.get(f"metric:{spec.primary_metric}", math.nan)
+    row.update(fit_s=r.fit_s, personalize_s=r.personalize_s, adapt_s=(r.fit_s or 0.0) + (r.personalize_s or 0.0))
+    row["predict_s_per_query"] = r.predict_s_per_query
+    row["state_bytes_per_user"] = r.state_bytes_per_user
+    row["parameters_per_user"] = r.state_parameters_per_user
+    row["collective_state_bytes"] = r.collective_state_bytes
+    row["coverage"] = r.coverage
+    row["users"], row["unparsed"] = r.users, r.unparsed
+    row.update({c: (r.read or {}).get(c.split(":")[1], math.nan) for c in READS})
+    row["run_id"] = r.run_id
+    row["run_dir"] = str(store.run_dir(r.run_id))
     return row
 
 
@@ -169,7 +191,9 @@ def gains(frame: pd.DataFrame, *, by: list[str]) -> pd.Series:
 
     Positive is better for every metric: the sign is flipped where lower is better.
     """
-    out = pd.Series(np.nan, index=frame.index, dtype=float)
+    import pandas as pd
+
+    out = pd.Series(math.nan, index=frame.index, dtype=float)
     for i, b in base_rows(frame, by=by).items():
         gain = frame.at[i, "score"] - frame.at[b, "score"]
         out[i] = -gain if frame.at[i, "lower_is_better"] else gain
@@ -178,6 +202,8 @@ def gains(frame: pd.DataFrame, *, by: list[str]) -> pd.Series:
 
 def base_rows(frame: pd.DataFrame, *, by: list[str]) -> dict[Any, Any]:
     """Row index -> the index of the `base` row it is compared against (same `by`, the nearest budget)."""
+    import pandas as pd
+
     base = frame[(frame["method"] == "base") & frame["score"].notna()]
     if base.empty:
         return {}
@@ -213,8 +239,10 @@ def leaderboard(runs: pd.DataFrame, aggregate: str = "best") -> pd.DataFrame:
         The rows, with `seeds` (finished runs aggregated), `status` ("ok", or counts such as "2 ok, 1 error"),
         `run_ids`, and the gain over base with its paired interval; an empty frame when `runs` is empty.
     """
+    import pandas as pd
+
     if aggregate not in AGGREGATES:
-        raise ValueError(f"--aggregate must be one of {', '.join(AGGREGATES)}, not {aggregate!r}")
+        raise ConfigError(f"--aggregate must be one of {', '.join(AGGREGATES)}, not {aggregate!r}")
     if runs.empty:
         return pd.DataFrame()
     values = [c for m in metric_names(runs) for c in (f"metric:{m}", f"official:{m}") if c in runs]
@@ -222,43 +250,61 @@ def leaderboard(runs: pd.DataFrame, aggregate: str = "best") -> pd.DataFrame:
     cache = StatsCache()
     rows, stats = [], []
     for key, group in runs.groupby(GROUP, dropna=False, sort=False):
-        done = group[group["status"].isin(FINISHED)]
-        row: dict[str, Any] = dict(zip(GROUP, key, strict=True))
-        row.update(primary=group["primary"].iloc[0], lower_is_better=bool(group["lower_is_better"].iloc[0]))
-        row["seeds"] = len(done)
-        if aggregate == "best" and done["score"].notna().any():
-            sign = 1 if row["lower_is_better"] else -1
-            chosen = done.loc[[(done["score"] * sign).idxmin()]]
-            row.update({c: chosen[c].iloc[0] for c in [*values, *bounds, *_COSTS]})
-            row["run_ids"] = chosen["run_id"].iloc[0]
-        else:
-            chosen = done[done["score"].notna()]
-            for c in values:
-                row[c] = done[c].mean()
-                if aggregate == "mean":
-                    row[f"{c}:std"] = done[c].std()
-            row.update({c: chosen[c].iloc[0] for c in bounds} if len(chosen) == 1 else {})
-            row.update({c: pd.to_numeric(done[c], errors="coerce").mean() for c in _COSTS})
-            row["run_ids"] = " ".join(done["run_id"] if len(done) else group["run_id"])
+        row, chosen = _fold(dict(zip(GROUP, key, strict=True)), group, aggregate, values, bounds)
+        # Per-user statistics, read from run folders: only where an interval is needed that the index has not.
         entry = cache.pooled(list(chosen["run_dir"]), row["task"]) if len(chosen) else None
-        if len(chosen) > 1 or any(pd.isna(row.get(c, np.nan)) for c in bounds):
+        if len(chosen) > 1 or any(pd.isna(row.get(c, math.nan)) for c in bounds):
             row.update(entry_intervals(entry))  # several seeds pooled by user, or a run without stored intervals
         row["status"] = _status(group["status"])
         rows.append(row)
         stats.append(entry)
     board = pd.DataFrame(rows)
-    board["score"] = [r.get(f"metric:{r['primary']}", np.nan) for r in rows]
+    board["score"] = [r.get(f"metric:{r['primary']}", math.nan) for r in rows]
+    return _ranked(_with_gains(board, stats))
+
+
+def _fold(row: dict[str, Any], group: pd.DataFrame, aggregate: str, values: list[str], bounds: list[str]):
+    """One group's runs folded into `row` as `aggregate` says; returns the row and the runs it was made from."""
+    import pandas as pd
+
+    done = group[group["status"].isin(FINISHED)]
+    row.update(primary=group["primary"].iloc[0], lower_is_better=bool(group["lower_is_better"].iloc[0]))
+    row["seeds"] = len(done)
+    if aggregate == "best" and done["score"].notna().any():
+        sign = 1 if row["lower_is_better"] else -1
+        chosen = done.loc[[(done["score"] * sign).idxmin()]]
+        row.update({c: chosen[c].iloc[0] for c in [*values, *bounds, *_COSTS]})
+        row["run_ids"] = chosen["run_id"].iloc[0]
+        return row, chosen
+    chosen = done[done["score"].notna()]
+    for c in values:
+        row[c] = done[c].mean()
+        if aggregate == "mean":
+            row[f"{c}:std"] = done[c].std()
+    row.update({c: chosen[c].iloc[0] for c in bounds} if len(chosen) == 1 else {})
+    row.update({c: pd.to_numeric(done[c], errors="coerce").mean() for c in _COSTS})
+    row["run_ids"] = " ".join(done["run_id"] if len(done) else group["run_id"])
+    return row, chosen
+
+
+def _with_gains(board: pd.DataFrame, stats: list) -> pd.DataFrame:
+    """The board with its gain over base and the gain's paired interval (`stats`: each row's per-user statistics)."""
     board["gain_over_base"] = gains(board, by=_SETTING)
     matched = base_rows(board, by=_SETTING)
     paired = {i: gain_interval(stats[i], stats[b], board.at[i, "primary"]) for i, b in matched.items() if i != b}
     for column in ("gain_ci_low", "gain_ci_high", "gain_significant", "gain_users_differ", "gain_shared_users"):
         board[column] = [paired.get(i, {}).get(column) for i in board.index]
+    return board
+
+
+def _ranked(board: pd.DataFrame) -> pd.DataFrame:
+    """Best first within each task and budget; rows without a score last."""
     sign = board["lower_is_better"].map({True: 1, False: -1})
     board = board.assign(_order=board["score"] * sign).sort_values(["task", "budget_s", "_order"], na_position="last")
     return board.drop(columns="_order").reset_index(drop=True)
 
 
-def _status(statuses: pd.Series) -> str:
+def _status(statuses: Iterable[str]) -> str:
     counts = Counter(statuses)
     if len(counts) == 1:
         return next(iter(counts))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lampbench.harness.run.record import RunRecord
 from lampbench.tasks.specs import get_task
 from lampbench.tasks.stats import VARIANTS, UserStats, intervals, paired, pool, score_rows, stats_from_outcomes
 
@@ -24,17 +25,10 @@ Stats = dict[str, UserStats]  # variant ("read", "official") -> per-user statist
 def run_stats(run_dir: Path | str, task: str) -> Stats | None:
     """A run's per-user statistics for both variants, or None when the folder has neither outcomes nor golds."""
     spec, run_dir = get_task(task), Path(run_dir)
-    try:
-        record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        record = {}
-    stored = [u["outcomes"] for u in record.get("per_user") or () if u.get("outcomes")]
+    record = RunRecord.load(run_dir / "run.json")
+    stored = record.outcomes_by_user() if record is not None else {}
     if stored:
-        users = [u for u in record["per_user"] if u.get("outcomes")]
-        return {
-            v: stats_from_outcomes(spec, {str(u["user"]): u["outcomes"][v] for u in users if v in u["outcomes"]})
-            for v in VARIANTS
-        }
+        return {v: stats_from_outcomes(spec, {u: o[v] for u, o in stored.items() if v in o}) for v in VARIANTS}
     path = run_dir / "generations.jsonl"
     if not path.exists():
         return None

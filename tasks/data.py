@@ -14,7 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lampbench.tasks.specs import DataError, Query, TaskSpec, User, Warn, default_warn
+from lampbench.tasks.errors import DataError
+from lampbench.tasks.files import cache_dir
+from lampbench.tasks.outputs import read_outputs
+from lampbench.tasks.task import Query, TaskSpec, User, Warn, default_warn
 
 SPLITS = ("train", "dev", "test")
 SELECTIONS = ("most-active", "random")
@@ -117,25 +120,6 @@ def _read_questions(task: TaskSpec, path: Path) -> list[Row]:
     return rows
 
 
-def _read_golds(path: Path) -> tuple[dict[str, str], Any]:
-    """Validated gold outputs by question id, and the file's "task" string (checked by `load_users`)."""
-    data = _read_json(path)
-    if not isinstance(data, dict) or not isinstance(data.get("golds"), list):
-        shape = _kind(data) if not isinstance(data, dict) else 'an object without a "golds" list'
-        raise DataError(f'{path}: expected an object with a "golds" list, got {shape}')
-    golds: dict[str, str] = {}
-    for i, entry in enumerate(data["golds"]):
-        where = f"{path}: gold {i}"
-        if not isinstance(entry, dict):
-            raise DataError(f"{where}: expected an object, got {_kind(entry)}")
-        gid = _entry_id(entry, where)
-        where = f"{where} (id {gid!r})"
-        if gid in golds:
-            raise DataError(f"{where}: duplicate id")
-        golds[gid] = _field(entry, "output", str, where)
-    return golds, data.get("task")
-
-
 def _check_ids(questions: Path, outputs: Path, qids: list[str], golds: dict[str, str], named: str) -> None:
     asked = set(qids)
     missing = [q for q in qids if q not in golds]
@@ -210,7 +194,8 @@ def load_users(
     Args:
         task: the task the files belong to.
         questions: the `*_questions.json` file.
-        outputs: the `*_outputs.json` file, or None when golds are unknown (test split; golds are None).
+        outputs: the `*_outputs.json` file, read strictly (`tasks.outputs`), or None when golds are unknown
+            (test split; golds are None).
         patch_known_defects: rewrite inputs that lack the task's pattern (see above).
         warn: called with each one-line warning (default: the ``lampbench.data`` logger).
 
@@ -222,14 +207,12 @@ def load_users(
     """
     warn = warn or default_warn
     rows = _content_quirks(task, questions, _read_questions(task, questions), patch_known_defects, warn)
-    golds: dict[str, str] | None = None
-    if outputs is not None:
-        golds, name = _read_golds(outputs)
-        named = "" if name in (None, *task.file_names) else f" (and they say task {name!r}, not {task.lamp!r})"
-        _check_ids(questions, outputs, [row[0] for row in rows], golds, named)
-        if named:
-            warn(f"{outputs}: the file says task {name!r} but {task.name} expects {task.lamp!r}; read as "
-                 f"{task.lamp} since its ids match {questions.name}")
+    golds = None if outputs is None else _golds(task, questions, outputs, [row[0] for row in rows], warn)
+    return _group(rows, golds)
+
+
+def _group(rows: list[Row], golds: dict[str, str] | None) -> list[User]:
+    """Questions grouped into users, by `user_id` or else by identical profiles, in order of first question."""
     groups: dict[Any, tuple[str, list[dict[str, Any]], list[Query]]] = {}
     for qid, text, profile, user in rows:
         key = ("user", user) if user is not None else tuple(str(item["id"]) for item in profile)
@@ -237,6 +220,21 @@ def load_users(
             groups[key] = (qid if user is None else user, profile, [])
         groups[key][2].append(Query(id=qid, input=text, gold=None if golds is None else golds[qid]))
     return [User(id=uid, profile=tuple(profile), queries=tuple(qs)) for uid, profile, qs in groups.values()]
+
+
+def _golds(task: TaskSpec, questions: Path, outputs: Path, qids: list[str], warn: Warn) -> dict[str, str]:
+    """The gold output of each question, read strictly (`tasks.outputs`); its ids must be the questions' ids.
+
+    A "task" string of another task is read as this task when the ids match, with a warning.
+    """
+    read = read_outputs(outputs, task, mode="strict", warn=warn)
+    golds, name = dict(read.pairs), read.task
+    named = "" if name in (None, *task.file_names) else f" (and they say task {name!r}, not {task.lamp!r})"
+    _check_ids(questions, outputs, qids, golds, named)
+    if named:
+        warn(f"{outputs}: the file says task {name!r} but {task.name} expects {task.lamp!r}; read as "
+             f"{task.lamp} since its ids match {questions.name}")
+    return golds
 
 
 def lamp_date(value: Any) -> tuple[int, ...] | None:
@@ -319,8 +317,6 @@ def resolve_data_dir(cli_value: Path | None) -> Path:
     env = os.environ.get("LAMPBENCH_DATA", "").strip()
     if env:
         return Path(env).expanduser()
-    from lampbench.tasks.files import cache_dir
-
     return cache_dir() / "data"
 
 

@@ -25,7 +25,9 @@ from typing import Any
 from tqdm import tqdm
 
 from lampbench.tasks.data import SPLITS, resolve_data_dir, split_files
-from lampbench.tasks.specs import DataError, TaskSpec
+from lampbench.tasks.errors import DataError
+from lampbench.tasks.files import write_json
+from lampbench.tasks.task import TaskSpec
 
 log = logging.getLogger("lampbench")
 
@@ -207,9 +209,7 @@ def read_checksums(root: Path) -> dict[str, dict[str, Any]]:
 
 
 def _record_checksum(root: Path, path: Path, sha256: str, url: str) -> None:
-    from filelock import FileLock
-
-    from lampbench.tasks.files import write_json
+    from filelock import FileLock  # imported here: only a download needs it
 
     with FileLock(str(Path(root) / CHECKSUMS) + ".lock", timeout=60):
         sums = read_checksums(root)

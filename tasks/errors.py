@@ -26,3 +26,7 @@ class UnknownTask(UserError):
 
 class UnknownMethod(UserError, LookupError):
     """A method name that is neither registered nor importable; the message suggests the closest names."""
+
+
+class InvalidTask(UserError):
+    """A task spec that cannot be registered: no item frame, a metric kind it does not fit, a name taken."""

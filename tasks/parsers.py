@@ -18,6 +18,9 @@ label, a range ("between 2 and 3", "3-4"), a negative or out-of-range number, a 
 ("1. 1\\n2."). A numbered list is read by its first item only, never by its marker ("1. 5\\n\\nThe score" is 5).
 An unparsed answer is the stripped raw text, so the official scorer applies its own fallback (a wrong label,
 the worst-case rating). Every parser is total: any string gives a `Parsed` and nothing raises.
+
+Every parser takes the task's label list as its second argument (`TaskSpec.parse` passes it); those of a fixed
+answer set (citation, rating) and of free text ignore it.
 """
 
 from __future__ import annotations
@@ -205,7 +208,7 @@ _CITATION_WHOLE = re.compile(r"^(?:(?:reference|option|choice|paper|citation)\s*
 _CITATION_MENTION = re.compile(r"(?<![0-9.])\[\s*([0-9]+)\s*\]|(?<![0-9.\[\w-])([0-9]+)(?![0-9]|\.[0-9]|\])")
 
 
-def parse_citation(raw: str) -> Parsed:
+def parse_citation(raw: str, labels: Sequence[str] = ()) -> Parsed:
     """Read LaMP-1's answer, ``"[1]"`` or ``"[2]"``, from a generation.
 
     Accepted: the whole text is a choice ("[2]", "2", "Reference 1"); an explicit answer ("The answer is [2]",
@@ -214,6 +217,7 @@ def parse_citation(raw: str) -> Parsed:
 
     Args:
         raw: the model's generation.
+        labels: unused (the answer set is fixed, or free text).
 
     Returns:
         ``"[1]"`` or ``"[2]"``, or the stripped raw text with ``ok=False``.
@@ -372,7 +376,7 @@ def _rating(value: str, scale: int | None = 5) -> str | None:
     return str(int(number))
 
 
-def parse_rating(raw: str) -> Parsed:
+def parse_rating(raw: str, labels: Sequence[str] = ()) -> Parsed:
     """Read a LaMP-3 rating (an integer 1..5) from a generation.
 
     Accepted: the whole cleaned text is a rating ("4", "4.0", "four", "Rating: 3."); an explicit rating
@@ -382,6 +386,7 @@ def parse_rating(raw: str) -> Parsed:
 
     Args:
         raw: the model's generation.
+        labels: unused (the answer set is fixed, or free text).
 
     Returns:
         ``"1"``..``"5"``, or the stripped raw text with ``ok=False``; the scorer then applies LaMP's fallback
@@ -447,7 +452,7 @@ def _clean_line(line: str) -> str:
     return _unquote(line)
 
 
-def parse_generation(raw: str) -> Parsed:
+def parse_generation(raw: str, labels: Sequence[str] = ()) -> Parsed:
     """Clean a LaMP-4/5/7 generation: the first non-empty line, without a label or quotes around it.
 
     The answer is the text itself: "exact" when the stripped generation is one clean line, "extracted" when a
@@ -457,6 +462,7 @@ def parse_generation(raw: str) -> Parsed:
 
     Args:
         raw: the model's generation.
+        labels: unused (the answer set is fixed, or free text).
 
     Returns:
         The cleaned text, or the stripped raw text with ``ok=False``.

@@ -11,10 +11,11 @@ user turn of every method the same way:
   `personalization_cut` in the method's report.
 
 `rag_prompt` follows LaMP's `prompts/prompts.py`: the retrieved items get the budget minus the input's tokens (at
-most 60% of the budget reserved for the input), minus one token for every task but LaMP-1, minus the tokens of
-"Following the given patterns" (LaMP-5) or "are written by user. Following the given patterns" (LaMP-7, LaMP's
-own wording), minus two per ", and " joint; that is split evenly over the k items; each item's fixed text is
-measured as LaMP measures it (its template with " " for the cut field, the tokenizer's special tokens included),
+most 60% of the budget reserved for the input), minus the task's `reserved_tokens` (one for every task but
+LaMP-1), minus the tokens of its `reserved_text` ("Following the given patterns" for LaMP-5, "are written by
+user. Following the given patterns" for LaMP-7, LaMP's own wording), minus two per ", and " joint; that is split
+evenly over the k items; each item's fixed text (the task's `item_frame`) is measured as LaMP measures it (its
+template with " " for the cut field, the tokenizer's special tokens included),
 its long field is cut to the rest of its share, and what one item leaves passes to the next. Where LaMP would cut
 the end of a long input to make room for the items (inputs over 60% of the budget), the input keeps its tokens
 and the items get what is left: prompts whose input is within 60% of the budget equal LaMP's.
@@ -33,24 +34,6 @@ Truncate = Callable[[str, int], str]
 #: `build(input, room) -> prompt`: the prompt with the method's text fitted to `room` tokens beside the input
 #: (its own frame included), or None when nothing of it fits.
 Build = Callable[[str, int], "str | None"]
-
-#: LaMP's `needed_part_len` texts: an item's fixed part, measured with the cut field left as LaMP leaves it.
-LAMP_ITEM_FRAMES = {
-    "lamp2": 'the tag for the movie: " " is "{tag}" ',
-    "lamp2n": 'the category for the article: " " is "{category}" ',
-    "lamp3": '{score} is the score for " " ',
-    "lamp4": '"{title}" is the title for " " ',
-    "lamp5": '"{title}" is a title " " ',
-    "lamp7": '"" ',
-}
-#: LaMP-1's item frame is the constant 2 (its two quotes).
-LAMP1_FRAME = 2
-#: Text whose tokens LaMP takes off the items' budget before splitting it (LaMP-7's: LaMP's wording, not its prompt's).
-LAMP_RESERVED_TEXT = {
-    "lamp5": "Following the given patterns",
-    "lamp7": "are written by user. Following the given patterns",
-}
-
 
 @dataclass(frozen=True)
 class Fitted:
@@ -131,16 +114,14 @@ def lamp_items(
     """
     if not items:
         return []
-    reserved = 0 if task.name == "lamp1" else 1
-    if task.name in LAMP_RESERVED_TEXT:
-        reserved += count(LAMP_RESERVED_TEXT[task.name]) + specials
+    reserved = task.reserved_tokens + (count(task.reserved_text) + specials if task.reserved_text else 0)
     share = (budget - reserved - 2 * (len(items) - 1)) // len(items)
     saved = 0
     rendered = []
     for item in items:
         fields = {k: str(v) for k, v in item.items()}
-        frame = LAMP_ITEM_FRAMES.get(task.name)
-        needed = LAMP1_FRAME if frame is None else count(frame.format_map(fields)) + specials
+        frame = task.item_frame  # LaMP's needed_part_len: a template measured like the item, or a fixed count
+        needed = frame if isinstance(frame, int) else count(frame.format_map(fields)) + specials
         limit = share + saved - needed  # LaMP's max_length for the field, special tokens included
         if limit < specials or limit <= 0:
             raise ValueError("an item's fixed text does not fit its share of the budget")

@@ -2,7 +2,9 @@
 
 Why users and not queries: the queries of one user share a profile, a writer and (for a personalized method) one
 adapted state, so they are not independent draws; resampling users keeps each user's queries together. Each
-resample recomputes the corpus metric on the resampled users' queries, the same estimator as the point value:
+resample recomputes the corpus metric on the resampled users' queries, the same estimator as the point value: the
+statistics and the metrics computed from them are the task's metric kind's (`tasks/kinds.py`), which gives
+`tasks.metrics.score` its point value too.
 
 - classification: per user, the true/false positives and false negatives of each label and the number correct,
   so a resample's macro F1 is LaMP's (over the whole label list, an absent label adds 0);
@@ -22,7 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lampbench.tasks.specs import LOWER_IS_BETTER, TaskSpec
+from lampbench.tasks.kinds import as_pairs
+from lampbench.tasks.metrics import score
+from lampbench.tasks.task import TaskSpec
 
 RESAMPLES = 1000
 LEVEL = 0.95
@@ -51,30 +55,13 @@ class UserStats:
 
 def user_stats(task: TaskSpec, users: Sequence[str], outcomes: Sequence[Sequence[float]]) -> UserStats:
     """Sum per-query outcomes (`Score.outcomes`: gold and predicted label index, gold and predicted rating, or
-    ROUGE-1 and ROUGE-L F) into per-user sufficient statistics, users in order of first appearance."""
+    ROUGE-1 and ROUGE-L F) into per-user sufficient statistics (the task's metric kind's `columns`), users in
+    order of first appearance."""
     order = list(dict.fromkeys(users))
     row = {u: i for i, u in enumerate(order)}
-    pairs = np.asarray(outcomes, dtype=np.float64).reshape(-1, 2)
-    rows = np.asarray([row[u] for u in users], dtype=np.int64)
-    if task.kind == "classification":
-        labels = len(task.labels or ())
-        gold, pred = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
-        table = np.zeros((len(order), 2 + 3 * labels))
-        hit = gold == pred
-        np.add.at(table, (rows, 0), 1.0)
-        np.add.at(table, (rows, 1), hit.astype(np.float64))
-        np.add.at(table, (rows[hit], 2 + gold[hit]), 1.0)  # true positives
-        wrong = ~hit & (pred >= 0)  # a -1 prediction is no class: never a false positive
-        np.add.at(table, (rows[wrong], 2 + labels + pred[wrong]), 1.0)
-        np.add.at(table, (rows[~hit], 2 + 2 * labels + gold[~hit]), 1.0)  # false negatives
-    else:
-        if task.kind == "rating":
-            diff = pairs[:, 1] - pairs[:, 0]
-            columns = np.stack([np.ones(len(pairs)), np.abs(diff), diff**2], axis=1)
-        else:
-            columns = np.column_stack([np.ones(len(pairs)), pairs])
-        table = np.zeros((len(order), 3))
-        np.add.at(table, rows, columns)
+    columns = task.metric.columns(task, as_pairs(outcomes))
+    table = np.zeros((len(order), columns.shape[1]))
+    np.add.at(table, np.asarray([row[u] for u in users], dtype=np.int64), columns)
     return UserStats(task, tuple(order), table)
 
 
@@ -91,16 +78,7 @@ def pool(stats: Iterable[UserStats]) -> UserStats:
 
 def metrics_of(task: TaskSpec, totals: np.ndarray) -> dict[str, np.ndarray]:
     """The task's metrics from summed statistics; `totals` is (..., columns), the results have shape (...)."""
-    n = totals[..., 0]
-    if task.kind == "classification":
-        labels = len(task.labels or ())
-        tp, fp, fn = (totals[..., 2 + k * labels : 2 + (k + 1) * labels] for k in range(3))
-        denom = 2 * tp + fp + fn
-        f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0).mean(axis=-1)
-        return {"accuracy": totals[..., 1] / n, "f1": f1}
-    if task.kind == "rating":
-        return {"mae": totals[..., 1] / n, "rmse": np.sqrt(totals[..., 2] / n)}
-    return {"rouge-1": totals[..., 1] / n, "rouge-L": totals[..., 2] / n}
+    return task.metric.values(task, totals)
 
 
 def _resample_totals(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -179,7 +157,7 @@ def paired(
     if not shared:
         return None
     sa, sb = a.select(shared), b.select(shared)
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    sign = -1.0 if metric in a.task.metric.lower_is_better else 1.0
 
     def statistic(idx: np.ndarray, axis: int = -1) -> np.ndarray:
         ma = metrics_of(a.task, _resample_totals(sa.table, idx))[metric]
@@ -218,8 +196,6 @@ class RunScores:
 
 def score_rows(task: TaskSpec, rows: Sequence[dict], *, seed: int = SEED) -> RunScores:
     """Score generations.jsonl lines ({"user", "raw", "answer", "gold", ...}); lines without a gold are skipped."""
-    from lampbench.tasks.metrics import score
-
     rows = [r for r in rows if r.get("gold") is not None]
     if not rows:
         return RunScores({}, (), {})

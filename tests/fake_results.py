@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from lampbench.harness.run.record import IndexLine, RunRecord, UserRow
 from lampbench.harness.run.store import Store, write_json
 from lampbench.tasks.specs import TASKS
 from lampbench.tasks.stats import intervals, metrics_of, user_stats
@@ -70,7 +71,7 @@ def add_run(
     dtype: str | None = "float32",
     read: dict[str, int] | None = None,
 ) -> str:
-    """Write one run's folder (config.json, run.json, metrics.json) and, unless it failed, its index record.
+    """Write one run's folder (config.json, run.json, metrics.json) and, unless it failed, its index line.
 
     `outcomes` (user -> variant -> per-query outcomes) go into run.json's `per_user` rows as the runner writes them.
     """
@@ -78,25 +79,22 @@ def add_run(
     tag = "-".join(f"{k}{v}" for k, v in sorted(config.items()))
     run_id = f"{task}-{method}-{int(budget)}s-s{seed}-{tag or 'default'}" + (f"-{dtype}" if dtype != "float32" else "")
     run_id += "" if hardware is HARDWARE else f"-{(hardware or {}).get('cpu', 'unknown')}".replace(" ", "")
-    record = {
-        "run_id": run_id, "method": method, "task": task, "budget_s": budget, "seed": seed, "data": "synthetic",
-        "split": "dev", "model": "tiny-random", "status": status, "metrics": metrics if status != "error" else {},
-        "users": 4, "queries": 8, "scored": 8, "unparsed": 0, "fit_s": fit_s, "personalize_s": personalize_s,
-        "predict_s": 0.8, "predict_s_per_query": 0.1, "state_bytes_per_user": state_bytes,
-        "state_parameters_per_user": parameters, "collective_state_bytes": 0, "collective_parameters": 0,
-    }  # fmt: skip
-    record.update({"hardware": hardware} if hardware else {}, **({"dtype": dtype} if dtype else {}))
-    record.update({"read": read} if read else {})
-    if status == "error":
-        record["error"] = "RuntimeError: out of memory"
+    record = RunRecord(
+        run_id=run_id, method=method, task=task, budget_s=budget, seed=seed, data="synthetic", split="dev",
+        model="tiny-random", status=status, metrics=metrics if status != "error" else {}, users=4, queries=8, scored=8,
+        unparsed=0, fit_s=fit_s, personalize_s=personalize_s, predict_s=0.8, predict_s_per_query=0.1,
+        state_bytes_per_user=state_bytes, state_parameters_per_user=parameters, collective_state_bytes=0,
+        collective_parameters=0, hardware=hardware or None, dtype=dtype, read=read or None, method_report=report or {},
+        error="RuntimeError: out of memory" if status == "error" else None,
+        per_user=[UserRow(user=u, queries=len(o["read"]), outcomes=o) for u, o in (outcomes or {}).items()],
+    )  # fmt: skip
     out = store.run_dir(run_id)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", {"run_id": run_id, "method": method, "task": task, "method_config": config})
-    write_json(out / "metrics.json", record["metrics"])
-    per_user = [{"user": u, "queries": len(o["read"]), "outcomes": o} for u, o in (outcomes or {}).items()]
-    write_json(out / "run.json", {**record, "method_report": report or {}, "per_user": per_user})
+    write_json(out / "metrics.json", record.metrics)
+    write_json(out / "run.json", record.to_json())
     if status != "error":
-        store.add_to_index(record)
+        store.add_to_index(IndexLine(record, config))
     return run_id
 
 

@@ -14,8 +14,8 @@ def bench_run(out: Path, *args: str, sets: tuple[str, ...] = (), timeout: int = 
 
     Fails the test with the end of stderr when the command fails.
     """
-    cmd = [sys.executable, "-m", "lampbench.harness.entrypoints.cli", "run", *args, "--data", "synthetic", "--out", str(out),
-           "--quiet", *[arg for s in sets for arg in ("--set", s)]]  # fmt: skip
+    cmd = [sys.executable, "-m", "lampbench.harness.entrypoints.cli", "run", *args, "--data", "synthetic",
+           "--out", str(out), "--quiet", *[arg for s in sets for arg in ("--set", s)]]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-2000:]
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]

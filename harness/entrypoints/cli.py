@@ -1,22 +1,44 @@
 """`bench`: run methods on LaMP tasks under a budget, manage data, score files, read results.
 
-Heavy imports (torch, transformers) happen inside the commands that need them, so `bench --help` is instant.
-Bad input ends with one line on stderr saying what is wrong and where, and exit code 2; a bug says
-`internal error: ...` and exits 1 (`harness/cli_base.py`). The commands are built on the Python API
-(`harness/api.py`), and `bench run`/`bench sweep` take their run options from `RunSpec` (`harness/spec.py`).
+Heavy imports (torch, transformers, pandas) happen where they are used, so `bench --help` is instant. Commands
+raise the project's errors and `BenchGroup` (`harness/entrypoints/console.py`) turns them into one line on stderr
+and exit status 2, a bug into `internal error: ...` and exit 1. The commands are built on the Python API
+(`harness/entrypoints/python_api.py`); `bench run` and `bench sweep` take their options from `RunSpec` and
+`SweepSpec` (`harness/run/options.py`).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from lampbench.harness.entrypoints.console import BenchGroup, RunsFailed, console_logging, with_run_options
+from lampbench.harness.entrypoints import python_api as api
+from lampbench.harness.entrypoints.console import (
+    VERBOSE_HELP,
+    BenchGroup,
+    RunsFailed,
+    console_logging,
+    with_run_options,
+)
+from lampbench.harness.entrypoints.leaderboard_cli import register as register_leaderboard
+from lampbench.harness.run.method_config import config_help, parse_sets
+from lampbench.harness.run.options import SweepSpec
+from lampbench.harness.run.sweep import expand, load_sweep
+from lampbench.harness.services.budget import format_seconds
+from lampbench.leaderboard.regress import compare, current_metrics, read_baseline, write_baseline
+from lampbench.methods.registry import METHODS
+from lampbench.tasks.data import describe, resolve_data_dir, split_files
+from lampbench.tasks.download import download, file_record
+from lampbench.tasks.metrics import score_files
+from lampbench.tasks.specs import TASKS, get_task
+from lampbench.tasks.stats import metrics_line
 
 app = typer.Typer(cls=BenchGroup, add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 data_app = typer.Typer(no_args_is_help=True, help="Download LaMP files and see what is on disk.")
@@ -28,34 +50,20 @@ DataDir = Annotated[
 TimeSplit = Annotated[bool, typer.Option("--time-split", help="LaMP's time-based split instead of the user split.")]
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
 def _warn(message: str) -> None:
     typer.echo(f"warning: {message}", err=True)
 
 
-def _user_errors():
-    """The exceptions that mean bad input (one line to the user), not a bug (a traceback)."""
-    from lampbench.harness.entrypoints.python_api import user_errors
-
-    return user_errors()
-
-
 def _version(value: bool) -> None:
     if value:
-        from lampbench.harness.entrypoints.python_api import version
-
-        typer.echo(f"bench (lampbench) {version()}")
+        typer.echo(f"bench (lampbench) {api.version()}")
         raise typer.Exit()
 
 
 @app.callback()
 def _bench(
     ctx: typer.Context,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Tracebacks and the log on the console.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -84,9 +92,6 @@ def run(
     typed: dict | None = None,
 ) -> None:
     """Run one method on one task under a budget and store the result."""
-    from lampbench.harness.entrypoints import python_api as api
-    from lampbench.harness.run.method_config import parse_sets
-
     _quiet_libraries()
     sets = parse_sets(set_ or [])
     record = api.run(
@@ -99,22 +104,8 @@ def run(
 @app.command()
 @with_run_options(sweep=True)
 def sweep(
-    methods: Annotated[str | None, typer.Option(help="Comma-separated methods.")] = None,
-    task: Annotated[str | None, typer.Option(help="Comma-separated tasks.")] = None,
-    budgets: Annotated[str | None, typer.Option(help="Comma-separated budgets, e.g. 10m,20m,30m,40m.")] = None,
-    seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds.")] = None,
-    config: Annotated[Path | None, typer.Option(help="Sweep YAML (methods, tasks, budgets, seeds, run, set).")] = None,
-    executor: Annotated[
-        Literal["local", "ray"], typer.Option(help="local (one run after another) or ray (each run a Ray task).")
-    ] = "local",
-    ray_address: Annotated[
-        str | None, typer.Option(help="Ray cluster address (e.g. auto); local when omitted.")
-    ] = None,
-    cpus_per_run: Annotated[
-        int | None, typer.Option(min=1, help="CPUs a Ray run reserves (default: a whole node, so runs never share).")
-    ] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Method config key=v or key=v1,v2 (a grid); repeatable.")
+    config: Annotated[
+        Path | None, typer.Option(help="Sweep YAML (methods, tasks, budgets, seeds, run, set...: the options below).")
     ] = None,
     out: Out = Path("runs"),
     force: Force = False,
@@ -122,21 +113,22 @@ def sweep(
 ) -> None:
     """Run a grid of method x task x budget x seed; finished runs are reused, failures do not stop the rest.
 
-    Run options typed here win over the sweep file's `run:` section, which wins over the defaults.
+    Options typed here win over the sweep file's values (run options over its `run:` section), which win over the
+    defaults.
     """
-    from lampbench.harness.entrypoints import python_api as api
-    from lampbench.harness.run.method_config import parse_sets
-
     _quiet_libraries()
-    records = api.sweep(
-        _listed(methods), _listed(task), _listed(budgets), _seeds(seeds), config=config,
-        sets={k: _grid_value(v) for k, v in parse_sets(set_ or []).items()}, executor=executor,
-        ray_address=ray_address, cpus_per_run=cpus_per_run, out=out, force=force, on_done=_echo_done,
-        on_start=lambda specs: typer.echo(f"sweep: {len(specs)} runs into {out} ({executor})"), **(typed or {}),
-    )  # fmt: skip
-    counts = Counter("reused" if r.get("reused") else r["status"] for r in records)
+
+    def start(plan: SweepSpec, specs: list) -> None:
+        typer.echo(f"sweep: {len(specs)} runs into {out} ({plan.executor})")
+
+    records = api.sweep(config=config, out=out, force=force, on_done=_echo_done, on_start=start, **(typed or {}))
+    counts = _counts(records)
     typer.echo("summary: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("ok", "over_budget", "error", "reused")))
     _exit_for(records, out)
+
+
+def _counts(records: list[dict]) -> Counter:
+    return Counter("reused" if r.get("reused") else r["status"] for r in records)
 
 
 def _exit_for(records: list[dict], out: Path) -> None:
@@ -146,15 +138,6 @@ def _exit_for(records: list[dict], out: Path) -> None:
     failed = [r for r in records if r.get("status") == "error"]
     if failed:
         raise RunsFailed(failed, out)
-
-
-def _seeds(text: str | None) -> list[int]:
-    from lampbench.harness.run.method_config import ConfigError
-
-    try:
-        return [int(s) for s in _listed(text)]
-    except ValueError:
-        raise ConfigError(f"--seeds {text!r}: expected integers separated by commas, e.g. 0,1,2") from None
 
 
 @app.command()
@@ -169,30 +152,20 @@ def regress(
     update: Annotated[bool, typer.Option(help="Write the suite's current scores as the new baseline.")] = False,
     force: Force = False,
 ) -> None:
-    """Run a small suite and compare it with a committed baseline; exit 1 on a regression.
+    """Run a small suite (a sweep) and compare it with a committed baseline; exit 1 on a regression.
 
     A regression is a drop whose paired bootstrap interval over users excludes 0 (and exceeds the suite's
     tolerance for that metric), after reading answers or on the raw generations; each line prints the interval.
     """
-    from lampbench.harness.run.sweep import expand, read_sweep, run_sweep
-    from lampbench.leaderboard.regress import compare, current_metrics, read_baseline, write_baseline
-
     _quiet_libraries()
-    try:
-        plan = read_sweep(suite)
-        specs = expand(
-            plan.get("methods") or [], plan.get("tasks") or [], [str(b) for b in plan.get("budgets") or []],
-            plan.get("seeds") or [0], run_options=plan.get("run") or {}, method_sets=plan.get("set") or {},
-        )  # fmt: skip
-        counts = run_sweep(specs, out, force=force, on_done=_echo_done)
-        metrics = current_metrics(specs, out)
-        if update:
-            write_baseline(baseline, metrics)
-            typer.echo(f"baseline written: {baseline} ({len(metrics)} runs)")
-            return
-        report = compare(metrics, read_baseline(baseline), plan.get("tolerances") or {})
-    except _user_errors() as e:
-        _fail(str(e))
+    plan = load_sweep(suite)
+    counts = _counts(api.run_plan(plan, out, force=force, on_done=_echo_done))
+    metrics = current_metrics(expand(plan), out)
+    if update:
+        write_baseline(baseline, metrics)
+        typer.echo(f"baseline written: {baseline} ({len(metrics)} runs)")
+        return
+    report = compare(metrics, read_baseline(baseline), plan.tolerances)
     for line in report.lines:
         typer.echo(line)
     typer.echo(f"regress: {len(report.regressions)} regression(s) over {len(metrics)} runs ({dict(counts)})")
@@ -200,38 +173,18 @@ def regress(
         raise typer.Exit(1)
 
 
-def _listed(text: str | None) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()] if text else []
-
-
-def _grid_value(value):
-    """`--set k=1,2,4` in a sweep is the grid [1, 2, 4]; a value without commas stays as it is."""
-    import yaml
-
-    if isinstance(value, str) and "," in value:
-        return [yaml.safe_load(part) for part in value.split(",")]
-    return value
-
-
 def _quiet_libraries() -> None:
     """Libraries' own warnings and progress bars off (the log goes to the console as `bench` set it up)."""
-    import warnings
-
     warnings.filterwarnings("ignore")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # "Loading weights" bars on every model load
 
 
 def _echo_done(record: dict) -> None:
-    from lampbench.tasks.stats import metrics_line
-
     detail = record.get("error") or metrics_line(record.get("metrics") or {})
     typer.echo(f"  {record['run_id']}: {'reused' if record.get('reused') else record['status']}  {detail}")
 
 
 def _print_record(record: dict, out: Path) -> None:
-    from lampbench.harness.services.budget import format_seconds
-    from lampbench.tasks.stats import metrics_line
-
     tag = " (reused a finished run; --force to rerun)" if record.get("reused") else ""
     typer.echo(f"{record['run_id']}: {record['status']}{tag}")
     if record.get("error"):
@@ -257,14 +210,7 @@ def data_download(
     force: Annotated[bool, typer.Option(help="Download again even if the files are there.")] = False,
 ) -> None:
     """Stream the official LaMP files to the data folder, with a progress bar."""
-    from lampbench.tasks.data import resolve_data_dir
-    from lampbench.tasks.download import download
-    from lampbench.tasks.specs import get_task
-
-    try:
-        paths = download(get_task(task), split, resolve_data_dir(data_dir), time_split=time_split, force=force)
-    except _user_errors() as e:
-        _fail(str(e))
+    paths = download(get_task(task), split, resolve_data_dir(data_dir), time_split=time_split, force=force)
     for path in paths:
         typer.echo(str(path))
 
@@ -276,15 +222,9 @@ def data_info(
     data_dir: DataDir = None,
 ) -> None:
     """What is on disk for a task: users, queries and profile sizes per split."""
-    from lampbench.tasks.data import describe, resolve_data_dir
-    from lampbench.tasks.specs import get_task
-
-    try:
-        task_spec = get_task(task)
-        root = resolve_data_dir(data_dir)
-        rows = describe(task_spec, root, time_split=time_split, warn=lambda m: typer.echo(f"warning: {m}", err=True))
-    except _user_errors() as e:
-        _fail(str(e))
+    task_spec = get_task(task)
+    root = resolve_data_dir(data_dir)
+    rows = describe(task_spec, root, time_split=time_split, warn=_warn)
     if not rows:
         typer.echo(
             f"no {task_spec.name} files under {root}; get them with `bench data download {task_spec.name} --split dev`"
@@ -301,9 +241,6 @@ def data_info(
 
 def _echo_checksums(task_spec, split: str, root: Path, time_split: bool) -> None:
     """One line per file of a split: its size, sha256, and whether it still is what was downloaded."""
-    from lampbench.tasks.data import split_files
-    from lampbench.tasks.download import file_record
-
     said = {True: "as downloaded", False: "changed since download", None: "not downloaded by lampbench"}
     for path in split_files(task_spec, split, root, time_split=time_split):
         if path is not None and path.exists():
@@ -316,9 +253,6 @@ def methods(
     name: Annotated[str | None, typer.Argument(help="A method: its description and config fields.")] = None,
 ) -> None:
     """The registered methods and the package each comes from; with a NAME, its description and config."""
-    from lampbench.harness.run.method_config import config_help
-    from lampbench.methods.registry import METHODS
-
     if name is None:
         for entry in METHODS.entries().values():
             typer.echo(f"{entry.name:14} {entry.origin:22} {entry.target}")
@@ -343,8 +277,6 @@ def tasks(
     name: Annotated[str | None, typer.Argument(help="A task: labels, metrics, prompt, generation length.")] = None,
 ) -> None:
     """The LaMP tasks, their kind, labels and metrics; with a NAME, everything about the task."""
-    from lampbench.tasks.specs import TASKS, get_task
-
     if name is None:
         for t in TASKS.values():
             aliases = f" (alias {', '.join(t.aliases)})" if t.aliases else ""
@@ -368,8 +300,6 @@ def tasks(
 
 
 def _doc(obj) -> str:
-    import inspect
-
     return inspect.cleandoc(obj.__doc__ or "(no description)")
 
 
@@ -381,13 +311,7 @@ def score(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Score a predictions file as LaMP's own evaluator would."""
-    from lampbench.tasks.metrics import score_files
-    from lampbench.tasks.specs import get_task
-
-    try:
-        result = score_files(get_task(task), golds, preds, warn=lambda m: typer.echo(f"warning: {m}", err=True))
-    except _user_errors() as e:
-        _fail(str(e))
+    result = score_files(get_task(task), golds, preds, warn=_warn)
     if as_json:
         typer.echo(json.dumps({**result.metrics, "n": result.n, "unscorable": result.unscorable}))
         return
@@ -397,13 +321,11 @@ def score(
         typer.echo(f"note: {note}")
 
 
-from lampbench.harness.entrypoints.leaderboard_cli import register as _register_leaderboard  # noqa: E402 - after `app`
-
-_register_leaderboard(app)
+register_leaderboard(app)
 
 
 def main() -> None:
-    """Console entry point (errors and exit statuses: `harness/cli_base.py`)."""
+    """Console entry point (errors and exit statuses: `harness/entrypoints/console.py`)."""
     app()
 
 

@@ -1,15 +1,18 @@
 """What every `bench` command shares: errors as one line with the right exit status, and the run options.
 
-Exit statuses: 0 done; 1 a run or sweep ended in `error`, or an internal error (a bug: `internal error: ...`,
-traceback in a file or, with `bench --verbose`, on the console); 2 bad input (a usage error, or one of the
-project's own errors: `ConfigError`, `DataError`, `UnknownMethod`, `UnknownTask`), one line on stderr;
-130 interrupted (Ctrl-C).
+The error policy, declared here once for every command: 0 done; 1 a run or sweep ended in `error`, or an
+internal error (a bug: `internal error: ...`, traceback in a file or, with `--verbose`, on the console); 2 bad
+input (a usage error, or any `UserError`: `ConfigError`, `DataError`, `UnknownMethod`, `UnknownTask`, wherever it
+is raised, a method config's own validation included), one line on stderr, before a run folder exists;
+130 interrupted (Ctrl-C). Commands raise; they never print errors or choose exit statuses themselves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
+import logging
 import sys
 import tempfile
 import traceback
@@ -19,6 +22,11 @@ from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
+
+from lampbench.harness.run.options import option_hints, run_options, sweep_options
+from lampbench.tasks.errors import UserError
+
+VERBOSE_HELP = "Tracebacks and the log on the console."
 
 #: Where the traceback of an internal error outside any run folder goes (the console with --verbose).
 TRACEBACK_FILE = Path(tempfile.gettempdir()) / "lampbench-traceback.txt"
@@ -43,11 +51,14 @@ class BenchGroup(TyperGroup):
 
     verbose = False
 
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        for command in _leaves(self):  # `bench run ... --verbose` as well as `bench --verbose run ...`
+            command.params.append(_verbose_option())
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra) -> Any:
         if not standalone_mode:  # a caller that handles errors itself
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
-        from lampbench.harness.entrypoints.python_api import user_errors
-
         usage_error, no_args_is_help = _click_errors()
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -68,7 +79,7 @@ class BenchGroup(TyperGroup):
             for record in e.records:
                 run_failed(record, e.out, verbose=self.verbose)
             sys.exit(1)
-        except user_errors() as e:
+        except UserError as e:
             typer.echo(f"error: {_one_line(str(e))}", err=True)
             sys.exit(2)
         except Exception as e:  # noqa: BLE001 - a bug: say so in one line, keep the traceback
@@ -77,6 +88,34 @@ class BenchGroup(TyperGroup):
         if code == 130:  # Typer turns Ctrl-C into exit status 130 itself
             typer.echo("interrupted", err=True)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _leaves(group: Any) -> list[Any]:
+    """The commands under a group, those of its sub-groups (`bench data ...`) included."""
+    found = []
+    for command in group.commands.values():
+        found += _leaves(command) if hasattr(command, "commands") else [command]
+    return found
+
+
+def _verbose_after(ctx: typer.Context, value: bool) -> None:
+    if value:
+        ctx.find_root().command.verbose = True
+        console_logging(verbose=True)
+
+
+def _verbose_option() -> Any:
+    """A command's own `--verbose`: Typer builds the option from a one-option command, so it reads like the rest."""
+    probe = typer.Typer(add_completion=False)
+
+    @probe.command()
+    def _probe(
+        verbose: Annotated[bool, typer.Option("--verbose", "-v", callback=_verbose_after, help=VERBOSE_HELP)] = False,
+    ) -> None: ...
+
+    (option,) = typer.main.get_command(probe).params
+    option.expose_value = False  # read by its callback; the command itself takes no `verbose`
+    return option
 
 
 def internal_error(error: BaseException, *, verbose: bool) -> None:
@@ -110,8 +149,6 @@ def console_logging(*, verbose: bool) -> None:
 
     Without `verbose` a run's error stays in its log.txt: the command reports it in one line (`run_failed`).
     """
-    import logging
-
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "bench_console", False)]:
         root.removeHandler(handler)  # set up again for each command (tests run several in one process)
@@ -132,39 +169,41 @@ def _one_line(text: str) -> str:
 
 
 def with_run_options(*, sweep: bool) -> Callable[[Callable], Callable]:
-    """Give a command every `RunSpec` option (declared once, in `harness/spec.py`) after its own parameters.
+    """Give a command every `RunSpec` option (and, for `bench sweep`, every `SweepSpec` option) after its own.
 
-    The command receives `typed`: the run options typed on the command line, by field name. Options left out
-    are not passed, so a sweep file's `run:` section applies to them and defaults come from RunSpec alone.
+    Both are declared once, in `harness/run/options.py`. The command receives `typed`: the options typed on the
+    command line, by field name, as the fields take them (`--methods a,b` is `("a", "b")`). Options left out are
+    not passed, so a sweep file's values apply to them and defaults come from the specs alone.
     """
-    from lampbench.harness.run.options import option_hints, run_options
-
-    fields = run_options(sweep=sweep)
-    hints = option_hints()
+    fields = [(f, "Sweep options") for f in (sweep_options() if sweep else [])]
+    fields += [(f, "Run options") for f in run_options(sweep=sweep)]
 
     def decorate(func: Callable) -> Callable:
         own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "typed"]
         extra = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)]
-        for f in fields:
-            names = [f.metadata["flag"]] if f.metadata["flag"] else []
-            info = typer.Option(*names, help=f.metadata["help"], min=f.metadata["min"], rich_help_panel="Run options")
-            extra.append(
-                inspect.Parameter(
-                    f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=Annotated[hints[f.name], info]
-                )
-            )
+        hints = option_hints()
+        extra += [_parameter(f, hints[f.name], panel) for f, panel in fields]
 
         @functools.wraps(func)
         def command(*, ctx: typer.Context, **kwargs: Any) -> Any:
             typed = {}
-            for f in fields:
+            for f, _ in fields:
                 value = kwargs.pop(f.name)
                 source = ctx.get_parameter_source(f.name)
                 if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
-                    typed[f.name] = value
+                    parse = f.metadata["cli"][1] if f.metadata["cli"] else None
+                    typed[f.name] = parse(value) if parse else value
             return func(**kwargs, typed=typed)
 
         command.__signature__ = inspect.Signature([p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + extra)
         return command
 
     return decorate
+
+
+def _parameter(f: dataclasses.Field, hint: Any, panel: str) -> inspect.Parameter:
+    """The command-line option of a spec field: its type (or the one it is typed as), help, bound and panel."""
+    names = [f.metadata["flag"]] if f.metadata["flag"] else []
+    info = typer.Option(*names, help=f.metadata["help"], min=f.metadata["min"], rich_help_panel=panel)
+    hint, default = (f.metadata["cli"][0], None) if f.metadata["cli"] else (hint, f.default)
+    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[hint, info])

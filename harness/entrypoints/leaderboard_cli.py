@@ -1,7 +1,8 @@
 """`bench` commands that read results: `leaderboard`, `plot ...` and `site`.
 
-Registered on the main `bench` app by `harness/cli.py`; pandas and matplotlib are imported inside the
-commands, so `bench --help` stays instant. Every command reads the results directory `--out` (default `runs/`).
+Registered on the main `bench` app by `harness/entrypoints/cli.py`; the leaderboard modules import pandas and
+matplotlib where they use them, so `bench --help` stays instant. Every command reads the results directory `--out`
+(default `runs/`). Bad input raises a `UserError`, which `bench` prints as one line (exit 2).
 """
 
 from __future__ import annotations
@@ -10,6 +11,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+
+from lampbench.harness.run.options import budget_seconds
+from lampbench.leaderboard import plots
+from lampbench.leaderboard.render import render
+from lampbench.leaderboard.site import build_site
+from lampbench.leaderboard.table import leaderboard as fold
+from lampbench.leaderboard.table import load_runs
 
 plot_app = typer.Typer(no_args_is_help=True, help="Plots of results as PNG and SVG (matplotlib).")
 
@@ -34,15 +42,8 @@ def register(app: typer.Typer) -> None:
     app.command()(site)
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
 def _budgets(text: str | None) -> list[float] | None:
-    from lampbench.harness.services.budget import parse_budget
-
-    return [parse_budget(b) for b in text.split(",")] if text else None
+    return [budget_seconds(b) for b in text.split(",")] if text else None
 
 
 def leaderboard(
@@ -67,21 +68,12 @@ def leaderboard(
 
     Markdown pastes into a paper or a pull request; csv and json keep raw numbers.
     """
-    from lampbench.leaderboard.render import render
-    from lampbench.leaderboard.table import leaderboard as fold
-    from lampbench.leaderboard.table import load_runs
-
-    try:
-        runs = load_runs(out, task=task, budgets=_budgets(budget), hardware=hardware)
-        typer.echo(render(fold(runs, aggregate), fmt, aggregate=aggregate))
-    except ValueError as e:  # includes UnknownTask and a bad --format, --aggregate or --budget
-        _fail(str(e))
+    runs = load_runs(out, task=task, budgets=_budgets(budget), hardware=hardware)
+    typer.echo(render(fold(runs, aggregate), fmt, aggregate=aggregate))
 
 
 def _save(figure, to: Path | None, default: str) -> None:
-    from lampbench.leaderboard.plots import save
-
-    for path in save(figure, to or Path(default)):
+    for path in plots.save(figure, to or Path(default)):
         typer.echo(f"wrote {path}")
 
 
@@ -95,26 +87,14 @@ def budget_curve(
     out: Out = Path("runs"),
 ) -> None:
     """The metric (and the gain over base) against the budget in minutes: one line per method, seeds as a band."""
-    from lampbench.leaderboard import plots
-    from lampbench.leaderboard.table import load_runs
-
-    try:
-        figure = plots.budget_curve(load_runs(out, task=task), task=task, metric=metric, gain=gain, band=band)
-        _save(figure, to, f"{task}-budget-curve")
-    except ValueError as e:
-        _fail(str(e))
+    figure = plots.budget_curve(load_runs(out, task=task), task=task, metric=metric, gain=gain, band=band)
+    _save(figure, to, f"{task}-budget-curve")
 
 
 def _setting(task: str, key: str, metric, budget, band: str, x_label, to, out: Path, name: str) -> None:
-    from lampbench.leaderboard import plots
-    from lampbench.leaderboard.table import load_runs
-
-    try:
-        runs = load_runs(out, task=task, budgets=_budgets(budget), config_keys=[key])
-        figure = plots.setting_curve(runs, task=task, key=key, metric=metric, band=band, x_label=x_label)
-        _save(figure, to, f"{task}-{name}")
-    except ValueError as e:
-        _fail(str(e))
+    runs = load_runs(out, task=task, budgets=_budgets(budget), config_keys=[key])
+    figure = plots.setting_curve(runs, task=task, key=key, metric=metric, band=band, x_label=x_label)
+    _save(figure, to, f"{task}-{name}")
 
 
 XLabel = Annotated[str | None, typer.Option(help="The x axis label (default: the key's known label, else the key).")]
@@ -162,15 +142,8 @@ def cost(
     out: Out = Path("runs"),
 ) -> None:
     """Cost against quality: per-user state bytes or adaptation time (log x) against the metric."""
-    from lampbench.leaderboard import plots
-    from lampbench.leaderboard.table import leaderboard as fold
-    from lampbench.leaderboard.table import load_runs
-
-    try:
-        board = fold(load_runs(out, task=task, budgets=_budgets(budget)), aggregate)
-        _save(plots.cost_scatter(board, task=task, metric=metric, cost=cost), to, f"{task}-cost-{cost}")
-    except ValueError as e:
-        _fail(str(e))
+    board = fold(load_runs(out, task=task, budgets=_budgets(budget)), aggregate)
+    _save(plots.cost_scatter(board, task=task, metric=metric, cost=cost), to, f"{task}-cost-{cost}")
 
 
 def site(
@@ -180,10 +153,5 @@ def site(
     out: Out = Path("runs"),
 ) -> None:
     """A static site: index.html and one page per task with its sortable leaderboard and plots (no server)."""
-    from lampbench.leaderboard.site import build_site
-
-    try:
-        pages = build_site(out, to, aggregate=aggregate, band=band)
-    except ValueError as e:
-        _fail(str(e))
+    pages = build_site(out, to, aggregate=aggregate, band=band)
     typer.echo(f"wrote {len(pages)} pages to {to}: open {to / 'index.html'}")

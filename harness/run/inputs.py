@@ -1,15 +1,21 @@
-"""Which users a run sees: official LaMP files (downloaded on demand) or the synthetic data, then selection."""
+"""Which users a run sees: official LaMP files (downloaded on demand) or the synthetic data, then selection.
+
+The caller loads a run's data (`load_eval_and_train`) and hands it to the runner, so that bad data ends with its
+one-line `DataError` before a run folder exists and a 400 MB file is read once.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from lampbench.tasks.data import load_users, resolve_data_dir, select_users, split_files
+from lampbench.tasks.download import ensure_split, file_record
+from lampbench.tasks.files import cache_dir, replacing
 from lampbench.tasks.specs import TaskSpec, User
+from lampbench.tasks.synthetic import SYNTHETIC_VERSION, write_synthetic
 
 #: Users written per split of the synthetic data (more when a run asks for more).
 SYNTHETIC_USERS = {"train": 200, "dev": 100, "test": 100}
@@ -23,9 +29,6 @@ def synthetic_files(
     `real_quirks` writes what real LaMP files have (dates in LaMP's spellings, `user_id`, non-ASCII text, one
     defective entry); `--time-split` asks for it, as LaMP's time split is where real files carry them.
     """
-    from lampbench.tasks.files import cache_dir, replacing
-    from lampbench.tasks.synthetic import SYNTHETIC_VERSION, write_synthetic
-
     kind = "-time" if real_quirks else ""
     root = cache_dir() / "synthetic" / f"v{SYNTHETIC_VERSION}-seed{seed}-n{n_users}{kind}"
     questions, outputs = split_files(task, split, root)
@@ -53,8 +56,6 @@ def _split_paths(spec, task: TaskSpec, split: str, n: int | None) -> tuple[Path,
         # One fixed data seed: --seed varies methods, not data.
         return synthetic_files(task, split, n_users=size, real_quirks=spec.time_split)
     if spec.data == "lamp":
-        from lampbench.tasks.download import ensure_split
-
         return ensure_split(task, split, _lamp_root(spec), time_split=spec.time_split)
     raise ValueError(f"--data must be lamp or synthetic, not {spec.data!r}")
 
@@ -68,8 +69,6 @@ def data_files(spec, task: TaskSpec, *, with_train: bool) -> list[dict]:
 
     LaMP files also say whether they are still as downloaded (`tasks.download.file_record`).
     """
-    from lampbench.tasks.download import file_record
-
     splits = [(spec.split, spec.users)]
     if with_train and spec.split != "train":
         splits.append(("train", spec.train_users))
@@ -82,28 +81,16 @@ def data_files(spec, task: TaskSpec, *, with_train: bool) -> list[dict]:
     ]
 
 
-def load_eval_and_train(spec, task: TaskSpec, *, with_train: bool) -> tuple[list[User], list[User]]:
+class RunInputs(NamedTuple):
+    """A run's data, loaded: its evaluation users (with their golds) and, for a method that trains collectively,
+    the users of the train split (else none)."""
+
+    users: list[User]
+    train: list[User]
+
+
+def load_eval_and_train(spec, task: TaskSpec, *, with_train: bool) -> RunInputs:
     """Evaluation users of `spec.split` and, when the method trains collectively, users of the train split."""
-    key = (spec.run_id, with_train)
-    if key in _CHECKED:  # loaded moments ago, before the run folder existed (see `checked_data`)
-        return _CHECKED[key]
     users = split_users(spec, task, spec.split, spec.users)
     train = split_users(spec, task, "train", spec.train_users) if with_train and spec.split != "train" else []
-    return users, train
-
-
-_CHECKED: dict[tuple[str, bool], tuple[list[User], list[User]]] = {}
-
-
-@contextmanager
-def checked_data(spec, task: TaskSpec, *, with_train: bool) -> Iterator[None]:
-    """Load (and so validate) a run's data before anything is created, and let the run use what was loaded.
-
-    Bad data then ends with its one-line `DataError` before a run folder exists, and a 400 MB file is read once.
-    """
-    key = (spec.run_id, with_train)
-    _CHECKED[key] = load_eval_and_train(spec, task, with_train=with_train)
-    try:
-        yield
-    finally:
-        _CHECKED.pop(key, None)
+    return RunInputs(users, train)

@@ -3,6 +3,8 @@
 Dicts appear only here, where YAML and `--set` are read; what comes out is the method's frozen dataclass. An
 unknown key is an error with a "did you mean", and a value of the wrong type is an error naming the field. Values
 are coerced by the field's type, so `1e-3` is a number for a float field although YAML 1.1 reads it as text.
+A field that is a config of its own (the training settings `train` of the fine-tuning methods) is set by its
+dotted keys, `--set train.learning_rate=1e-4`, or nested in YAML, `train: {learning_rate: 1e-4}`.
 """
 
 from __future__ import annotations
@@ -46,29 +48,98 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def build_config(cls: type, *layers: dict[str, Any], where: str = "config") -> Any:
-    """An instance of the dataclass `cls` from its defaults overlaid by `layers` (later layers win)."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
+    """An instance of the dataclass `cls` from its defaults overlaid by `layers` (later layers win).
+
+    A field that is itself a config dataclass (a method's `train`) takes its keys nested (`train: {epochs: 2}`) or
+    dotted (`train.epochs=2`), each overlaid on that field's default. A config's own validation error (its
+    `__post_init__`) comes back as one line starting with `where` and the dotted name of what it rejects.
+    """
     values: dict[str, Any] = {}
     for layer in layers:
-        for key, value in layer.items():
-            if key not in fields:
-                close = difflib.get_close_matches(key, list(fields), n=3)
-                hint = (
-                    f"; did you mean {' or '.join(close)}?" if close else f"; known keys: {', '.join(fields) or 'none'}"
-                )
-                raise ConfigError(f"unknown {where} key {key!r}{hint}")
-            values[key] = _coerce(key, value, hints[key])
-    return cls(**values)
+        values.update(flatten_config(layer))
+    known = config_keys(cls)
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=3)
+            hint = f"; did you mean {' or '.join(close)}?" if close else f"; known keys: {', '.join(known) or 'none'}"
+            raise ConfigError(f"unknown {where} key {key!r}{hint}")
+    return _build(cls, None, values, "", where)
+
+
+def flatten_config(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"train": {"epochs": 2}, "k": 1}` -> `{"train.epochs": 2, "k": 1}`; dotted keys pass as they are.
+
+    A nested config given as a dataclass instance is flattened too. What the leaderboard shows of a run's config
+    and what `bench sweep --set` matches are these dotted keys.
+    """
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = dataclasses.asdict(value)
+        if isinstance(value, dict):
+            out.update(flatten_config(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def config_keys(cls: type) -> dict[str, Any]:
+    """Every settable key of a config dataclass and its type, a nested config's fields dotted (`train.epochs`)."""
+    hints = typing.get_type_hints(cls)
+    keys: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if _is_config(hints[f.name]):
+            keys.update({f"{f.name}.{k}": hint for k, hint in config_keys(hints[f.name]).items()})
+        else:
+            keys[f.name] = hints[f.name]
+    return keys
+
+
+def _is_config(hint: Any) -> bool:
+    return isinstance(hint, type) and dataclasses.is_dataclass(hint)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+
+
+def _build(cls: type, base: Any, values: dict[str, Any], prefix: str, where: str) -> Any:
+    """`cls` from `base` (None: its defaults) with the dotted `values` under `prefix` set, coerced by type."""
+    hints = typing.get_type_hints(cls)
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        key, hint = prefix + f.name, hints[f.name]
+        if _is_config(hint):
+            if any(k.startswith(f"{key}.") for k in values):
+                start = getattr(base, f.name) if base is not None else _default(f)
+                changes[f.name] = _build(hint, start, values, f"{key}.", where)
+        elif key in values:
+            changes[f.name] = _coerce(key, values[key], hint)
+    try:
+        return cls(**changes) if base is None else dataclasses.replace(base, **changes)
+    except ConfigError as e:  # the config's own check: it names its field, we name the config it sits in
+        raise ConfigError(f"{where}: {prefix}{e}") from None
 
 
 def config_help(cls: type) -> list[tuple[str, str, str, str]]:
-    """(name, type, default, help) for every field of a config dataclass, as `bench methods NAME` shows them."""
+    """(name, type, default, help) for every field of a config dataclass, as `bench methods NAME` shows them.
+
+    A nested config's fields are listed dotted (`train.learning_rate`), as `--set` takes them.
+    """
+    return _help_rows(cls, None, "")
+
+
+def _help_rows(cls: type, base: Any, prefix: str) -> list[tuple[str, str, str, str]]:
+    """A nested config's fields come right after it, dotted, with the defaults the outer config gives them."""
     hints = typing.get_type_hints(cls)
     rows = []
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        rows.append((f.name, type_name(hints[f.name]), repr(default), f.metadata.get("help", "")))
+        default = getattr(base, f.name) if base is not None else _default(f)
+        if _is_config(hints[f.name]):
+            rows += _help_rows(hints[f.name], default, f"{prefix}{f.name}.")
+        else:
+            rows.append((prefix + f.name, type_name(hints[f.name]), repr(default), f.metadata.get("help", "")))
     return rows
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lampbench.harness.run.record import UserRow
 from lampbench.tasks.files import write_json
 
 SPENT, USERS = "progress.json", "progress-users.json"
@@ -34,7 +35,7 @@ class Progress:
     fit_spent: float | None = None  # None: `fit` has not finished
     fit_s: float = 0.0
     collective_saved: bool = False
-    per_user: list[dict[str, Any]] = field(default_factory=list)
+    per_user: list[UserRow] = field(default_factory=list)
     report: dict[str, Any] = field(default_factory=dict)
     batches: dict[str, int] = field(default_factory=dict)
 
@@ -50,7 +51,8 @@ class Progress:
             return None
         return cls(
             out, spent=float(spent["spent"]), fit_spent=float(spent["fit_spent"]), fit_s=float(spent["fit_s"]),
-            collective_saved=bool(spent.get("collective_saved")), per_user=list(users.get("per_user", [])),
+            collective_saved=bool(spent.get("collective_saved")),
+            per_user=[UserRow.from_json(row) for row in users.get("per_user", [])],
             report=dict(users.get("report", {})), batches=dict(users.get("batches", {})),
         )  # fmt: skip
 
@@ -65,19 +67,19 @@ class Progress:
         state = {"spent": spent, "fit_spent": self.fit_spent, "fit_s": self.fit_s}
         write_json(self.out / SPENT, {**state, "collective_saved": self.collective_saved})
 
-    def commit(self, rows: list[dict[str, Any]], report: dict[str, Any], batch: int, spent: float) -> None:
+    def commit(self, rows: list[UserRow], report: dict[str, Any], batch: int, spent: float) -> None:
         """Record users whose answers were just written (and flushed) to generations.jsonl."""
         self.per_user.extend(rows)
         self.report = report
         self.batches[str(batch)] = self.batches.get(str(batch), 0) + 1
-        done = {"per_user": self.per_user, "report": report, "batches": self.batches}
+        done = {"per_user": [row.to_json() for row in self.per_user], "report": report, "batches": self.batches}
         write_json(self.out / USERS, done, indent=None)
         self.mark(spent)
 
     def kept_generations(self) -> list[dict[str, Any]]:
         """The generations.jsonl lines of the kept users; the file is rewritten to hold exactly those."""
         path = self.out / "generations.jsonl"
-        kept_users = {row["user"] for row in self.per_user}
+        kept_users = {row.user for row in self.per_user}
         lines: list[dict[str, Any]] = []
         if path.exists():
             for text in path.read_text(encoding="utf-8").splitlines():

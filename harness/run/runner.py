@@ -1,12 +1,14 @@
 """One run: a method on a task's users under a wall-clock budget, written to the results store.
 
-The order is fixed so every method is measured the same way: load data and the backbone (not charged), `fit` on
-training users (charged), then for each evaluation user `personalize` (charged) and `predict` (timed apart).
-Users are personalized one at a time and answered in batches across users (`harness/answering.py`); each batch's
-answers are written to `generations.jsonl` as soon as they exist, so a crash loses at most the batch in flight; the
-run is then recorded as `error`, with the traceback in `log.txt`. A run killed at any moment (or interrupted with
-Ctrl-C, recorded as `interrupted`) continues when started again with the same spec: the users already answered are
-kept and the budget already spent is carried over (`harness/progress.py`).
+The order is fixed so every method is measured the same way, one function per stage: `_load` the data and the
+backbone (not charged), `_fit` on training users (charged), `_answer`: for each evaluation user `personalize`
+(charged) and `predict` (timed apart), and `_finish`: score, total the costs and write the record
+(`harness/run/record.py`). Users are personalized one at a time and answered in batches across users
+(`harness/run/user_loop.py`); each batch's answers are written to `generations.jsonl` as soon as they exist, so a
+crash loses at most the batch in flight; the run is then recorded as `error`, with the traceback in `log.txt`. A run
+killed at any moment (or interrupted with Ctrl-C, recorded as `interrupted`) continues when started again with the
+same spec: the users already answered are kept and the budget already spent is carried over
+(`harness/run/resume.py`).
 """
 
 from __future__ import annotations
@@ -18,29 +20,35 @@ import shutil
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from lampbench.harness.services.accounting import state_bytes, state_parameters
-from lampbench.harness.run.user_loop import UserLoop
-from lampbench.harness.services.budget import Clock, overrun_allowance
-from lampbench.harness.run.inputs import data_files, load_eval_and_train
-from lampbench.harness.services.hardware import describe
+from lampbench.harness.run.inputs import RunInputs, data_files, load_eval_and_train
+from lampbench.harness.run.options import RunSpec
+from lampbench.harness.run.record import IndexLine, RunRecord, UserRow
 from lampbench.harness.run.resume import FILES as PROGRESS_FILES
 from lampbench.harness.run.resume import Progress
-from lampbench.harness.run.options import RunSpec  # noqa: F401 - declared in spec.py, used here and by importers
 from lampbench.harness.run.store import Store, write_json
+from lampbench.harness.run.user_loop import UserLoop
+from lampbench.harness.services.accounting import state_bytes, state_parameters
+from lampbench.harness.services.backbone import Backbone
+from lampbench.harness.services.budget import Clock, overrun_allowance
+from lampbench.harness.services.hardware import describe
+from lampbench.harness.services.models import load_backbone, load_embedder
 from lampbench.methods.contract import Context, Method
 from lampbench.tasks.specs import TaskSpec, User, get_task
+from lampbench.tasks.stats import score_rows
+
+__all__ = ["RunInputs", "RunSpec", "blind", "run", "versions"]
 
 log = logging.getLogger("lampbench")
 
 
 def versions() -> dict[str, str]:
     """Versions of the software a result depends on."""
-    from importlib.metadata import PackageNotFoundError, version
-
     found = {"python": platform.python_version(), "platform": platform.platform()}
     for name in ("lampbench", "torch", "transformers", "peft", "trl", "sentence-transformers", "rank-bm25"):
         try:
@@ -57,125 +65,123 @@ def run(
     store: Store,
     force: bool = False,
     progress: bool = True,
-    backbone=None,
+    backbone: Backbone | None = None,
     embedder=None,
+    data: RunInputs | None = None,
 ) -> dict[str, Any]:
-    """Run `method` as `spec` says and return the run record (also written to `<out>/<run_id>/run.json`).
+    """Run `method` as `spec` says and return the run record, as `<out>/<run_id>/run.json` holds it.
 
-    `backbone` and `embedder` may be passed in already loaded (tests, sweeps); else they load from the spec.
-    An unfinished run of the same spec (killed, interrupted, failed) is resumed; `force` starts it over.
+    `data` (the run's users, `inputs.load_eval_and_train`), `backbone` and `embedder` may be passed in already
+    loaded (the Python API, tests, sweeps); else they load from the spec. An unfinished run of the same spec
+    (killed, interrupted, failed) is resumed; `force` starts it over. A finished run is reused: its record comes
+    back with `reused` set.
     """
     task = get_task(spec.task)
-    run_id = spec.run_id
-    if not force and (done := store.finished(run_id)):
-        done["reused"] = True
-        return done
-    out = store.run_dir(run_id)
+    if not force and (done := store.finished(spec.run_id)):
+        return {**done.to_json(), "reused": True}
+    out = store.run_dir(spec.run_id)
+    resume = _prepare(spec, out, force)
+    handler = logging.FileHandler(out / "log.txt", mode="a" if resume else "w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        record = _run(spec, method, task, out, progress, data, backbone, embedder, resume)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    if record.status == "interrupted":
+        raise KeyboardInterrupt  # after the partial record is written; `bench run` exits 130
+    if record.status != "error":
+        store.add_to_index(IndexLine(record, spec.method_config))
+    return record.to_json()
+
+
+def _prepare(spec: RunSpec, out: Path, force: bool) -> Progress | None:
+    """The run folder with the run's config; what an unfinished run made is kept (and returned) unless `force`."""
     out.mkdir(parents=True, exist_ok=True)
     resume = None if force else Progress.load(out)
     if resume is None:
         for stale in ("generations.jsonl", "predictions.json", "metrics.json", "run.json", *PROGRESS_FILES):
             (out / stale).unlink(missing_ok=True)
         shutil.rmtree(out / "collective", ignore_errors=True)
-    write_json(out / "config.json", {"run_id": run_id, **dataclasses.asdict(spec)})
-    handler = logging.FileHandler(out / "log.txt", mode="a" if resume else "w", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    try:
-        return _run(spec, method, task, out, store, progress, backbone, embedder, resume)
-    finally:
-        log.removeHandler(handler)
-        handler.close()
+    write_json(out / "config.json", {"run_id": spec.run_id, **dataclasses.asdict(spec)})
+    return resume
 
 
-def _run(spec, method, task: TaskSpec, out: Path, store: Store, progress: bool, backbone, embedder, resume):
-    started = datetime.now(UTC).isoformat(timespec="seconds")
+@dataclass
+class _Answered:
+    """What a run has answered: each user's row and each query's generations.jsonl line."""
+
+    per_user: list[UserRow] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _run(spec, method, task, out, progress, data, backbone, embedder, resume: Progress | None) -> RunRecord:
+    """The stages in order; whatever ends them (done, Ctrl-C, an error), the record is finished and written."""
     wall = time.perf_counter()
     clock = Clock(spec.budget)
-    record: dict[str, Any] = {
-        "run_id": spec.run_id, "method": spec.method, "task": task.name, "budget_s": spec.budget,
-        "seed": spec.seed, "data": spec.data, "split": spec.split, "model": spec.model, "started": started,
-        "status": "error", "versions": versions(),
-    }  # fmt: skip
-    machine = describe()  # the budget means something only on known hardware
-    record["hardware"] = {k: v for k, v in machine.items() if k not in ("git", "versions")}
-    record["git"] = machine["git"]
-    record["versions"].update(machine["versions"])
-    per_user: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []  # one per answered query, as written to generations.jsonl
-    golds: dict[str, str | None] = {}
-    timings = {"load_s": 0.0, "fit_s": 0.0, "personalize_s": 0.0, "predict_s": 0.0}
-    ctx = None
+    record = _new_record(spec, task)
     done = resume or Progress(out)  # what is answered so far, on disk as it is made
+    answered, ctx = _Answered(), None
     try:
-        t = time.perf_counter()
-        users, train = load_eval_and_train(spec, task, with_train=type(method).uses_train_users)
-        record["data_files"] = data_files(spec, task, with_train=bool(train))  # size and sha256 of what was read
-        # The method sees evaluation users without their gold outputs: only the harness scores.
-        golds = {q.id: q.gold for user in users for q in user.queries}
-        users = [blind(user) for user in users]
-        if backbone is None:
-            from lampbench.harness.services.backbone import Backbone
-
-            # A method config may ask for a 4-bit base (QLoRA-style training, CUDA + bitsandbytes only).
-            four_bit = bool(spec.method_config.get("load_in_4bit", False))
-            backbone = Backbone.load(
-                spec.model, batch_size=spec.batch_size, load_in_4bit=four_bit, device=spec.device, dtype=spec.dtype,
-                revision=spec.revision, chat_template=spec.chat_template,
-                trust_remote_code=spec.trust_remote_code, attn=spec.attn,
-            )  # fmt: skip
-        timings["load_s"] = time.perf_counter() - t
+        users, train, golds, backbone = _load(spec, task, method, record, data, backbone)
         log.info("run %s: %d users, %d training users", spec.run_id, len(users), len(train))
         ctx = Context(
             task=task, clock=clock, seed=spec.seed, max_prompt_tokens=spec.max_prompt_tokens,
             batch_size=spec.batch_size, progress=progress, _backbone=backbone, _embedder=embedder,
-            embedder_factory=lambda: _load_embedder(spec.embedder, backbone), eval_users=tuple(users),
+            embedder_factory=lambda: load_embedder(spec.embedder, device=str(backbone.device)),
+            eval_users=tuple(users),
         )  # fmt: skip
-        record["dtype"] = str(backbone.dtype).removeprefix("torch.")
-        _collective(ctx, method, train, out, timings, done)
-        collective = method.collective_state()
-        record["collective_state_bytes"] = state_bytes(collective)
-        record["collective_parameters"] = state_parameters(collective)
+        _fit(ctx, method, train, out, record, done)
         if resume is not None:
-            per_user.extend(done.per_user)
-            rows.extend(done.kept_generations())
-            record.update(resumed=True, kept_users=len(done.per_user))
-            log.info("resumed: %d users kept, %.1f s of budget already spent", len(done.per_user), clock.spent)
-        kept = {row["user"] for row in per_user}
-        todo = [user for user in users if user.id not in kept]
-        with open(out / "generations.jsonl", "a", encoding="utf-8") as gen_file:
-            loop = UserLoop(ctx, method, task, golds, gen_file, done)
-            try:
-                for user in _progress(todo, progress, f"{spec.method} on {task.name}", initial=len(kept)):
-                    loop.add(user)
-                loop.flush()
-            finally:
-                per_user.extend(loop.per_user)
-                rows.extend(loop.lines)
-        record["status"] = "over_budget" if clock.over_budget else "ok"
+            _keep(resume, record, answered, clock)
+        _answer(ctx, method, users, golds, f"{spec.method} on {task.name}", done, answered)
+        record.status = "over_budget" if clock.over_budget else "ok"
     except KeyboardInterrupt:
-        log.warning("run interrupted after %d users; the same command continues it", len(per_user))
-        record["status"] = "interrupted"
+        log.warning("run interrupted after %d users; the same command continues it", len(answered.per_user))
+        record.status = "interrupted"
         if done.fit_spent is not None:
             done.mark(clock.spent)  # the time charged up to the interruption stays spent
     except Exception as e:  # noqa: BLE001 - any failure is recorded, and what was made is kept
         log.error("run failed:\n%s", traceback.format_exc())
-        record["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
-    timings["personalize_s"] = sum(row["personalize_s"] for row in per_user)
-    timings["predict_s"] = sum(row["predict_s"] for row in per_user)
-    record["predict_batches"] = done.batches
-    record.update(_summary(task, spec, clock, timings, per_user, rows, ctx))
-    record["wall_s"] = time.perf_counter() - wall
-    write_json(
-        out / "predictions.json", {"task": task.lamp, "golds": [{"id": r["id"], "output": r["answer"]} for r in rows]}
-    )
-    write_json(out / "metrics.json", record["metrics"])
-    write_json(out / "run.json", record)
-    if record["status"] == "interrupted":
-        raise KeyboardInterrupt  # after the partial record is written; `bench run` exits 130
-    if record["status"] != "error":
-        store.add_to_index({k: v for k, v in record.items() if k not in ("per_user", "versions", "method_report")})
+        record.error = f"{type(e).__name__}: {e}".splitlines()[0]
+    _finish(record, task, clock, ctx, done, answered)
+    record.wall_s = time.perf_counter() - wall
+    _write(out, record, task, answered.rows)
     return record
+
+
+def _new_record(spec: RunSpec, task: TaskSpec) -> RunRecord:
+    """What is known before anything runs: the spec, the software, the machine (a budget means something only on
+    known hardware)."""
+    machine = describe()
+    return RunRecord(
+        run_id=spec.run_id, method=spec.method, task=task.name, budget_s=spec.budget, seed=spec.seed, data=spec.data,
+        split=spec.split, model=spec.model, started=datetime.now(UTC).isoformat(timespec="seconds"),
+        versions={**versions(), **machine["versions"]}, git=machine["git"],
+        hardware={k: v for k, v in machine.items() if k not in ("git", "versions")},
+    )  # fmt: skip
+
+
+def _load(spec, task, method, record: RunRecord, data, backbone) -> tuple[list[User], list[User], dict, Backbone]:
+    """The users (blinded) and their golds, the training users and the backbone; not charged to the budget."""
+    t = time.perf_counter()
+    if data is None:
+        data = load_eval_and_train(spec, task, with_train=type(method).uses_train_users)
+    record.data_files = data_files(spec, task, with_train=bool(data.train))  # size and sha256 of what was read
+    # The method sees evaluation users without their gold outputs: only the harness scores.
+    golds = {q.id: q.gold for user in data.users for q in user.queries}
+    users = [blind(user) for user in data.users]
+    if backbone is None:
+        backbone = load_backbone(
+            spec.model, batch_size=spec.batch_size, device=spec.device, dtype=spec.dtype, revision=spec.revision,
+            chat_template=spec.chat_template, trust_remote_code=spec.trust_remote_code, attn=spec.attn,
+            # A method config may ask for a 4-bit base (QLoRA-style training, CUDA + bitsandbytes only).
+            load_in_4bit=bool(spec.method_config.get("load_in_4bit", False)),
+        )  # fmt: skip
+    record.load_s = time.perf_counter() - t
+    record.dtype = str(backbone.dtype).removeprefix("torch.")
+    return users, data.train, golds, backbone
 
 
 def blind(user: User) -> User:
@@ -183,7 +189,7 @@ def blind(user: User) -> User:
     return dataclasses.replace(user, queries=tuple(dataclasses.replace(q, gold=None) for q in user.queries))
 
 
-def _collective(ctx: Context, method: Method, train, out: Path, timings: dict, done: Progress) -> None:
+def _fit(ctx: Context, method: Method, train, out: Path, record: RunRecord, done: Progress) -> None:
     """`fit` under the clock, or, resuming, its saved result when the method can reload it; the budget carried over.
 
     A `fit` redone on resume is charged afresh (so it gets the same share of the budget as the first time) and the
@@ -192,66 +198,89 @@ def _collective(ctx: Context, method: Method, train, out: Path, timings: dict, d
     clock, folder, resumed = ctx.clock, out / "collective", done.fit_spent is not None
     if resumed and done.collective_saved and method.load_collective(ctx, folder):
         clock.carry(done.spent)
-        timings["fit_s"] = done.fit_s
+        record.fit_s = done.fit_s
         log.info("fit: reloaded from %s", folder)
     else:
         users_spent = done.spent - done.fit_spent if resumed else 0.0
         t = time.perf_counter()
         with clock.charging():
             method.fit(ctx, train)
-        timings["fit_s"] = time.perf_counter() - t
+        record.fit_s = time.perf_counter() - t
         folder.mkdir(exist_ok=True)
         done.collective_saved = bool(method.save_collective(ctx, folder))
         if not done.collective_saved:
             shutil.rmtree(folder, ignore_errors=True)
-        done.fit_spent, done.fit_s = clock.spent, timings["fit_s"]
+        done.fit_spent, done.fit_s = clock.spent, record.fit_s
         clock.carry(users_spent)
     # What the method reported about the kept users, under what a redone `fit` just reported.
     merged = {**done.report, **ctx.report}
     ctx.report.clear()
     ctx.report.update(merged)
     done.mark(clock.spent)
+    collective = method.collective_state()
+    record.collective_state_bytes = state_bytes(collective)
+    record.collective_parameters = state_parameters(collective)
 
 
-def _summary(task, spec, clock, timings, per_user, rows, ctx) -> dict[str, Any]:
-    """The run's scores and costs; `rows` are the generations.jsonl lines of every answered query.
+def _keep(resume: Progress, record: RunRecord, answered: _Answered, clock: Clock) -> None:
+    """A resumed run's users answered before it stopped, and their generations, kept as they are."""
+    answered.per_user.extend(resume.per_user)
+    answered.rows.extend(resume.kept_generations())
+    record.resumed, record.kept_users = True, len(resume.per_user)
+    log.info("resumed: %d users kept, %.1f s of budget already spent", len(resume.per_user), clock.spent)
+
+
+def _answer(ctx: Context, method: Method, users, golds, desc: str, done: Progress, answered: _Answered) -> None:
+    """Personalize and answer the users not answered yet (`desc` names the progress bar); `answered` gathers their
+    rows and generations as they are made, also when a user fails."""
+    kept = {row.user for row in answered.per_user}
+    todo = [user for user in users if user.id not in kept]
+    with open(done.out / "generations.jsonl", "a", encoding="utf-8") as gen_file:
+        loop = UserLoop(ctx, method, ctx.task, golds, gen_file, done)
+        try:
+            for user in _progress(todo, ctx.progress, desc, initial=len(kept)):
+                loop.add(user)
+            loop.flush()
+        finally:
+            answered.per_user.extend(loop.per_user)
+            answered.rows.extend(loop.lines)
+
+
+def _finish(record: RunRecord, task: TaskSpec, clock: Clock, ctx: Context | None, done: Progress, answered: _Answered):
+    """The run's scores and costs, into its record.
 
     Scores: each metric after reading and on the raw generations (`_official`), with intervals over users
-    (`tasks/stats.py`); each user's per-query outcomes go into their `per_user` row, for paired comparisons.
+    (`tasks/stats.py`); each user's per-query outcomes go into their row, for paired comparisons.
     """
-    from lampbench.tasks.stats import score_rows
-
-    n_queries = sum(row["queries"] for row in per_user)
+    per_user, rows = answered.per_user, answered.rows
     scores = score_rows(task, rows)
     for row in per_user:
-        found = {v: by[str(row["user"])] for v, by in scores.outcomes.items() if str(row["user"]) in by}
+        found = {v: by[str(row.user)] for v, by in scores.outcomes.items() if str(row.user) in by}
         if found:
-            row["outcomes"] = found
-    read = {how: sum(r.get("read") == how for r in rows) for how in ("exact", "extracted", "unparsed")}
-    n_users = len(per_user)
-    return {
-        "metrics": scores.metrics,
-        "scoring_notes": list(scores.notes),
-        "users": n_users,
-        "queries": n_queries,
-        "scored": sum(r["gold"] is not None for r in rows),
-        "unparsed": sum(not r["parsed"] for r in rows),
-        **({"read": read} if any("read" in r for r in rows) else {}),
-        "budget_used_s": clock.spent,
-        "overrun_allowance_s": overrun_allowance(spec.budget),
-        **timings,
-        "predict_s_per_query": timings["predict_s"] / n_queries if n_queries else None,
-        "state_bytes_per_user": sum(r["state_bytes"] for r in per_user) / n_users if n_users else 0,
-        "state_parameters_per_user": max((r["state_parameters"] for r in per_user), default=0),
-        "method_report": ctx.report if ctx is not None else {},
-        "per_user": per_user,
-    }
+            row.outcomes = found
+    n_users, n_queries = len(per_user), sum(row.queries for row in per_user)
+    record.metrics, record.scoring_notes = scores.metrics, list(scores.notes)
+    record.users, record.queries, record.per_user = n_users, n_queries, per_user
+    record.scored = sum(r["gold"] is not None for r in rows)
+    record.unparsed = sum(not r["parsed"] for r in rows)
+    if any("read" in r for r in rows):
+        record.read = {how: sum(r.get("read") == how for r in rows) for how in ("exact", "extracted", "unparsed")}
+    record.budget_used_s, record.overrun_allowance_s = clock.spent, overrun_allowance(record.budget_s)
+    record.personalize_s = sum(row.personalize_s for row in per_user)
+    record.predict_s = sum(row.predict_s for row in per_user)
+    record.predict_s_per_query = record.predict_s / n_queries if n_queries else None
+    record.predict_batches = done.batches
+    record.state_bytes_per_user = sum(row.state_bytes for row in per_user) / n_users if n_users else 0
+    record.state_parameters_per_user = max((row.state_parameters for row in per_user), default=0)
+    record.method_report = ctx.report if ctx is not None else {}
 
 
-def _load_embedder(name: str, backbone):
-    from lampbench.harness.services.models import load_embedder
-
-    return load_embedder(name, device=str(backbone.device))
+def _write(out: Path, record: RunRecord, task: TaskSpec, rows: list[dict[str, Any]]) -> None:
+    """The run's files: the official predictions format, the metrics, and the record."""
+    predictions = [{"id": r["id"], "output": r["answer"]} for r in rows]
+    write_json(out / "predictions.json", {"task": task.lamp, "golds": predictions})
+    write_json(out / "metrics.json", record.metrics)
+    write_json(out / "run.json", record.to_json())
 
 
 def _progress(items: Sequence, enabled: bool, desc: str, initial: int = 0):

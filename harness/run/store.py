@@ -1,10 +1,11 @@
 """The results store: one folder per run under `--out` (default `runs/`), and an index the leaderboard reads.
 
     runs/
-      index.jsonl                 one line per finished run (appended under a file lock; the last line wins)
+      index.jsonl                 one line per finished run, all the leaderboard reads (`IndexLine`; appended
+                                  under a file lock; the last line of a run id wins)
       <run_id>/
         config.json               the fully resolved run and method config
-        run.json                  status, timings, per-user costs, versions
+        run.json                  the run's record (`harness/run/record.py`): status, scores, timings, per-user rows
         metrics.json              metric name -> number
         predictions.json          the official outputs format: {"task": ..., "golds": [{"id", "output"}]}
         generations.jsonl         one line per query: raw generation, parsed answer, parse ok, user, gold
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lampbench.harness.run.record import IndexLine, RunRecord
 from lampbench.tasks.files import write_json
 
 __all__ = ["FINISHED", "Store", "write_json"]
@@ -44,16 +46,14 @@ class Store:
     def run_dir(self, run_id: str) -> Path:
         return self.root / run_id
 
-    def finished(self, run_id: str) -> dict[str, Any] | None:
-        """The run record of a finished run (status ok or over_budget), or None."""
-        path = self.run_dir(run_id) / "run.json"
-        if not path.exists():
-            return None
-        try:
-            record = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            return None
-        return record if record.get("status") in FINISHED else None
+    def record(self, run_id: str) -> RunRecord | None:
+        """The record of a run that has a folder with a readable `run.json`, or None."""
+        return RunRecord.load(self.run_dir(run_id) / "run.json")
+
+    def finished(self, run_id: str) -> RunRecord | None:
+        """The record of a finished run (status ok or over_budget), or None."""
+        record = self.record(run_id)
+        return record if record is not None and record.status in FINISHED else None
 
     @contextmanager
     def _locked_index(self) -> Iterator[Any]:
@@ -68,15 +68,19 @@ class Store:
             with open(self.index_path, "a", encoding="utf-8") as f:
                 yield f
 
-    def add_to_index(self, record: dict[str, Any]) -> None:
-        """Append a run's summary to the index."""
-        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+    def add_to_index(self, line: IndexLine | dict[str, Any]) -> None:
+        """Append a run's line to the index."""
+        text = json.dumps(line.to_json() if isinstance(line, IndexLine) else line, ensure_ascii=False, default=str)
         with self._locked_index() as f:
-            f.write(line)
+            f.write(text + "\n")
             f.flush()
 
+    def indexed(self) -> list[IndexLine]:
+        """`index`, read through the schema."""
+        return [IndexLine.from_json(line) for line in self.index()]
+
     def index(self) -> list[dict[str, Any]]:
-        """Every indexed run, the latest record per run id, oldest first."""
+        """Every indexed run's line as written, the latest per run id, oldest first."""
         if not self.index_path.exists():
             return []
         latest: dict[str, dict[str, Any]] = {}

@@ -11,6 +11,8 @@ A sweep is written once, on the command line or in YAML (`configs/*.yaml`):
       rag: {k: [1, 4]}
       chameleon: {mode: group, group_size: [1, 10, 100]}
 
+Its keys are `SweepSpec`'s fields (`harness/run/options.py`; `executor`, `cpus_per_run`... too), as are
+`bench sweep`'s options and `lampbench.sweep`'s keywords; `bench regress` reads its suite the same way.
 Finished runs are skipped (the run cache), a failing run does not stop the others, and the sweep ends with a
 count of ok / over_budget / error / reused. Every run lands in the same results store as `bench run`.
 """
@@ -22,18 +24,20 @@ import itertools
 import logging
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from lampbench.harness.services.budget import parse_budget
-from lampbench.harness.run.method_config import ConfigError, build_config, read_yaml
-from lampbench.harness.run.runner import RunSpec
+from lampbench.harness.run.inputs import RunInputs
+from lampbench.harness.run.method_config import ConfigError, build_config, config_keys, read_yaml
+from lampbench.harness.run.options import RunSpec, SweepSpec, sweep_keys
+from lampbench.harness.run.runner import run
 from lampbench.harness.run.store import Store
+from lampbench.methods.registry import METHODS
+from lampbench.tasks.specs import get_task
 
 log = logging.getLogger("lampbench")
 
-SWEEP_KEYS = {"methods", "tasks", "budgets", "seeds", "run", "set", "tolerances"}
 _RUN_FIELDS = {f.name for f in dataclasses.fields(RunSpec)} - {"method", "task", "budget", "seed", "method_config"}
 
 
@@ -45,12 +49,13 @@ def grid(values: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def read_sweep(path: Path) -> dict[str, Any]:
-    """A sweep file's mapping, checked for unknown keys."""
+    """A sweep file's mapping, checked for unknown keys (its keys are `SweepSpec`'s)."""
     data = read_yaml(path)
-    unknown = set(data) - SWEEP_KEYS
+    known = sweep_keys()
+    unknown = set(data) - set(known)
     if unknown:
         raise ConfigError(
-            f"{path}: unknown sweep key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(SWEEP_KEYS))}"
+            f"{path}: unknown sweep key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
         )
     unknown_run = set(data.get("run") or {}) - _RUN_FIELDS
     if unknown_run:
@@ -58,59 +63,84 @@ def read_sweep(path: Path) -> dict[str, Any]:
     return data
 
 
-def expand(
-    methods: Iterable[str],
-    tasks: Iterable[str],
-    budgets: Iterable[str | float],
-    seeds: Iterable[int],
-    *,
-    run_options: dict[str, Any] | None = None,
-    method_sets: dict[str, dict[str, Any]] | None = None,
-    shared_sets: dict[str, Any] | None = None,
-) -> list[RunSpec]:
+def load_sweep(path: str | Path | None = None, given: Mapping[str, Any] | None = None) -> SweepSpec:
+    """The sweep of a YAML file (or none) overlaid by `given`: the options typed on the command line, or the API's
+    keywords, by SweepSpec field or run option name. None and empty sequences in `given` count as not given.
+
+    Raises:
+        ConfigError: a bad value; one from the file names the file.
+    """
+    where = f"{path}: " if path else ""
+    plan = read_sweep(Path(path)) if path else {}
+    keys = sweep_keys()
+    try:
+        from_file = SweepSpec(**{keys[k]: v for k, v in plan.items() if v is not None})
+    except ConfigError as e:
+        raise ConfigError(f"{where}{e}") from None
+    fields = {f.name for f in dataclasses.fields(SweepSpec)}
+    given = {k: _materialised(v) for k, v in (given or {}).items()}
+    given = {k: v for k, v in given.items() if v is not None and v != ()}
+    typed_run = {k: v for k, v in given.items() if k not in fields}
+    sweep = dataclasses.replace(
+        from_file, **{k: v for k, v in given.items() if k in fields}, run={**from_file.run, **typed_run}
+    )
+    if path:
+        _check_method_sets(sweep, where)
+    return sweep
+
+
+def _materialised(value: Any) -> Any:
+    """An iterable the API was given (a generator, a list) as a tuple; text and mappings as they are."""
+    is_sequence = isinstance(value, Iterable) and not isinstance(value, str | Mapping)
+    return tuple(value) if is_sequence else value
+
+
+def _check_method_sets(sweep: SweepSpec, where: str) -> None:
+    """A sweep file's `set:` section checked against each method's config, the file named in the error."""
+    for method in (m for m in sweep.methods if m in sweep.method_sets):
+        for combo in grid(sweep.method_sets[method]):
+            try:
+                build_config(METHODS.get(method).Config, combo, where=f"{method} config")
+            except ConfigError as e:
+                raise ConfigError(f"{where}set: {e}") from None
+
+
+def expand(sweep: SweepSpec) -> list[RunSpec]:
     """Every run of the sweep, as resolved `RunSpec`s (method configs validated against each method).
 
-    `method_sets` holds per-method config (lists are grids); `shared_sets` (from `--set`) applies each key to the
-    methods whose config has it, and a key that no method has is an error.
+    `sweep.method_sets` holds per-method config (lists are grids); `sweep.sets` (from `--set`) applies each key
+    to the methods whose config has it, and a key that no method has is an error.
     """
-    from lampbench.methods.registry import METHODS
-    from lampbench.tasks.specs import get_task
-
-    methods, tasks = list(methods), [get_task(t).name for t in tasks]
-    budgets = [parse_budget(b) if isinstance(b, str) else float(b) for b in budgets]
-    shared_sets = shared_sets or {}
-    classes = {m: METHODS.get(m) for m in methods}
-    fields = {m: {f.name for f in dataclasses.fields(c.Config)} for m, c in classes.items()}
-    orphan = [k for k in shared_sets if not any(k in f for f in fields.values())]
+    if not (sweep.methods and sweep.tasks and sweep.budgets):
+        raise ConfigError("the sweep has no runs: give methods, tasks and budgets, or a config file with them")
+    tasks = [get_task(t).name for t in sweep.tasks]
+    classes = {m: METHODS.get(m) for m in sweep.methods}
+    keys = {m: set(config_keys(c.Config)) for m, c in classes.items()}
+    orphan = [k for k in sweep.sets if not any(k in known for known in keys.values())]
     if orphan:
         raise ConfigError(f"--set {', '.join(orphan)}: no method of this sweep has such a config key")
     specs = []
-    for method in methods:
-        own = {k: v for k, v in shared_sets.items() if k in fields[method]}
-        for combo in grid({**own, **(method_sets or {}).get(method, {})}):
-            config = build_config(classes[method].Config, combo, where=f"{method} config")
-            for task, budget, seed in itertools.product(tasks, budgets, seeds):
+    for method in sweep.methods:
+        own = {k: v for k, v in sweep.sets.items() if k in keys[method]}
+        for combo in grid({**own, **sweep.method_sets.get(method, {})}):
+            config = dataclasses.asdict(build_config(classes[method].Config, combo, where=f"{method} config"))
+            for task, budget, seed in itertools.product(tasks, sweep.budgets, sweep.seeds):
                 specs.append(
-                    RunSpec(
-                        method=method,
-                        task=task,
-                        budget=budget,
-                        seed=int(seed),
-                        method_config=dataclasses.asdict(config),
-                        **(run_options or {}),
-                    )  # fmt: skip
+                    RunSpec(method=method, task=task, budget=budget, seed=seed, method_config=config, **sweep.run)
                 )
     return specs
 
 
-def execute(spec: RunSpec, out: str, force: bool = False, progress: bool = False) -> dict[str, Any]:
-    """Run one spec in this process: resolve its method, build its config, run, return the record."""
-    from lampbench.harness.run.runner import run
-    from lampbench.methods.registry import METHODS
+def execute(
+    spec: RunSpec, out: str, force: bool = False, progress: bool = False, data: RunInputs | None = None
+) -> dict[str, Any]:
+    """Run one spec in this process: resolve its method, build its config, run, return the record.
 
+    `data` is the run's users, loaded already (else the runner loads them).
+    """
     cls = METHODS.get(spec.method)
     config = build_config(cls.Config, spec.method_config, where=f"{spec.method} config")
-    return run(spec, cls(config), store=Store(out), force=force, progress=progress)
+    return run(spec, cls(config), store=Store(out), force=force, progress=progress, data=data)
 
 
 def _safe_execute(spec: RunSpec, out: str, force: bool, threads: int | None = None) -> dict[str, Any]:
@@ -133,30 +163,25 @@ def _error_record(spec: RunSpec, error: BaseException) -> dict[str, Any]:
 def run_sweep(
     specs: list[RunSpec],
     out: Path | str,
+    sweep: SweepSpec | None = None,
     *,
     force: bool = False,
-    executor: str = "local",
-    ray_address: str | None = None,
-    cpus_per_run: int | None = None,
     on_done: Callable[[dict[str, Any]], None] | None = None,
 ) -> Counter:
-    """Run every spec (finished ones are reused unless `force`); returns counts by outcome.
+    """Run every spec (finished ones are reused unless `force`) where `sweep` says; returns counts by outcome.
 
     A failing run is recorded as `error` and the others go on. Budgets are wall-clock, so runs never share a
     device unless told: locally they run one after another; on Ray each run reserves a whole node's CPUs
     (`cpus_per_run` to reserve fewer, so several runs share a node) or one GPU on GPU nodes, and its torch
     threads are set to the CPUs it holds.
     """
-    if cpus_per_run is not None and cpus_per_run < 1:
-        raise ValueError(f"--cpus-per-run must be at least 1, not {cpus_per_run}")
+    sweep = sweep or SweepSpec()
     counts: Counter = Counter()
     records: Iterable[dict[str, Any]]
-    if executor == "local":
-        records = (_safe_execute(spec, str(out), force, cpus_per_run) for spec in specs)
-    elif executor == "ray":
-        records = _ray_records(specs, str(Path(out).resolve()), force, ray_address, cpus_per_run)
+    if sweep.executor == "ray":
+        records = _ray_records(specs, str(Path(out).resolve()), force, sweep.ray_address, sweep.cpus_per_run)
     else:
-        raise ValueError(f"--executor must be local or ray, not {executor!r}")
+        records = (_safe_execute(spec, str(out), force, sweep.cpus_per_run) for spec in specs)
     for record in records:
         counts["reused" if record.get("reused") else record["status"]] += 1
         if on_done is not None:
@@ -185,7 +210,7 @@ def _ray_records(specs: list[RunSpec], out: str, force: bool, address: str | Non
     try:
         import ray
     except ImportError:
-        raise ValueError("--executor ray needs Ray: pip install 'ray>=2.9'") from None
+        raise ConfigError("--executor ray needs Ray: pip install 'ray>=2.9'") from None
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)

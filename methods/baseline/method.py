@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lampbench.methods.lib.prompt_budget import fit_query
 from lampbench.methods.contract import Context, MethodConfig, PromptMethod
+from lampbench.methods.lib.prompt_budget import fit_query
 from lampbench.tasks.specs import Query, User
 
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from lampbench.methods.contract import MethodConfig
+from lampbench.methods.lib.checks import at_least, fraction
+from lampbench.tasks.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,8 @@ class ChameleonConfig(MethodConfig):
 
     def __post_init__(self) -> None:
         if self.unseen and self.mode != "group":
-            raise ValueError("unseen=true needs mode=group: unseen users are answered with group directions")
-        for name in ("group_size", "history_k", "n_layers", "ccs_restarts", "ccs_epochs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.insight_max_tokens < 1:
-            raise ValueError(f"insight_max_tokens must be at least 1, got {self.insight_max_tokens}")
-        if not 0 < self.fit_share <= 1:
-            raise ValueError(f"fit_share must be in (0, 1], got {self.fit_share}")
+            raise ConfigError("unseen=true needs mode=group: unseen users are answered with group directions")
+        at_least(self, 1, "group_size", "history_k", "n_layers", "ccs_restarts", "ccs_epochs", "insight_max_tokens")
+        if self.ccs_lr <= 0 or self.ccs_weight_decay < 0:
+            raise ConfigError(f"ccs_lr > 0, ccs_weight_decay >= 0 needed; got {self.ccs_lr}, {self.ccs_weight_decay}")
+        fraction(self, "fit_share", closed=True)

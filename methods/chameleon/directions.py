@@ -117,12 +117,7 @@ def train_ccs(
     """
     layers, _, d = p.shape
     device = torch.device(device)
-    p, n = p.to(device).double(), n.to(device).double()
-    pooled = torch.cat([p, n], dim=1)
-    mean = pooled.mean(dim=1, keepdim=True)
-    scale = (pooled - mean).pow(2).mean(dim=(1, 2), keepdim=True).sqrt().clamp_min(1e-12)
-    xp, xn = ((p - mean) / scale).float(), ((n - mean) / scale).float()
-
+    xp, xn = _standardised(p.to(device), n.to(device))
     gen = torch.Generator().manual_seed(seed)
     bound = d**-0.5  # nn.Linear's default initialisation, as in Burns et al.'s probe
     theta = ((torch.rand(layers, restarts, d, generator=gen) * 2 - 1) * bound).to(device).requires_grad_()
@@ -144,13 +139,29 @@ def train_ccs(
             if stop is not None and done % CHECK_EVERY == 0 and done < epochs and stop():
                 break
     with torch.no_grad():
-        final = losses()
-        best = final.argmin(dim=1)
-        rows = torch.arange(layers, device=device)
-        direction = theta.detach()[rows, best]
-        toward_neutral = torch.sign(((xn - xp) @ direction.unsqueeze(-1)).sum(dim=(1, 2)))
-        direction = direction * torch.where(toward_neutral == 0, 1.0, toward_neutral).unsqueeze(-1)
-        return direction.cpu(), final[rows, best].cpu(), done
+        direction, loss = _best_oriented(theta.detach(), losses(), xp, xn)
+        return direction, loss, done
+
+
+def _standardised(p: torch.Tensor, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both sides centred on their pooled mean and scaled by one pooled RMS per layer (see `train_ccs`), fp32."""
+    p, n = p.double(), n.double()
+    pooled = torch.cat([p, n], dim=1)
+    mean = pooled.mean(dim=1, keepdim=True)
+    scale = (pooled - mean).pow(2).mean(dim=(1, 2), keepdim=True).sqrt().clamp_min(1e-12)
+    return ((p - mean) / scale).float(), ((n - mean) / scale).float()
+
+
+def _best_oriented(
+    theta: torch.Tensor, final: torch.Tensor, xp: torch.Tensor, xn: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each layer's lowest-loss probe direction, pointing from the personalized side to the neutral; on the CPU."""
+    best = final.argmin(dim=1)
+    rows = torch.arange(theta.shape[0], device=theta.device)
+    direction = theta[rows, best]
+    toward_neutral = torch.sign(((xn - xp) @ direction.unsqueeze(-1)).sum(dim=(1, 2)))
+    direction = direction * torch.where(toward_neutral == 0, 1.0, toward_neutral).unsqueeze(-1)
+    return direction.cpu(), final[rows, best].cpu()
 
 
 @contextmanager

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from lampbench.methods.lib.rows import Rows
 from lampbench.methods.chameleon.directions import Directions
+from lampbench.methods.lib.rows import Rows
 
 Hook = Callable[[torch.nn.Module, Any, Any], Any]
 

@@ -52,9 +52,6 @@ from typing import Any
 
 import torch
 
-from lampbench.methods.lib.prompt_budget import fit_query, fit_with
-from lampbench.methods.lib.rows import answer_rows
-from lampbench.methods.contract import Context, Method
 from lampbench.methods.chameleon.config import ChameleonConfig
 from lampbench.methods.chameleon.directions import Directions, find_directions, mlp_outputs
 from lampbench.methods.chameleon.editing import row_edited
@@ -73,6 +70,9 @@ from lampbench.methods.chameleon.selfdata import (
     preference_answers,
     selected_history,
 )
+from lampbench.methods.contract import Context, Method
+from lampbench.methods.lib.prompt_budget import fit_query, fit_with
+from lampbench.methods.lib.rows import answer_rows
 from lampbench.tasks.specs import Query, User
 
 PHASES = ("history", "insights", "pairs", "embeddings", "directions")

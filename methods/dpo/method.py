@@ -17,17 +17,18 @@ import random
 from collections.abc import Sequence
 
 from lampbench.methods.contract import Context
+from lampbench.methods.dpo.config import DpoConfig
 from lampbench.methods.lib.adapters import ensure_adapter, fresh_adapter, lora_config
-from lampbench.methods.aloe.method import HistoryMethod
-from lampbench.methods.lib.train_config import DpoConfig
 from lampbench.methods.lib.examples import Example
-from lampbench.methods.lib.trl_train import seed_for, train_dpo
+from lampbench.methods.lib.history_lora import HistoryLora
+from lampbench.methods.lib.outcome import seed_for
+from lampbench.methods.lib.trl_train import train_dpo
 from lampbench.tasks.specs import User
 
 Pair = tuple[str, str, str]  # (prompt, chosen, rejected)
 
 
-class Dpo(HistoryMethod):
+class Dpo(HistoryLora):
     """DPO of one LoRA (r 256, alpha 128, beta 0.1) on the training users' preference pairs."""
 
     Config = DpoConfig
@@ -42,9 +43,9 @@ class Dpo(HistoryMethod):
         random.Random(seed).shuffle(examples)
         pairs, made = self.make_pairs(ctx, examples)
         backbone = ctx.backbone
-        ensure_adapter(backbone, self.ADAPTER, lora_config(cfg))
+        ensure_adapter(backbone, self.ADAPTER, lora_config(cfg.train))
         fresh_adapter(backbone, self.ADAPTER, seed)  # B = 0: the reference trl computes is the base model
-        outcome = train_dpo(ctx, pairs, cfg, beta=cfg.beta, deadline=None, seed=seed)
+        outcome = train_dpo(ctx, pairs, cfg.train, beta=cfg.beta, deadline=None, seed=seed)
         self._weights = backbone.adapter_state(self.ADAPTER) if outcome.trained else None
         backbone.activate_lora([])  # between a method's answers the backbone is the base
         ctx.report["collective"] = {"train_users": len(train), "pairs": cfg.pairs, **made, **outcome.report()}

@@ -20,15 +20,16 @@ from typing import Any
 
 import torch
 
-from lampbench.methods.lib.rows import Rows, answer_rows
 from lampbench.methods.contract import Context
-from lampbench.methods.lib.train_config import TrainConfig
 from lampbench.methods.lib.examples import Example
-from lampbench.methods.lib.trl_train import NO_TIME, Outcome, train_sft
+from lampbench.methods.lib.outcome import NO_TIME, Outcome
+from lampbench.methods.lib.rows import Rows, answer_rows
+from lampbench.methods.lib.train_config import LoraTrain
+from lampbench.methods.lib.trl_train import train_sft
 from lampbench.tasks.specs import User
 
 
-def lora_config(cfg: TrainConfig, target_modules: Sequence[str] | None = None):
+def lora_config(cfg: LoraTrain, target_modules: Sequence[str] | None = None):
     """The `peft.LoraConfig` a method's config asks for."""
     from peft import LoraConfig
 
@@ -70,7 +71,7 @@ def fresh_adapter(backbone, name: str, seed: int) -> None:
 
 
 def train_adapter(
-    ctx: Context, name: str, config, examples: Sequence[Example], cfg: TrainConfig, *, deadline: float | None,
+    ctx: Context, name: str, config, examples: Sequence[Example], cfg: LoraTrain, *, deadline: float | None,
     seed: int, epochs: float | None = None,
 ) -> tuple[dict[str, torch.Tensor] | None, Outcome]:  # fmt: skip
     """Train adapter `name` from fresh on `examples`; its weights (None when no step ran) and the outcome."""

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from lampbench.methods.lib.prompt_budget import fit_query
 from lampbench.methods.contract import Context
+from lampbench.methods.lib.prompt_budget import fit_query
 from lampbench.tasks.prompts import rag_prompt
 from lampbench.tasks.specs import TaskSpec, User
 
@@ -33,6 +33,18 @@ class Example:
     prompt: str
     target: str
     input: str
+
+
+def encode_example(backbone, example: Example, max_target_tokens: int) -> tuple[list[int], list[int]]:
+    """(prompt ids, target ids): how both training engines (and Per-Pcs' scoring) tokenise an example.
+
+    The prompt goes through the chat template exactly as `Backbone.generate` sees it; it is already within the
+    run's prompt budget (`fit_prompt`, when the example was made). The one rule for a row that does not fit: the
+    target is cut to its first `max_target_tokens` tokens, never skipped, and an end-of-turn token follows it.
+    """
+    tokenizer = backbone.tokenizer
+    target = tokenizer(example.target, add_special_tokens=False)["input_ids"][:max_target_tokens]
+    return backbone.encode(example.prompt), target + [tokenizer.eos_token_id]
 
 
 def fit_prompt(ctx: Context, text: str) -> str:

@@ -20,14 +20,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
 from lampbench.harness.services.backbone import pad_batch
+from lampbench.harness.services.budget import Pace
 from lampbench.methods.contract import Context
-from lampbench.methods.lib.examples import Example
-from lampbench.methods.lib.trl_train import NO_EXAMPLES, NO_TIME, UNBOUNDED_STEPS, Outcome
+from lampbench.methods.lib.examples import Example, encode_example
+from lampbench.methods.lib.outcome import NO_EXAMPLES, NO_TIME, UNBOUNDED_STEPS, Outcome
+from lampbench.methods.lib.schedule import lr_factor
 
 #: Called before each forward pass with the batch's prompt lengths and padded width (PerFit marks positions).
 Mark = Callable[[torch.Tensor, int], None]
@@ -35,12 +38,13 @@ Mark = Callable[[torch.Tensor, int], None]
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """How `train_parameters` trains: AdamW settings, batch, schedule and target length."""
+    """How `train_parameters` trains: AdamW settings, batch, schedule (`schedule.lr_factor`) and target length."""
 
     learning_rate: float
     max_grad_norm: float
     batch_size: int
-    linear_decay: bool = True
+    lr_scheduler: Literal["linear", "constant"] = "linear"
+    warmup_ratio: float = 0.0
     max_target_tokens: int = 128
 
 
@@ -58,9 +62,8 @@ def frozen(model: torch.nn.Module) -> Iterator[None]:
 
 
 def tokenize(backbone, example: Example, max_target_tokens: int) -> tuple[list[int], list[int]]:
-    """(prompt ids through the chat template, target ids + end-of-turn)."""
-    target = backbone.tokenizer(example.target, add_special_tokens=False)["input_ids"][:max_target_tokens]
-    return backbone.encode(example.prompt), target + [backbone.tokenizer.eos_token_id]
+    """(prompt ids through the chat template, target ids + end-of-turn): `examples.encode_example`."""
+    return encode_example(backbone, example, max_target_tokens)
 
 
 def lm_loss(model, rows: Sequence[tuple[list[int], list[int]]], pad_id: int, mark: Mark | None = None) -> torch.Tensor:
@@ -102,8 +105,8 @@ def train_parameters(
     """Train the parameters in `groups` (AdamW parameter groups) for `steps` steps with `hooks` installed.
 
     `hooks` is what makes the parameters act on the model (a `Backbone.hooks` block); it is entered once, around
-    the whole loop. The learning rate decays linearly to 0 over the planned steps (or stays constant); with
-    `steps=None` the loop trains until its time is spent, the decay over the steps the time left affords.
+    the whole loop. The learning rate follows `cfg`'s schedule over the planned steps; with `steps=None` the loop
+    trains until its time is spent, the schedule over the steps the time left affords.
     """
     clock, backbone = ctx.clock, ctx.backbone
     fill = steps is None
@@ -116,7 +119,22 @@ def train_parameters(
         outcome.skipped = NO_TIME
         return outcome
     pace = clock.pace(deadline)
-    per_epoch = -(-len(examples) // cfg.batch_size)
+    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
+    total = _total_steps(pace, planned, -(-len(examples) // cfg.batch_size), fill)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total(s), cfg, 0.0))
+    start = clock.spent
+    pace.restart()
+    with torch.enable_grad(), frozen(backbone.model), hooks:
+        _steps(ctx, examples, cfg, (optimizer, scheduler), [p for g in groups for p in g["params"]], pace,
+               outcome, seed=seed, mark=mark)  # fmt: skip
+    if outcome.steps == 0:
+        outcome.skipped = NO_TIME
+    outcome.seconds = clock.spent - start
+    return outcome
+
+
+def _total_steps(pace: Pace, planned: int, per_epoch: int, fill: bool) -> Callable[[int], int]:
+    """The schedule's total at a step: the planned steps, or (filling the time) those the time left affords."""
 
     def total(step: int) -> int:
         if not fill:
@@ -124,33 +142,32 @@ def train_parameters(
         left = pace.steps_left()
         return max(step + 1, step + left if left is not None else per_epoch)
 
-    params = [p for g in groups for p in g["params"]]
-    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
-    linear = cfg.linear_decay
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total(s)) if linear else 1.0)
+    return total
+
+
+def _steps(
+    ctx: Context, examples: Sequence[Example], cfg: LoopConfig, optimization: tuple, params: list, pace: Pace,
+    outcome: Outcome, *, seed: int, mark: Mark | None,
+) -> None:  # fmt: skip
+    """The loop itself: a step only when the pace says it fits; each example tokenised when first drawn."""
+    backbone = ctx.backbone
+    optimizer, scheduler = optimization
     tokens: dict[int, tuple[list[int], list[int]]] = {}  # tokenized when first drawn: a stage may stop early
     pad_id = backbone.tokenizer.pad_token_id
-    start = clock.spent
-    pace.restart()
-    with torch.enable_grad(), frozen(backbone.model), hooks:
-        for batch in batches(len(examples), cfg.batch_size, planned, seed):
-            if not pace.next_fits():
-                outcome.stopped_by_budget = True
-                break
-            for i in batch:
-                if i not in tokens:
-                    tokens[i] = tokenize(backbone, examples[i], cfg.max_target_tokens)
-            loss = lm_loss(backbone.model, [tokens[i] for i in batch], pad_id, mark)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            pace.tick()  # before the schedule's next value, which reads the measured pace
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            outcome.steps += 1
-            outcome.examples_seen += len(batch)
-            outcome.losses.append(float(loss.detach()))
-    if outcome.steps == 0:
-        outcome.skipped = NO_TIME
-    outcome.seconds = clock.spent - start
-    return outcome
+    for batch in batches(len(examples), cfg.batch_size, outcome.planned_steps, seed):
+        if not pace.next_fits():
+            outcome.stopped_by_budget = True
+            break
+        for i in batch:
+            if i not in tokens:
+                tokens[i] = encode_example(backbone, examples[i], cfg.max_target_tokens)
+        loss = lm_loss(backbone.model, [tokens[i] for i in batch], pad_id, mark)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        optimizer.step()
+        pace.tick()  # before the schedule's next value, which reads the measured pace
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        outcome.steps += 1
+        outcome.examples_seen += len(batch)
+        outcome.losses.append(float(loss.detach()))

@@ -2,7 +2,7 @@
 
 Both trainers get the foundation's `budget_callback` (training stops before a step the time left cannot afford,
 from the measured cost of the last steps), our own optimizer and learning-rate schedule (see
-`TrainConfig.schedule_by`), and a model that is the shared backbone with an adapter already injected and
+`LoraTrain.schedule_by`), and a model that is the shared backbone with an adapter already injected and
 activated: the trainer sees a plain `transformers` model whose only trainable weights are that adapter's. A
 trainer always runs its first step, so the clock is checked before one is built and again before it starts; when
 no step can run, the outcome says why and the caller answers with what it has.
@@ -19,9 +19,7 @@ import math
 import os
 import tempfile
 import warnings
-import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -29,92 +27,31 @@ import torch
 from lampbench.harness.services.backbone import pad_batch
 from lampbench.harness.services.budget import Clock, Pace, budget_callback
 from lampbench.methods.contract import Context
-from lampbench.methods.lib.train_config import TrainConfig
-from lampbench.methods.lib.examples import Example
-
-NO_TIME = "budget too small for one training step"
-NO_EXAMPLES = "no training examples"
-#: `epochs: budget`: train until the stage's time is spent.
-BUDGET = "budget"
-#: The step cap of a stage that fills its budget (`max_steps` caps it further): in practice the time stops it.
-UNBOUNDED_STEPS = 1_000_000
-
-
-def fills_budget(epochs: float | str | None) -> bool:
-    """Whether an `epochs` setting is the budget-filling policy."""
-    return epochs == BUDGET
+from lampbench.methods.lib.examples import Example, encode_example
+from lampbench.methods.lib.outcome import (  # noqa: F401 - NO_EXAMPLES, seed_for: importable from here too
+    NO_EXAMPLES,
+    NO_TIME,
+    UNBOUNDED_STEPS,
+    Outcome,
+    examples_seen,
+    fills_budget,
+    seed_for,
+)
+from lampbench.methods.lib.schedule import lr_factor
+from lampbench.methods.lib.train_config import LoraTrain
 
 
-@dataclass
-class Outcome:
-    """What one training stage did (recorded in the run's method report)."""
-
-    examples: int
-    examples_seen: int = 0
-    steps: int = 0
-    planned_steps: int = 0
-    stopped_by_budget: bool = False
-    skipped: str | None = None
-    seconds: float = 0.0
-    fills_budget: bool = False
-    losses: list[float] = field(default_factory=list)
-    margins: list[float] = field(default_factory=list)
-
-    @property
-    def trained(self) -> bool:
-        return self.steps > 0
-
-    def report(self) -> dict[str, Any]:
-        """Plain-JSON summary: counts, and the first and last loss (and DPO reward margin)."""
-        out = {k: v for k, v in asdict(self).items() if k not in ("losses", "margins")}
-        out["seconds"] = round(self.seconds, 3)
-        out["epochs_done"] = round(self.examples_seen / self.examples, 3) if self.examples else 0.0
-        if self.fills_budget:
-            out["planned_steps"] = None  # as many as the time allowed
-        for name, values in (("loss", self.losses), ("margin", self.margins)):
-            if values:
-                out[f"first_{name}"], out[f"last_{name}"] = round(values[0], 5), round(values[-1], 5)
-        return out
-
-
-def seed_for(seed: int, key: str) -> int:
-    """A per-user (or per-stage) seed: results do not depend on which users came before."""
-    return (seed * 1_000_003 + zlib.crc32(key.encode())) % 2**31
-
-
-def examples_seen(n: int, batch: int, accum: int, steps: int) -> int:
-    """Examples the optimizer consumed in `steps` steps (the last batch of an epoch may be short)."""
-    micro = math.ceil(n / batch)
-    per_epoch = math.ceil(micro / accum)
-    epochs, rest = divmod(steps, per_epoch)
-    return epochs * n + min(n, rest * accum * batch)
-
-
-def steps_per_epoch(n: int, cfg: TrainConfig) -> int:
+def steps_per_epoch(n: int, cfg: LoraTrain) -> int:
     return math.ceil(math.ceil(n / cfg.batch_size) / cfg.grad_accum)
 
 
-def planned_steps(n: int, cfg: TrainConfig, epochs: float | str) -> int:
+def planned_steps(n: int, cfg: LoraTrain, epochs: float | str) -> int:
     """Optimizer steps for `epochs` passes over `n` examples, capped by `max_steps` (`epochs: budget`: no end)."""
     total = UNBOUNDED_STEPS if fills_budget(epochs) else math.ceil(float(epochs) * steps_per_epoch(n, cfg))
     return min(total, cfg.max_steps) if cfg.max_steps > 0 else total
 
 
-def lr_factor(step: int, total: int, cfg: TrainConfig, time_fraction: float) -> float:
-    """Warm-up then decay; progress is the step fraction, or the time fraction when that is further along."""
-    warm = max((step + 1) / max(total, 1), time_fraction)  # the warm-up counts the step about to be taken
-    if cfg.warmup_ratio > 0 and warm < cfg.warmup_ratio:
-        return warm / cfg.warmup_ratio
-    progress = max(step / max(total, 1), time_fraction)
-    rest = min(1.0, max(0.0, (progress - cfg.warmup_ratio) / max(1e-9, 1 - cfg.warmup_ratio)))
-    if cfg.lr_scheduler == "linear":
-        return 1.0 - rest
-    if cfg.lr_scheduler == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * rest))
-    return 1.0
-
-
-def _optimizer(model, cfg: TrainConfig, pace: Pace, total: int, fill: bool):
+def _optimizer(model, cfg: LoraTrain, pace: Pace, total: int, fill: bool):
     """AdamW (no decay on biases and norms) and our schedule; plus a callback that starts the schedule's clock.
 
     The schedule's time runs from the first step (`on_train_begin`), not from when the optimizer is built: what
@@ -147,7 +84,7 @@ def _optimizer(model, cfg: TrainConfig, pace: Pace, total: int, fill: bool):
     return (optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)), ScheduleStart()
 
 
-def _arguments(cfg: TrainConfig, model, out_dir: str, seed: int, steps: int) -> dict[str, Any]:
+def _arguments(cfg: LoraTrain, model, out_dir: str, seed: int, steps: int) -> dict[str, Any]:
     """TrainingArguments shared by SFTConfig and DPOConfig: fp32 on CPU, bf16 on CUDA, nothing written or printed.
 
     `steps` is the planned number of optimizer steps (epochs, capped by `max_steps`): given as `max_steps`, so
@@ -223,7 +160,7 @@ def _planned(clock: Clock, deadline: float | None, n: int, steps: int) -> Outcom
 
 
 def _train(
-    trainer_class, ctx: Context, args, rows: list[dict], outcome: Outcome, deadline: float | None, cfg: TrainConfig
+    trainer_class, ctx: Context, args, rows: list[dict], outcome: Outcome, deadline: float | None, cfg: LoraTrain
 ) -> Outcome:  # fmt: skip
     """Build a trl trainer on the shared model, with the budget and schedule callbacks and our optimizer; train it."""
     from datasets import Dataset
@@ -257,19 +194,16 @@ def _train(
 
 
 def _tokenized(ctx: Context, examples: Sequence[Example], max_target_tokens: int) -> list[dict[str, list[int]]]:
-    """Prompt through the chat template exactly as `Backbone.generate` sees it, then the target and end-of-turn."""
-    backbone = ctx.backbone
-    tokenizer, eos = backbone.tokenizer, backbone.tokenizer.eos_token_id
+    """Each example as SFT's row: the ids of prompt + target (`encode_example`), the loss on the target only."""
     rows = []
     for ex in examples:
-        prompt = backbone.encode(ex.prompt)
-        target = tokenizer(ex.target, add_special_tokens=False)["input_ids"][:max_target_tokens] + [eos]
+        prompt, target = encode_example(ctx.backbone, ex, max_target_tokens)
         rows.append({"input_ids": prompt + target, "completion_mask": [0] * len(prompt) + [1] * len(target)})
     return rows
 
 
 def train_sft(
-    ctx: Context, examples: Sequence[Example], cfg: TrainConfig, *, deadline: float | None, seed: int,
+    ctx: Context, examples: Sequence[Example], cfg: LoraTrain, *, deadline: float | None, seed: int,
     epochs: float | None = None,
 ) -> Outcome:  # fmt: skip
     """Supervised fine-tuning (loss on the target only) of whatever is trainable in the backbone's model."""
@@ -290,7 +224,7 @@ def train_sft(
 
 
 def affordable_pairs(
-    ctx: Context, pairs: Sequence[tuple[str, str, str]], cfg: TrainConfig, deadline: float | None
+    ctx: Context, pairs: Sequence[tuple[str, str, str]], cfg: LoraTrain, deadline: float | None
 ) -> int:
     """How many pairs the time left can take through DPO: reference log-probs once, then `epochs` of training.
 
@@ -319,7 +253,7 @@ def affordable_pairs(
 
 
 def train_dpo(
-    ctx: Context, pairs: Sequence[tuple[str, str, str]], cfg: TrainConfig, *, beta: float,
+    ctx: Context, pairs: Sequence[tuple[str, str, str]], cfg: LoraTrain, *, beta: float,
     deadline: float | None, seed: int,
 ) -> Outcome:  # fmt: skip
     """DPO on (prompt, chosen, rejected) triples; the reference is the model as it is when this is called.

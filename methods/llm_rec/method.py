@@ -40,9 +40,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lampbench.methods.lib.prompt_budget import fit_query, fit_with, record_coverage, render_history
 from lampbench.methods.contract import Context, MethodConfig, PromptMethod
-from lampbench.methods.rag.method import Rag, RagConfig
+from lampbench.methods.lib.checks import at_least
+from lampbench.methods.lib.prompt_budget import fit_query, fit_with, record_coverage, render_history
+from lampbench.methods.lib.retrieval import Retrieval
+from lampbench.tasks.errors import ConfigError
 from lampbench.tasks.specs import Query, User
 
 Strategy = Literal["basic", "recommendation", "engagement", "recommendation+engagement"]
@@ -82,11 +84,9 @@ class LlmRecConfig(MethodConfig):
 
     def __post_init__(self) -> None:
         if self.strategy not in TEMPLATES:
-            raise ValueError(f"llm-rec: strategy must be one of {', '.join(TEMPLATES)}, not {self.strategy!r}")
-        if self.n_history < 1 or self.item_words < 1 or self.summary_max_new_tokens < 1:
-            raise ValueError("llm-rec: n_history, item_words and summary_max_new_tokens must be >= 1")
-        if self.summary_prompt_tokens < 0:
-            raise ValueError("llm-rec: summary_prompt_tokens must be >= 0")
+            raise ConfigError(f"strategy must be one of {', '.join(TEMPLATES)}, not {self.strategy!r}")
+        at_least(self, 1, "n_history", "item_words", "summary_max_new_tokens")
+        at_least(self, 0, "summary_prompt_tokens")
 
 
 @dataclass(frozen=True)
@@ -118,11 +118,11 @@ class LlmRec(PromptMethod):
 
     def __init__(self, config: LlmRecConfig | None = None):
         super().__init__(config)
-        self._rag = Rag(RagConfig(k=self.config.n_history, retriever=self.config.select))
+        self._rag = Retrieval(self.config.n_history, self.config.select)
 
     def selections(self, ctx: Context, user: User) -> dict[str, list[dict[str, Any]]]:
         """Query id -> the history items its summary is written from, best first."""
-        index = self._rag.personalize(ctx, user)
+        index = self._rag.index(ctx, user)
         if self.config.select in ("bm25", "dense"):
             return {q.id: self._rag.retrieve(ctx, index, ctx.task.query(q.input)) for q in user.queries}
         shared = self._rag.retrieve(ctx, index, "")  # recency and random do not look at the query

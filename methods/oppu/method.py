@@ -2,7 +2,7 @@
 
 Stage 1 trains one task LoRA on the training users (their questions with gold outputs, as OPPU's `task_LoRA.py`;
 `source` adds their history items). PerFit's collective stage learns from other examples by default, the training
-users' history items (`stage1_source=history`); `task_source=history` (oppu) or `source=history` (lora-c) makes
+users' history items (`stage1_source=history`); `task.source=history` (oppu) or `source=history` (lora-c) makes
 them the same. Stage 2 trains one LoRA per evaluation user, from a fresh adapter, on that
 user's history items turned into task examples, and stores the adapter's weights as the user's state. `oppu`
 merges stage 1 into the base weights before stage 2, as OPPU does (`merge_and_unload`): the merge changes the
@@ -19,21 +19,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lampbench.methods.contract import Context, Method, PromptMethod
-from lampbench.methods.lib.adapters import (
-    answering_with,
-    ensure_adapter,
-    generate_users,
-    lora_config,
-    record_user,
-    train_adapter,
-)
-from lampbench.methods.lib.train_config import LoraCConfig, LoraPConfig, OppuConfig
+from lampbench.methods.lib.adapters import answering_with, generate_users, lora_config, record_user, train_adapter
 from lampbench.methods.lib.examples import fit_prompt, item_examples, task_examples
+from lampbench.methods.lib.outcome import seed_for
 from lampbench.methods.lib.saved import load_lora, save_lora
-from lampbench.methods.lib.trl_train import seed_for
+from lampbench.methods.lib.task_lora import TASK, merge_task_lora, restore_task_lora
+from lampbench.methods.oppu.config import LoraCConfig, LoraPConfig, OppuConfig
 from lampbench.tasks.specs import Query, User
 
-TASK, USER = "task", "user"
+#: The adapter name of a user's LoRA.
+USER = "user"
 
 
 class LoraC(PromptMethod):
@@ -51,7 +46,7 @@ class LoraC(PromptMethod):
         cfg = self.config
         examples = task_examples(ctx, train, cfg.source)
         self._task, outcome = train_adapter(
-            ctx, TASK, lora_config(cfg), examples, cfg, deadline=None, seed=seed_for(ctx.seed, "lora-c")
+            ctx, TASK, lora_config(cfg.train), examples, cfg.train, deadline=None, seed=seed_for(ctx.seed, "lora-c")
         )
         ctx.report["collective"] = {"train_users": len(train), **outcome.report()}
 
@@ -74,7 +69,7 @@ class LoraC(PromptMethod):
     def load_collective(self, ctx: Context, path: Path) -> bool:
         found, self._task = load_lora(path, TASK)
         if found:
-            restore_task_lora(ctx, self._task, lora_config(self.config), merge=False)
+            restore_task_lora(ctx, self._task, lora_config(self.config.train), merge=False)
         return found
 
 
@@ -87,7 +82,7 @@ class LoraP(Method):
     def personalize(self, ctx: Context, user: User) -> dict | None:
         cfg = self.config
         state, outcome = train_adapter(
-            ctx, USER, lora_config(cfg), item_examples(ctx, user), cfg,
+            ctx, USER, lora_config(cfg.train), item_examples(ctx, user), cfg.train,
             deadline=ctx.user_deadline(user, cfg.budget_split), seed=seed_for(ctx.seed, user.id),
         )  # fmt: skip
         record_user(ctx, user, outcome)
@@ -99,7 +94,7 @@ class LoraP(Method):
     def predict_batch(self, ctx: Context, items: Sequence[tuple[dict | None, Sequence[Query]]]) -> list[list[str]]:
         """Users share batches, each row with its own adapter (PEFT's mixed adapter batches, `generate_users`)."""
         prompts = [[fit_prompt(ctx, q.input) for q in queries] for _, queries in items]
-        return generate_users(ctx, prompts, USER, [state for state, _ in items], lora_config(self.config))
+        return generate_users(ctx, prompts, USER, [state for state, _ in items], lora_config(self.config.train))
 
 
 class Oppu(LoraP):
@@ -116,8 +111,9 @@ class Oppu(LoraP):
     def fit(self, ctx: Context, train: Sequence[User]) -> None:
         cfg = self.config
         self._task, ctx.report["collective"] = merge_task_lora(
-            ctx, train, cfg, deadline=ctx.clock.share(cfg.task_fraction), seed=seed_for(ctx.seed, "oppu-task")
-        )
+            ctx, train, cfg.train, cfg.task, deadline=ctx.clock.share(cfg.task_fraction),
+            seed=seed_for(ctx.seed, "oppu-task"),
+        )  # fmt: skip
 
     def collective_state(self) -> dict | None:
         return self._task
@@ -128,34 +124,7 @@ class Oppu(LoraP):
     def load_collective(self, ctx: Context, path: Path) -> bool:
         found, self._task = load_lora(path, TASK)
         if found:
-            restore_task_lora(ctx, self._task, lora_config(self.config, self.config.task_target_modules), merge=True)
+            config = lora_config(self.config.train, self.config.task.target_modules)
+            restore_task_lora(ctx, self._task, config, merge=True)
         return found
 
-
-def restore_task_lora(ctx: Context, state: dict | None, config, *, merge: bool) -> None:
-    """Put a saved task LoRA back on a fresh backbone: injected and switched off (lora-c), or folded in (oppu)."""
-    if state is None:
-        return
-    backbone = ctx.backbone
-    ensure_adapter(backbone, TASK, config)
-    backbone.load_adapter(state, TASK)
-    if merge:
-        backbone.remove_lora(TASK, merge=True)
-    else:
-        backbone.activate_lora([])  # between a method's answers the backbone is the base
-
-
-def merge_task_lora(
-    ctx: Context, users: Sequence[User], cfg: OppuConfig, *, deadline: float | None, seed: int
-) -> tuple[dict | None, dict]:
-    """OPPU's stage 1: a task LoRA on `users`, folded into the base weights; (its weights or None, a report).
-
-    An untrained LoRA (no time, or no examples) is dropped rather than merged: later stages start from the base.
-    """
-    examples = task_examples(ctx, users, cfg.task_source)
-    state, outcome = train_adapter(
-        ctx, TASK, lora_config(cfg, cfg.task_target_modules), examples, cfg, deadline=deadline, seed=seed,
-        epochs=cfg.task_epochs,
-    )  # fmt: skip
-    ctx.backbone.remove_lora(TASK, merge=state is not None)
-    return state, {"train_users": len(users), "merged": state is not None, **outcome.report()}

@@ -36,9 +36,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lampbench.methods.lib.prompt_budget import fit_query, fit_with, record_coverage, render_history
 from lampbench.methods.contract import Context, MethodConfig, PromptMethod
-from lampbench.methods.rag.method import Rag, RagConfig, RagState
+from lampbench.methods.lib.checks import at_least
+from lampbench.methods.lib.prompt_budget import fit_query, fit_with, record_coverage, render_history
+from lampbench.methods.lib.retrieval import HistoryIndex, Retrieval
 from lampbench.tasks.specs import Query, User
 
 #: Per-Pcs Table 5, per task; `lamp2n` is ours (see the module docstring).
@@ -85,10 +86,8 @@ class PagConfig(MethodConfig):
     )
 
     def __post_init__(self) -> None:
-        if self.k < 0 or self.n_items < 1 or self.item_words < 1 or self.profile_max_new_tokens < 1:
-            raise ValueError("pag: k must be >= 0; n_items, item_words and profile_max_new_tokens >= 1")
-        if self.profile_prompt_tokens < 0:
-            raise ValueError("pag: profile_prompt_tokens must be >= 0")
+        at_least(self, 0, "k", "profile_prompt_tokens")
+        at_least(self, 1, "n_items", "item_words", "profile_max_new_tokens")
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ class PagState:
     """A user's profile text (None: answer from the plain input) and, when k > 0, what rag retrieves from."""
 
     profile: str | None
-    rag: RagState | None = None
+    rag: HistoryIndex | None = None
 
 
 def sample_items(user: User, n: int, seed: int) -> list[dict[str, Any]]:
@@ -127,7 +126,7 @@ class Pag(PromptMethod):
 
     def __init__(self, config: PagConfig | None = None):
         super().__init__(config)
-        self._rag = Rag(RagConfig(k=self.config.k))
+        self._rag = Retrieval(self.config.k)
 
     def personalize(self, ctx: Context, user: User) -> PagState:
         if ctx.clock.expired or not user.profile:
@@ -139,7 +138,7 @@ class Pag(PromptMethod):
             return PagState(None)
         ctx.report.setdefault("profiles", {})[user.id] = profile
         record_coverage(ctx, personalized=True)
-        rag = self._rag.personalize(ctx, user) if self.config.k > 0 else None
+        rag = self._rag.index(ctx, user) if self.config.k > 0 else None
         return PagState(profile, rag)
 
     def write_profile(self, ctx: Context, user: User) -> str | None:

@@ -35,7 +35,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from lampbench.methods.contract import MethodConfig
-from lampbench.methods.lib.train_config import BUDGET_HELP, Epochs
+from lampbench.methods.lib.checks import at_least, fraction
+from lampbench.methods.lib.train_config import BUDGET_HELP, Epochs, check_epochs
+from lampbench.tasks.errors import ConfigError
 
 #: PerFit's batch sizes where they are not 16 (Section 4.1: "Product Rating (batch size 2) and Scholarly Title
 #: Generation (batch size 4) due to computational requirements").
@@ -86,11 +88,14 @@ class PerFitConfig(MethodConfig):
         return self.batch_size or PAPER_BATCH.get(task, 16)
 
     def __post_init__(self) -> None:
-        if self.batch_size < 0:
-            raise ValueError("perfit: batch_size must be >= 0 (0: the paper's per task)")
-        if min(self.r1, self.r2) < 1:
-            raise ValueError("perfit: ranks r1 and r2 must be at least 1")
-        if self.first_n < 0 or self.last_n < 0 or self.first_n + self.last_n == 0:
-            raise ValueError("perfit: first_n and last_n must be >= 0, and not both 0")
-        if not 0.0 < self.stage1_fraction <= 1.0:
-            raise ValueError("perfit: stage1_fraction must be in (0, 1]")
+        at_least(self, 0, "batch_size", "first_n", "last_n")
+        at_least(self, 1, "r1", "r2", "max_target_tokens")
+        if self.first_n + self.last_n == 0:
+            raise ConfigError("first_n and last_n must not both be 0: the intervention would act on no position")
+        if any(layer < 0 for layer in self.layers):
+            raise ConfigError(f"layers must be >= 0 (0-based decoder layers), got {list(self.layers)}")
+        if self.learning_rate <= 0 or self.max_grad_norm <= 0 or self.weight_decay < 0:
+            raise ConfigError("learning_rate and max_grad_norm must be > 0, weight_decay >= 0")
+        check_epochs("epochs1", self.epochs1)
+        check_epochs("epochs2", self.epochs2)
+        fraction(self, "stage1_fraction", closed=True)

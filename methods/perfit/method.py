@@ -27,10 +27,10 @@ from contextlib import nullcontext
 
 import torch
 
-from lampbench.methods.lib.rows import answer_rows
 from lampbench.methods.contract import Context, Method
 from lampbench.methods.lib.examples import fit_prompt, item_examples, task_examples
-from lampbench.methods.lib.trl_train import Outcome, seed_for
+from lampbench.methods.lib.outcome import Outcome, seed_for
+from lampbench.methods.lib.rows import answer_rows
 from lampbench.methods.perfit.config import PerFitConfig
 from lampbench.methods.perfit.intervention import (
     Phi,

@@ -1,4 +1,4 @@
-"""Training one PerFit stage: the shared plain-PyTorch loop (`methods/loop.py`) over the intervention's parameters.
+"""Training one PerFit stage: the shared plain-PyTorch loop (`methods/lib/loop.py`) over the intervention's parameters.
 
 The intervention acts through forward hooks at the chosen layers; in training the caller knows each prompt's
 length, so the positions (first/last n tokens of the user's content, inside the chat template's fixed tokens)
@@ -15,8 +15,8 @@ import torch
 
 from lampbench.methods.contract import Context
 from lampbench.methods.lib.examples import Example
-from lampbench.methods.lib.trl_train import Outcome, fills_budget
 from lampbench.methods.lib.loop import LoopConfig, train_parameters
+from lampbench.methods.lib.outcome import Outcome, fills_budget
 from lampbench.methods.perfit.config import PerFitConfig
 from lampbench.methods.perfit.intervention import (
     Phi,
@@ -47,7 +47,7 @@ def train_stage(
     batch_size = cfg.batch_for(ctx.task.name)
     loop = LoopConfig(
         learning_rate=cfg.learning_rate, max_grad_norm=cfg.max_grad_norm, batch_size=batch_size,
-        linear_decay=cfg.lr_scheduler == "linear", max_target_tokens=cfg.max_target_tokens,
+        lr_scheduler=cfg.lr_scheduler, max_target_tokens=cfg.max_target_tokens,
     )  # fmt: skip
     # `epochs: budget`: no step count, the loop trains until the stage's time is spent.
     steps = None if fills_budget(epochs) else math.ceil(float(epochs) * math.ceil(len(examples) / batch_size))

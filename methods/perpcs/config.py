@@ -3,19 +3,19 @@
 - Sharers: k-means with K = 50 over mean history embeddings, the most active user of each cluster (§2.3). The
   paper embeds with DeBERTa-v3-large; here the run's shared sentence embedder (all-MiniLM-L6-v2) does it.
 - Base task adaptation (§2.2): a LoRA on the training users that are not sharers, merged into the base, as OPPU's
-  stage 1 (the same code and fields: `task_*`).
+  stage 1 (the same code and fields: `task.*`, its optimizer `train`'s).
 - Sharer LoRAs: "following OPPU", r 8, alpha 8 on q/k/v/o (METHODS.md), trained on each sharer's history items
   turned into task examples, with Table 3's per-task batch and epochs (`sharer_batch_size=0`, `epochs=0`: batch
   16/6/2/10/3/16 and 1/3/2/3/2/2 epochs for LaMP-1/2/3/4/5/7; LaMP-2N follows LaMP-2). The table as extracted from
   the PDF is partly garbled (stray digits on a second line per task); the values are those of each task's first
   line, which fill every column. Table 3's learning rate for them, 1e-5 or 2e-5, is for a 7B model trained for
   whole epochs; the default here is OPPU's 1e-4 (ours: with budgets that allow a few steps, 1e-5 leaves a LoRA
-  that barely moves), and `learning_rate` sets it.
+  that barely moves), and `train.learning_rate` sets it. `train.epochs=0` takes Table 3's epochs.
 - Gates: one zero-initialised vector per piece, trained with the LoRA frozen for 100 steps (LaMP-1/2/3) or 50
   (LaMP-4/5/7), lr 1e-5 or 2e-5, batch 6 (4 for LaMP-3) (Table 3). `gate_steps=0`, `gate_learning_rate=0` and
   `gate_batch_size=0` take those per-task values.
-- `epochs: budget` (ours): each sharer's LoRA trains until its share of the pool's time (less the gates' part) is
-  spent, and the task LoRA with `task_epochs: budget` until its share; the gates keep the paper's step count.
+- `train.epochs: budget` (ours): each sharer's LoRA trains until its share of the pool's time (less the gates'
+  part) is spent, and the task LoRA with `task.epochs: budget` until its share; the gates keep the paper's steps.
 - Assembly: top-k per task (Table 3: LaMP-1 1, LaMP-2 3, LaMP-3 1, LaMP-4 1, LaMP-5 1, LaMP-7 2); `top_k=0`
   takes them.
 - Budget (ours; the paper has none): selecting sharers and the task LoRA may use `task_fraction` of the budget
@@ -30,7 +30,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from lampbench.methods.lib.train_config import BUDGET_HELP, QKVO, Epochs, OppuConfig
+from lampbench.methods.contract import MethodConfig
+from lampbench.methods.lib.checks import at_least, fraction
+from lampbench.methods.lib.train_config import (
+    BudgetSplit,
+    LoraTrain,
+    TaskStage,
+    budget_split_field,
+    load_in_4bit_field,
+)
+from lampbench.tasks.errors import ConfigError
 
 
 def _f(default, help: str):
@@ -63,16 +72,18 @@ _OTHER = Table3(1, 50, 2e-5, 6, 16, 2.0)
 
 
 @dataclass(frozen=True)
-class PerPcsConfig(OppuConfig):
+class PerPcsConfig(MethodConfig):
+    train: LoraTrain = _f(
+        LoraTrain(epochs=0.0),
+        "the sharers' LoRAs (q/k/v/o, each module's LoRA a piece; epochs 0: the paper's per task, Table 3) and the "
+        "optimizer of the task LoRA",
+    )
+    task: TaskStage = _f(TaskStage(), "the base task adaptation: OPPU's stage 1 on the training users not sharers")
     sharers: int = _f(50, "K of k-means: one sharer (the most active user) per cluster of training users")
     top_k: int = _f(0, "pieces kept per module and history item (0: the paper's per-task value, Table 3)")
-    target_modules: tuple[str, ...] = _f(QKVO, "modules of the sharers' LoRAs; each module's LoRA is a piece")
     gate_steps: int = _f(0, "optimizer steps of gate training per sharer (0: the paper's 100 or 50 per task)")
     gate_learning_rate: float = _f(0.0, "AdamW learning rate of the gates (0: the paper's 1e-5 or 2e-5 per task)")
     gate_batch_size: int = _f(0, "examples per gate-training step (0: the paper's 6, or 4 for LaMP-3, Table 3)")
-    epochs: Epochs = _f(
-        0.0, "passes of each sharer's LoRA over its examples (0: the paper's per task, Table 3)" + BUDGET_HELP
-    )
     sharer_batch_size: int = _f(0, "examples per step of a sharer's LoRA (0: the paper's per task, Table 3)")
     embed_items: int = _f(32, "history items per candidate embedded for k-means, spread over the profile (ours)")
     max_history: int = _f(0, "history items of a target user fed to the assembly (0: all, as the paper)")
@@ -84,17 +95,15 @@ class PerPcsConfig(OppuConfig):
     )
     pool_fraction: float = _f(0.7, "share of the budget left after that for sharer LoRAs and gates (ours)")
     gate_fraction: float = _f(0.25, "share of each sharer's time for training its gates (ours)")
+    budget_split: BudgetSplit = budget_split_field()
+    load_in_4bit: bool = load_in_4bit_field()
 
     def __post_init__(self) -> None:
-        if self.sharers < 1:
-            raise ValueError("per-pcs: `sharers` must be at least 1")
-        if min(self.top_k, self.gate_steps, self.max_history, self.gate_batch_size, self.sharer_batch_size) < 0:
-            raise ValueError("per-pcs: top_k, gate_steps, max_history and the batch sizes must be >= 0")
-        if self.epochs != "budget" and self.epochs < 0:
-            raise ValueError("per-pcs: epochs must be >= 0 (0: the paper's) or 'budget'")
-        for name in ("task_fraction", "pool_fraction", "gate_fraction", "select_fraction"):
-            if not 0.0 < getattr(self, name) < 1.0:
-                raise ValueError(f"per-pcs: {name} must be in (0, 1)")
+        at_least(self, 1, "sharers", "embed_items", "assemble_batch_size")
+        at_least(self, 0, "top_k", "gate_steps", "max_history", "gate_batch_size", "sharer_batch_size")
+        if self.gate_learning_rate < 0:
+            raise ConfigError(f"gate_learning_rate must be >= 0 (0: the paper's), got {self.gate_learning_rate}")
+        fraction(self, "task_fraction", "pool_fraction", "gate_fraction", "select_fraction")
 
     def for_task(self, task: str) -> tuple[int, int, float]:
         """(top-k, gate steps, gate learning rate), with 0s replaced by the paper's values for `task`."""
@@ -106,7 +115,7 @@ class PerPcsConfig(OppuConfig):
         """(sharer LoRA epochs or 'budget', sharer LoRA batch, gate batch), 0s replaced by the paper's for `task`."""
         row = PAPER.get(task, _OTHER)
         return (
-            self.epochs or row.sharer_epochs,
+            self.train.epochs or row.sharer_epochs,
             self.sharer_batch_size or row.sharer_batch_size,
             self.gate_batch_size or row.gate_batch_size,
         )

@@ -4,8 +4,8 @@
 
 1. Sharers (§2.3): each training user's history items are embedded and averaged; k-means (K = `sharers`) groups
    the users and the most active user of each cluster (the longest history) becomes a sharer.
-2. Base task adaptation (§2.2): OPPU's task LoRA trained on the training users that are *not* sharers, merged
-   into the base weights (`task_adapt`).
+2. Base task adaptation (§2.2): OPPU's task LoRA (`lib/task_lora.py`) trained on the training users that are
+   *not* sharers, merged into the base weights (`task_adapt`).
 3. Each sharer's LoRA (OPPU's per-user stage, q/k/v/o) on that sharer's history items, cut into pieces (one per
    module); then a zero-initialised gate per piece trained with the LoRA frozen (§2.4).
 
@@ -33,14 +33,14 @@ import numpy as np
 import torch
 
 from lampbench.harness.services.backbone import pad_batch
-from lampbench.methods.lib.rows import answer_rows
 from lampbench.methods.contract import Context, Method
 from lampbench.methods.lib.adapters import lora_config, train_adapter
-from lampbench.methods.lib.examples import fit_prompt, item_examples
-from lampbench.methods.oppu.method import merge_task_lora, restore_task_lora
+from lampbench.methods.lib.examples import encode_example, fit_prompt, item_examples
+from lampbench.methods.lib.loop import LoopConfig, train_parameters
+from lampbench.methods.lib.outcome import seed_for
+from lampbench.methods.lib.rows import answer_rows
 from lampbench.methods.lib.saved import load_tensors, save_tensors
-from lampbench.methods.lib.trl_train import seed_for
-from lampbench.methods.lib.loop import LoopConfig, tokenize, train_parameters
+from lampbench.methods.lib.task_lora import merge_task_lora, restore_task_lora
 from lampbench.methods.perpcs.config import PerPcsConfig
 from lampbench.methods.perpcs.pieces import Assembler, Assembly, Pool, applied_rows, gated, lora_pieces, stack
 from lampbench.tasks.specs import Query, User
@@ -127,7 +127,7 @@ class PerPcs(Method):
         if cfg.task_adapt:
             rest = [u for u in train if u.id not in ids]
             self._task, report["task_adaptation"] = merge_task_lora(
-                ctx, rest, cfg, deadline=task_deadline, seed=seed_for(ctx.seed, "per-pcs-task")
+                ctx, rest, cfg.train, cfg.task, deadline=task_deadline, seed=seed_for(ctx.seed, "per-pcs-task")
             )
         pool_deadline = clock.share(cfg.pool_fraction)
         pieces, gates, kept, rows = [], [], [], []
@@ -151,11 +151,11 @@ class PerPcs(Method):
         cfg, clock = self.config, ctx.clock
         examples = item_examples(ctx, sharer)
         seed = seed_for(ctx.seed, f"per-pcs-sharer-{sharer.id}")
-        lora = lora_config(cfg)
+        lora = lora_config(cfg.train)
         share = deadline - clock.spent
         epochs, batch, gate_batch = cfg.sharer_recipe(ctx.task.name)
         state, outcome = train_adapter(
-            ctx, PIECE, lora, examples, dataclasses.replace(cfg, batch_size=batch),
+            ctx, PIECE, lora, examples, dataclasses.replace(cfg.train, batch_size=batch),
             deadline=clock.spent + (1 - cfg.gate_fraction) * share, seed=seed, epochs=epochs,
         )  # fmt: skip
         # A piece without a gate cannot be chosen: the gates get their part of the share even when the LoRA's last
@@ -170,9 +170,11 @@ class PerPcs(Method):
         B = {m: b.to(device) for m, (_, b) in pieces.items()}
         gates = {m: torch.nn.Parameter(torch.zeros(a.shape[1], device=device)) for m, a in A.items()}
         _, steps, lr = cfg.for_task(ctx.task.name)
-        loop = LoopConfig(
-            learning_rate=lr, max_grad_norm=cfg.max_grad_norm, batch_size=gate_batch,
-            linear_decay=cfg.lr_scheduler != "constant", max_target_tokens=cfg.max_target_tokens,
+        train = cfg.train
+        loop = LoopConfig(  # the gates decay linearly unless the LoRA's schedule is constant
+            learning_rate=lr, max_grad_norm=train.max_grad_norm, batch_size=gate_batch,
+            lr_scheduler="constant" if train.lr_scheduler == "constant" else "linear",
+            max_target_tokens=train.max_target_tokens,
         )  # fmt: skip
         gate_outcome = train_parameters(
             ctx, examples, [{"params": list(gates.values()), "weight_decay": 0.0}], loop, steps=steps,
@@ -252,7 +254,7 @@ class PerPcs(Method):
         tensors, header = got
         cfg = self.config
         self._task = {k[5:]: v for k, v in tensors.items() if k.startswith("task/")} if header["task"] else None
-        restore_task_lora(ctx, self._task, lora_config(cfg, cfg.task_target_modules), merge=True)
+        restore_task_lora(ctx, self._task, lora_config(cfg.train, cfg.task.target_modules), merge=True)
         self._pool = None
         if header["pool"]:
             modules = tuple(header["modules"])
@@ -282,7 +284,7 @@ def history_rows(ctx: Context, user: User, cfg: PerPcsConfig) -> list[tuple[list
     if examples:
         out = []
         for ex in spread(examples, cfg.max_history):
-            prompt, target = tokenize(backbone, ex, cfg.max_target_tokens)
+            prompt, target = encode_example(backbone, ex, cfg.train.max_target_tokens)
             out.append((prompt + target, (len(prompt), len(prompt) + len(target))))
         return out
     texts = [fit_prompt(ctx, ctx.task.corpus(item)) for item in spread(user.profile, cfg.max_history)]

@@ -40,9 +40,10 @@ import numpy as np
 import torch
 
 from lampbench.harness.services.backbone import pad_batch
-from lampbench.methods.lib.rows import Rows, answer_rows, stack_rows
 from lampbench.methods.contract import Context, Method, MethodConfig
 from lampbench.methods.lib.examples import Example, fit_prompt, item_examples
+from lampbench.methods.lib.rows import Rows, answer_rows, stack_rows
+from lampbench.tasks.errors import ConfigError
 from lampbench.tasks.specs import Query, User
 
 
@@ -68,7 +69,9 @@ class StyleVectorConfig(MethodConfig):
 
     def __post_init__(self) -> None:
         if self.max_items < 0:
-            raise ValueError("stylevector: max_items must be at least 1, or 0 for as many as the budget allows")
+            raise ConfigError(f"max_items must be >= 1, or 0 for as many as the budget allows; got {self.max_items}")
+        if self.layer is not None and self.layer < 0:
+            raise ConfigError(f"layer must be >= 0 (a 0-based decoder layer) or None, got {self.layer}")
 
 
 def resolve_layer(backbone, layer: int | None) -> int:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pytest
 from typer.testing import CliRunner
 
 from lampbench.harness.entrypoints.cli import app
 from lampbench.methods.baseline.method import Base
+from lampbench.tasks.errors import ConfigError
 from lampbench.tests.smollm2 import bench_run
 
 runner = CliRunner()
@@ -123,7 +125,7 @@ GOOD_O = {"task": "LaMP_3", "golds": [{"id": "1", "output": "5"}]}
         ([{**GOOD_Q[0], "input": 3}], GOOD_O, "entry 0 (id '1'): field 'input' must be a string"),
         ([{**GOOD_Q[0], "profile": [{"id": "p"}]}], GOOD_O, "entry 0 (id '1'): profile item 0"),
         (b'[{"id": "\xff"}]', GOOD_O, "dev_questions.json: not valid JSON (not UTF-8"),
-        (GOOD_Q, {"golds": "x"}, 'dev_outputs.json: expected an object with a "golds" list'),
+        (GOOD_Q, {"golds": "x"}, 'dev_outputs.json: "golds" is a JSON string, expected a list'),
         (GOOD_Q, {"task": "LaMP_3", "golds": [{"id": "2", "output": "5"}]}, "dev_outputs.json: ids do not match"),
     ],
 )
@@ -163,6 +165,77 @@ def test_choices_are_checked_by_the_command_line(args, message, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--budget", "0"], "error: budget '0': must be more than 0 seconds"),
+        (["--budget", "0s"], "error: budget '0s': must be more than 0 seconds"),
+        (["--budget", "-1m"], "error: budget '-1m' is not a duration"),
+        (["--users", "-1"], "Invalid value for '--users'"),
+        (["--train-users", "-1"], "Invalid value for '--train-users'"),
+        (["--batch-size", "0"], "Invalid value for '--batch-size'"),
+        (["--max-prompt-tokens", "8"], "Invalid value for '--max-prompt-tokens'"),
+        (["--max-profile", "0"], "Invalid value for '--max-profile'"),
+        (["--seed", "-1"], "Invalid value for '--seed'"),
+        (["--method", "rag", "--set", "k=-1"], "error: rag config: k must be >= 0"),  # the config's own check
+    ],
+)
+def test_impossible_values_stop_before_anything_loads(args, message, tmp_path):
+    """Bounds declared once on RunSpec's fields: one line, exit 2, no run folder."""
+    result = bench("run", "--method", "base", "--task", "lamp3", "--data", "synthetic", "--model", "tiny-random",
+                   "--out", str(tmp_path / "runs"), *args)  # fmt: skip
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--budgets", "1m,0"], "error: budget '0': must be more than 0 seconds"),
+        (["--seeds", "0,-1"], "error: seeds: seed -1: must be at least 0"),
+        (["--seeds", "0,x"], "error: seeds='x': must be an integer"),
+        (["--cpus-per-run", "0"], "Invalid value for '--cpus-per-run'"),
+        (["--users", "0"], "Invalid value for '--users'"),
+    ],
+)
+def test_impossible_sweep_values_stop_before_any_run(args, message, tmp_path):
+    result = bench("sweep", "--methods", "base", "--task", "lamp3", "--budgets", "1m", "--data", "synthetic",
+                   "--model", "tiny-random", "--out", str(tmp_path / "runs"), *args)  # fmt: skip
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@dataclass(frozen=True)
+class PickyConfig:
+    """A config whose own validation rejects a value: bad input, wherever it is raised."""
+
+    width: int = 1
+    bug: bool = False
+
+    def __post_init__(self) -> None:
+        if self.width < 1:
+            raise ConfigError(f"width must be at least 1, got {self.width}")
+        if self.bug:
+            raise ValueError("a bug in the config's check, not bad input")
+
+
+class Picky(Base):
+    Config = PickyConfig
+
+
+def test_a_config_that_rejects_its_value_is_one_line_and_a_bug_in_it_is_internal(tmp_path):
+    args = ["run", "--method", "lampbench.tests.e2e.test_cli:Picky", "--task", "lamp3", "--data", "synthetic",
+            "--model", "tiny-random", "--out", str(tmp_path / "runs")]  # fmt: skip
+    rejected = bench(*args, "--set", "width=0")
+    assert rejected.exit_code == 2 and rejected.stdout == "" and not (tmp_path / "runs").exists()
+    assert rejected.stderr == "error: lampbench.tests.e2e.test_cli:Picky config: width must be at least 1, got 0\n"
+    bug = bench(*args, "--set", "bug=true")
+    assert bug.exit_code == 1 and bug.stderr.startswith("internal error: ValueError: a bug in the config's check")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_help_lists_the_choices_and_model_options():
     text = " ".join(bench("run", "--help").output.split())
     for expected in ("lamp|synthetic", "dev|train|test", "most-active|random", "auto|float32|bfloat16|float16",
@@ -170,6 +243,27 @@ def test_help_lists_the_choices_and_model_options():
                      "--device", "--patch-known-defects"):  # fmt: skip
         assert expected in text.replace("│ ", ""), expected
     assert "local|ray" in bench("sweep", "--help").output and "--cpus-per-run" in bench("sweep", "--help").output
+
+
+def test_verbose_is_an_option_of_every_command():
+    for args in (["run"], ["sweep"], ["regress"], ["data", "info"], ["plot", "cost"], ["leaderboard"], ["score"]):
+        assert "--verbose" in bench(*args, "--help").output, args
+
+
+def test_the_leaderboard_commands_share_the_error_policy(monkeypatch, tmp_path):
+    """A project error is one line and exit 2; a bare ValueError from the leaderboard is a bug, not bad input."""
+    from lampbench.harness.entrypoints import console
+
+    monkeypatch.setattr(console, "TRACEBACK_FILE", tmp_path / "traceback.txt")
+    unknown = bench("leaderboard", "--task", "lamp33", "--out", str(tmp_path))
+    assert unknown.exit_code == 2 and unknown.stderr.startswith("error: unknown task 'lamp33'")
+
+    def bug(*args, **kwargs):
+        raise ValueError("a bug in the table")
+
+    monkeypatch.setattr("lampbench.harness.entrypoints.leaderboard_cli.load_runs", bug)
+    result = bench("leaderboard", "--out", str(tmp_path))
+    assert result.exit_code == 1 and result.stderr.startswith("internal error: ValueError: a bug in the table")
 
 
 def test_version():
@@ -197,9 +291,10 @@ def test_a_bug_before_the_run_says_internal_error_and_where_the_traceback_is(mon
         "bench --verbose prints it)\n"
     )
     assert "Traceback (most recent call last)" in (tmp_path / "traceback.txt").read_text()
-    verbose = bench("--verbose", "run", "--method", "base", "--task", "lamp3")
-    assert verbose.exit_code == 1 and "Traceback (most recent call last)" in verbose.stderr
-    assert verbose.stderr.splitlines()[-1] == "internal error: ValueError: a bug, not bad input (traceback above)"
+    for verbose in (bench("--verbose", "run", "--method", "base", "--task", "lamp3"),
+                    bench("run", "--method", "base", "--task", "lamp3", "--verbose")):  # fmt: skip
+        assert verbose.exit_code == 1 and "Traceback (most recent call last)" in verbose.stderr
+        assert verbose.stderr.splitlines()[-1] == "internal error: ValueError: a bug, not bad input (traceback above)"
 
 
 class Crash(Base):
@@ -339,8 +434,8 @@ def test_a_sweep_run_that_fails_before_its_folder_says_so(cache, tmp_path):
         "internal error: RuntimeError: bad init (it failed before its run folder existed; "
         "bench --verbose shows the traceback)\n"
     )
-    verbose = bench("--verbose", *args)
-    assert verbose.exit_code == 1 and 'raise RuntimeError("bad init")' in verbose.stderr
+    for verbose in (bench("--verbose", *args), bench(*args, "-v")):
+        assert verbose.exit_code == 1 and 'raise RuntimeError("bad init")' in verbose.stderr
 
 
 @pytest.mark.parametrize(

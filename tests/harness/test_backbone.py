@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from lampbench.harness.services.backbone import pad_batch
+from lampbench.harness.services.models import load_backbone
 
 PROMPTS = ["short", "a considerably longer prompt than the first one", "mid length prompt"]
 
@@ -110,19 +111,17 @@ def test_pad_batch_pads_right_or_left():
 
 
 def test_load_options_on_tiny_random():
-    from lampbench.harness.services.backbone import Backbone
-
-    plain = Backbone.load("tiny-random", batch_size=2, device="cpu")
+    plain = load_backbone("tiny-random", batch_size=2, device="cpu")
     assert plain.dtype == torch.float32 and plain.model.config._attn_implementation == "sdpa"
-    half = Backbone.load("tiny-random", batch_size=2, device="cpu", dtype="bfloat16", attn="eager")
+    half = load_backbone("tiny-random", batch_size=2, device="cpu", dtype="bfloat16", attn="eager")
     assert half.dtype == torch.bfloat16 and half.model.config._attn_implementation == "eager"
     assert len(half.generate(PROMPTS, max_new_tokens=3)) == 3
-    raw = Backbone.load("tiny-random", batch_size=2, device="cpu", chat_template=False)
+    raw = load_backbone("tiny-random", batch_size=2, device="cpu", chat_template=False)
     assert "<|im_start|>" not in raw.tokenizer.decode(raw.encode("hello"))
     with pytest.raises(ValueError, match="choose one of auto, float32, bfloat16, float16"):
-        Backbone.load("tiny-random", batch_size=2, device="cpu", dtype="fp8")
+        load_backbone("tiny-random", batch_size=2, device="cpu", dtype="fp8")
     with pytest.raises(ValueError, match="flash_attention_2 needs"):  # no flash-attn package, or no CUDA
-        Backbone.load("tiny-random", batch_size=2, device="cpu", attn="flash_attention_2")
+        load_backbone("tiny-random", batch_size=2, device="cpu", attn="flash_attention_2")
 
 
 def test_cpu_bf16_is_read_from_the_processor_flags(tmp_path, monkeypatch, caplog):

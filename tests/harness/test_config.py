@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
 import pytest
 
-from lampbench.harness.run.method_config import ConfigError, build_config, config_help, parse_sets, read_yaml
+from lampbench.harness.run.method_config import (
+    ConfigError,
+    build_config,
+    config_help,
+    config_keys,
+    flatten_config,
+    parse_sets,
+    read_yaml,
+)
 
 
 @dataclass(frozen=True)
@@ -102,3 +111,49 @@ def test_config_help_has_name_type_default_help():
     assert rows["learning_rate"] == ("learning_rate", "float", "0.0001", "step size")
     assert rows["layers"][1] == "tuple[int, ...]" and rows["dropout"][1] == "float | None"
     assert config_help(Cfg)[1][1] == "user | group"
+
+
+@dataclass(frozen=True)
+class Inner:
+    learning_rate: float = field(default=1e-4, metadata={"help": "step size"})
+    epochs: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0:
+            raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
+
+
+@dataclass(frozen=True)
+class Outer:
+    train: Inner = field(default=Inner(epochs=3.0), metadata={"help": "training"})
+    k: int = 1
+
+
+def test_a_nested_config_takes_yaml_mappings_and_dotted_sets(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train: {learning_rate: 1e-3}\nk: 2\n")
+    cfg = build_config(Outer, read_yaml(path), parse_sets(["train.learning_rate=5e-5"]))
+    assert cfg == Outer(train=Inner(learning_rate=5e-5, epochs=3.0), k=2)  # the outer default's epochs kept
+    assert build_config(Outer, {"train": {"epochs": 1}}, {"train": {"learning_rate": 1}}).train == Inner(1.0, 1.0)
+    resolved = build_config(Outer, {"train.epochs": 4})
+    assert build_config(Outer, dataclasses.asdict(resolved)) == resolved  # a run's config.json round-trips
+
+
+def test_a_nested_key_is_checked_and_suggested():
+    with pytest.raises(ConfigError, match="unknown config key 'train.learnig_rate'; did you mean train.learning_rate"):
+        build_config(Outer, parse_sets(["train.learnig_rate=1e-3"]))
+    with pytest.raises(ConfigError, match="did you mean train.learning_rate"):
+        build_config(Outer, {"learning_rate": 1e-3})
+    with pytest.raises(ConfigError, match=r"^train.epochs='x': must be a number$"):
+        build_config(Outer, {"train": {"epochs": "x"}})
+    with pytest.raises(ConfigError, match=r"^oppu config: train.epochs must be >= 0, got -1.0$"):
+        build_config(Outer, {"train.epochs": -1}, where="oppu config")
+
+
+def test_config_help_lists_nested_fields_dotted_with_the_outer_defaults():
+    rows = {row[0]: row for row in config_help(Outer)}
+    assert list(rows) == ["train.learning_rate", "train.epochs", "k"]
+    assert rows["train.epochs"] == ("train.epochs", "float", "3.0", "")
+    assert rows["train.learning_rate"][3] == "step size"
+    assert config_keys(Outer) == {"train.learning_rate": float, "train.epochs": float, "k": int}
+    assert flatten_config({"train": {"epochs": 1}, "k": 2}) == {"train.epochs": 1, "k": 2}

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from lampbench.harness.run import runner as runner_module
-from lampbench.harness.services.budget import Clock
 from lampbench.harness.run.runner import RunSpec, run
 from lampbench.harness.run.store import Store
+from lampbench.harness.services.budget import Clock
 from lampbench.methods.baseline.method import Base
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from lampbench.harness.run import runner as runner_module
-from lampbench.harness.services.budget import Clock
+from lampbench.harness.run.inputs import RunInputs, load_eval_and_train
+from lampbench.harness.run.record import RunRecord
 from lampbench.harness.run.runner import RunSpec, run
 from lampbench.harness.run.store import Store
+from lampbench.harness.services.budget import Clock
 from lampbench.methods.baseline.method import Base
+from lampbench.tasks.specs import get_task
 
 
 def spec(**kw) -> RunSpec:
@@ -130,3 +135,48 @@ def test_a_method_never_sees_the_evaluation_golds(tiny_backbone, cache, tmp_path
     assert record["status"] == "ok" and record["metrics"] and seen and set(seen) == {None}
     lines = [json.loads(line) for line in (store.run_dir(record["run_id"]) / "generations.jsonl").open()]
     assert all(line["gold"] is not None for line in lines)  # the harness still scores against them
+
+
+class Reporting(Base):
+    """Reports its coverage and something large the index need not carry."""
+
+    def personalize(self, ctx, user):
+        ctx.personalized(user, done=user.id != ctx.eval_users[0].id, reason="first")
+        ctx.report.setdefault("users", {})[user.id] = "x" * 100
+        return None
+
+
+def test_the_record_reads_back_as_written_and_the_index_carries_what_the_leaderboard_reads(
+    tiny_backbone, cache, tmp_path
+):
+    store = Store(tmp_path)
+    s = spec(method="reporting", method_config={"note": 1})
+    record = run(s, Reporting(), store=store, progress=False, backbone=tiny_backbone)
+    on_disk = json.loads((store.run_dir(s.run_id) / "run.json").read_text())
+    assert RunRecord.from_json(on_disk).to_json() == on_disk == json.loads(json.dumps(record))
+    read = store.record(s.run_id)
+    assert read.users == 4 and [row.user for row in read.per_user] == [row["user"] for row in on_disk["per_user"]]
+    assert read.coverage == 0.75 and set(read.outcomes_by_user()) == {str(row.user) for row in read.per_user}
+    (line,) = store.index()
+    assert "per_user" not in line and "versions" not in line
+    assert line["method_report"] == {"personalized_fraction": 0.75} and line["method_config"] == {"note": 1}
+    (indexed,) = store.indexed()
+    assert indexed.record.coverage == 0.75 and indexed.record.metrics == record["metrics"]
+
+
+def test_the_runner_answers_the_users_it_is_handed(tiny_backbone, cache, tmp_path):
+    s = spec()
+    users, _ = load_eval_and_train(s, get_task(s.task), with_train=False)
+    data = RunInputs(users[:2], [])
+    record = run(s, Base(), store=Store(tmp_path), progress=False, backbone=tiny_backbone, data=data)
+    assert record["status"] == "ok" and [row["user"] for row in record["per_user"]] == [u.id for u in users[:2]]
+
+
+def test_the_runner_imports_without_torch():
+    """The runner imports the backbone's module at its top; torch loads only when a model does."""
+    code = (
+        "import sys, lampbench.harness.run.runner, lampbench.harness.services.models; "
+        "print([m for m in ('torch', 'transformers', 'pandas', 'matplotlib') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

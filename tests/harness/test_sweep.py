@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -13,7 +14,8 @@ from typer.testing import CliRunner
 
 from lampbench.harness.entrypoints.cli import app
 from lampbench.harness.run.method_config import ConfigError
-from lampbench.harness.run.sweep import expand, grid, ray_resources, read_sweep, run_sweep
+from lampbench.harness.run.options import SweepSpec
+from lampbench.harness.run.sweep import expand, grid, load_sweep, ray_resources, read_sweep, run_sweep
 from lampbench.methods.baseline.method import Base
 
 TINY = {"data": "synthetic", "users": 2, "model": "tiny-random"}
@@ -37,8 +39,8 @@ class Threads(Base):
 
 def test_grid_and_expansion():
     assert grid({"k": [1, 4], "m": "x"}) == [{"k": 1, "m": "x"}, {"k": 4, "m": "x"}]
-    specs = expand(["base", "rag"], ["lamp3", "lamp2m"], ["10m", "20m"], [0, 1], run_options=TINY,
-                   shared_sets={"k": [1, 2]})  # fmt: skip
+    specs = expand(SweepSpec(methods=["base", "rag"], tasks=["lamp3", "lamp2m"], budgets=["10m", "20m"], seeds=[0, 1],
+                             run=TINY, sets={"k": [1, 2]}))  # fmt: skip
     assert len(specs) == 2 * 2 * 2 + 2 * 2 * 2 * 2  # base ignores k; rag has a k grid
     assert {s.task for s in specs} == {"lamp3", "lamp2"} and {s.budget for s in specs} == {600, 1200}
     assert {s.method_config.get("k") for s in specs if s.method == "rag"} == {1, 2}
@@ -47,12 +49,13 @@ def test_grid_and_expansion():
 
 def test_a_set_key_no_method_has_is_an_error():
     with pytest.raises(ConfigError, match="no method of this sweep has such a config key"):
-        expand(["base"], ["lamp3"], ["1m"], [0], shared_sets={"kk": 1})
+        expand(SweepSpec(methods=["base"], tasks=["lamp3"], budgets=["1m"], sets={"kk": 1}))
 
 
 def test_sweep_reuses_finished_runs_and_survives_failures(cache, tmp_path):
-    specs = expand(["base", "rag"], ["lamp3"], ["1m"], [0], run_options=TINY)
-    bad = expand(["base"], ["lamp3"], ["1m"], [0], run_options={**TINY, "data": "no-such-data"})
+    specs = expand(SweepSpec(methods=["base", "rag"], tasks=["lamp3"], budgets=["1m"], run=TINY))
+    (good,) = expand(SweepSpec(methods=["base"], tasks=["lamp3"], budgets=["1m"], run=TINY))
+    bad = [dataclasses.replace(good, data="no-such-data")]  # fails inside its run (RunSpec checks bounds only)
     counts = run_sweep(specs + bad, tmp_path)
     assert counts == {"ok": 2, "error": 1}
     assert run_sweep(specs, tmp_path) == {"reused": 2}
@@ -103,7 +106,7 @@ def test_ray_resources_reserve_a_whole_node_or_one_gpu():
     assert ray_resources([{"CPU": 16.0, "GPU": 4.0}, {"CPU": 2.0}]) == (4, 1)
     assert ray_resources([{"CPU": 16.0, "GPU": 4.0}], cpus_per_run=1) == (1, 1)
     with pytest.raises(ValueError, match="at least 1"):
-        run_sweep([], "runs", cpus_per_run=0)
+        run_sweep([], "runs", SweepSpec(cpus_per_run=0))
 
 
 def test_local_sweep_sets_torch_threads_to_the_cpus_per_run(cache, tmp_path):
@@ -111,8 +114,9 @@ def test_local_sweep_sets_torch_threads_to_the_cpus_per_run(cache, tmp_path):
 
     before = torch.get_num_threads()
     try:
-        specs = expand(["lampbench.tests.harness.test_sweep:Threads"], ["lamp3"], ["1m"], [0], run_options=TINY)
-        assert run_sweep(specs, tmp_path, cpus_per_run=1) == {"ok": 1}
+        specs = expand(SweepSpec(methods=["lampbench.tests.harness.test_sweep:Threads"], tasks=["lamp3"],
+                                 budgets=["1m"], run=TINY))  # fmt: skip
+        assert run_sweep(specs, tmp_path, SweepSpec(cpus_per_run=1)) == {"ok": 1}
     finally:
         torch.set_num_threads(before)
     (record,) = [json.loads(p.read_text()) for p in tmp_path.glob("*/run.json")]
@@ -127,6 +131,23 @@ def test_yaml_plan_is_checked(tmp_path):
     path.write_text("methods: [base]\nrun: {userz: 3}\n")
     with pytest.raises(ConfigError, match="unknown run option"):
         read_sweep(path)
+
+
+def test_a_sweep_file_and_given_options_make_one_sweepspec(tmp_path):
+    """The file's keys are SweepSpec's fields; what is given wins; a bad value in the file names the file."""
+    path = tmp_path / "plan.yaml"
+    path.write_text("methods: [base]\ntasks: [lamp3]\nbudgets: [1m, 90s]\nexecutor: ray\ncpus_per_run: 2\n"
+                    "run: {data: synthetic, users: 3}\ntolerances: {mae: 0.1}\n")  # fmt: skip
+    plan = load_sweep(path, {"seeds": [1, 2], "users": 1, "executor": "local", "methods": ()})
+    assert plan.methods == ("base",) and plan.budgets == (60.0, 90.0) and plan.seeds == (1, 2)
+    assert plan.executor == "local" and plan.cpus_per_run == 2 and plan.tolerances == {"mae": 0.1}
+    assert plan.run == {"data": "synthetic", "users": 1}
+    assert len(expand(plan)) == 4
+    path.write_text("methods: [base]\nbudgets: [1m, 0]\n")
+    with pytest.raises(ConfigError, match=f"^{path}: budget 0: must be more than 0 seconds$"):
+        load_sweep(path)
+    with pytest.raises(ConfigError, match="the sweep has no runs"):
+        expand(SweepSpec(methods=["base"], budgets=["1m"]))
 
 
 def test_bench_sweep_from_yaml_with_command_line_overrides(cache, tmp_path):
@@ -149,8 +170,8 @@ def test_sweep_through_a_local_ray_instance(cache, tmp_path):
 
     pytest.importorskip("ray")
     methods = ["base", "lampbench.tests.harness.test_sweep:Threads", "lampbench.tests.harness.test_sweep:Boom"]
-    specs = expand(methods, ["lamp3"], ["1m"], [0], run_options=TINY)
-    counts = run_sweep(specs, tmp_path, executor="ray")
+    plan = SweepSpec(methods=methods, tasks=["lamp3"], budgets=["1m"], run=TINY, executor="ray")
+    counts = run_sweep(expand(plan), tmp_path, plan)
     assert counts == {"ok": 2, "error": 1}
     index = [json.loads(line) for line in (tmp_path / "index.jsonl").read_text().splitlines()]
     assert sorted(r["method"] for r in index) == ["base", "lampbench.tests.harness.test_sweep:Threads"]
@@ -159,7 +180,7 @@ def test_sweep_through_a_local_ray_instance(cache, tmp_path):
     assert threads == os.cpu_count()
 
 
-# `bench regress` by statistics: tests/test_regress.py.
+# `bench regress` by statistics: tests/leaderboard/test_regress.py.
 
 
 def test_example_workflow_and_ci_suite_exist():

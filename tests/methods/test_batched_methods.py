@@ -8,17 +8,24 @@ adapter or edit would change an answer; the other queries differ in length, so b
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 from collections.abc import Callable
 
 import pytest
 import torch
 
+from lampbench.harness.run.method_config import build_config
+from lampbench.harness.run.runner import RunSpec, run
+from lampbench.harness.run.store import Store
 from lampbench.harness.services.backbone import Backbone
 from lampbench.harness.services.budget import Clock
 from lampbench.harness.services.models import tiny_random
 from lampbench.methods.contract import Context, Method
+from lampbench.methods.registry import METHODS
 from lampbench.tasks.specs import Query, get_task
+from lampbench.tests.methods.fast import FAST
 
 WORDS = "good bad fine okay great awful nice poor solid weak plot actors music long short".split()
 SHARED = "What is the score of this review? The plot was good and the music was nice."
@@ -54,7 +61,7 @@ def lora_states(method, backbone: Backbone) -> list:
     from lampbench.methods.lib.adapters import ensure_adapter, lora_config
     from lampbench.methods.oppu.method import USER
 
-    ensure_adapter(backbone, USER, lora_config(method.config))
+    ensure_adapter(backbone, USER, lora_config(method.config.train))
     shapes = backbone.adapter_state(USER)
     backbone.activate_lora([])
     backbone.model.eval()  # as after training: the new adapter's dropout off
@@ -274,6 +281,8 @@ def test_lora_slots_are_bounded_and_left_switched_off():
     assert backbone.generate(prompts, max_new_tokens=8) == base
 
 
+#: Methods whose users share one model, so `predict_batch` puts every user of a batch through one `generate`.
+SHARED_MODEL = ["base", "rag", "pag", "llm-rec", "lora-c", "aloe", "dpo"]
 #: The LoRA methods build a trl trainer per user: about 16 s a pair of runs here, so they are marked slow.
 PER_USER = [
     *(pytest.param(name, marks=pytest.mark.slow) for name in ("lora-p", "oppu", "per-pcs")),
@@ -281,21 +290,13 @@ PER_USER = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("name", PER_USER)
+@pytest.mark.parametrize("name", [*SHARED_MODEL, *PER_USER])
 def test_runs_at_batch_8_answer_as_at_batch_1(name, cache, tmp_path):
-    """Through the runner (as `bench run` does): trained per-user states, users batched together by the runner.
+    """Through the runner (as `bench run` does): prompts of different lengths, left-padded together across users
+    (each with its own trained state, for the per-user methods), get the answers they get one user at a time.
 
     Each run gets a fresh backbone: OPPU and Per-Pcs merge their task LoRA into the one they are given.
     """
-    import dataclasses
-    import json
-
-    from lampbench.harness.run.method_config import build_config
-    from lampbench.harness.run.runner import RunSpec, run
-    from lampbench.harness.run.store import Store
-    from lampbench.methods.registry import METHODS
-    from lampbench.tests.methods.test_contract import FAST
-
     cls = METHODS.get(name)
     config = dataclasses.asdict(build_config(cls.Config, FAST.get(name, {})))
     store, got = Store(tmp_path), {}
@@ -304,10 +305,10 @@ def test_runs_at_batch_8_answer_as_at_batch_1(name, cache, tmp_path):
             method=name, task="lamp3", budget=300, method_config=config, data="synthetic", users=5, train_users=4,
             model="tiny-random", max_prompt_tokens=256, batch_size=size,
         )  # fmt: skip
-        record = run(spec, cls(build_config(cls.Config, FAST.get(name, {}))), store=store, progress=False,
+        record = run(spec, cls(build_config(cls.Config, config)), store=store, progress=False,
                      backbone=fresh_backbone())  # fmt: skip
         assert record["status"] == "ok", record.get("error")
         lines = (store.run_dir(record["run_id"]) / "generations.jsonl").read_text().splitlines()
         got[size] = {line["id"]: line["raw"] for line in map(json.loads, lines)}, record["predict_batches"]
     assert got[8][0] == got[1][0] and len(got[1][0]) == 5
-    assert got[1][1] == {"1": 5} and got[8][1] == {"5": 1}  # five one-query users: one batch of 5 at size 8
+    assert got[1][1] == {"1": 5} and got[8][1] == {"5": 1}  # five one-query users: five batches of 1, one of 5

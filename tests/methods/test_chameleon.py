@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from lampbench.harness.services.budget import Clock
-from lampbench.methods.contract import Context
 from lampbench.methods.chameleon import Chameleon, ChameleonConfig
 from lampbench.methods.chameleon import method as chameleon_method
 from lampbench.methods.chameleon.directions import Directions, find_directions, svd_direction, train_ccs
 from lampbench.methods.chameleon.editing import edit_hook, edited
 from lampbench.methods.chameleon.prompts import clean_insight, pair_prompt, templates
 from lampbench.methods.chameleon.selfdata import SelfData, select_history
+from lampbench.methods.contract import Context
 from lampbench.tasks.specs import TASKS, Query, User, get_task
 from lampbench.tests.smollm2 import bench_run
 

@@ -1,6 +1,6 @@
 """Every registered method through fit / personalize / predict on the tiny model (PEFT's table pattern).
 
-A new method gets this test for free; `FAST` holds the config overrides that keep it quick on `tiny-random`.
+A new method gets this test for free; `fast.FAST` holds the config overrides that keep it quick on `tiny-random`.
 """
 
 from __future__ import annotations
@@ -14,20 +14,8 @@ from lampbench.harness.run.method_config import build_config
 from lampbench.harness.run.runner import RunSpec, run
 from lampbench.harness.run.store import Store
 from lampbench.methods.registry import METHODS
+from lampbench.tests.methods.fast import FAST
 
-FAST: dict[str, dict] = {
-    "pag": {"k": 1, "profile_max_new_tokens": 8},
-    "llm-rec": {"n_history": 2, "summary_max_new_tokens": 8},
-    "chameleon": {"history_k": 3, "insight_max_tokens": 8, "ccs_epochs": 50, "ccs_restarts": 2},
-    "lora-c": {"max_steps": 1, "batch_size": 4},
-    "lora-p": {"max_steps": 1, "batch_size": 4},
-    "oppu": {"max_steps": 1, "batch_size": 4},
-    "aloe": {"max_steps": 1, "batch_size": 4, "grad_accum": 1, "history_per_user": 4},
-    "dpo": {"max_steps": 1, "batch_size": 4, "r": 8, "alpha": 8, "max_pairs": 4, "history_per_user": 4},
-    "perfit": {"epochs1": 0.1, "epochs2": 0.1, "batch_size": 4, "max_target_tokens": 8},
-    "stylevector": {"max_items": 2},
-    "per-pcs": {"sharers": 2, "max_steps": 1, "batch_size": 4, "gate_steps": 2, "gate_batch_size": 2, "max_history": 4},
-}
 TASKS = ["lamp3", "lamp2", "lamp7"]
 
 

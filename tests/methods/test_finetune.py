@@ -10,19 +10,21 @@ import random
 import pytest
 import torch
 
+from lampbench.harness.run.method_config import build_config
 from lampbench.harness.services.accounting import state_bytes, state_parameters
 from lampbench.harness.services.backbone import Backbone
 from lampbench.harness.services.budget import Clock
 from lampbench.harness.services.models import tiny_random
-from lampbench.methods.contract import Context
+from lampbench.methods.aloe import Aloe
+from lampbench.methods.aloe.config import AloeConfig
 from lampbench.methods.baseline.method import Base
+from lampbench.methods.contract import Context
+from lampbench.methods.dpo import Dpo
+from lampbench.methods.dpo.config import DpoConfig
 from lampbench.methods.lib import adapters
-from lampbench.methods.aloe.method import Aloe
-from lampbench.methods.lib.train_config import AloeConfig, DpoConfig, LoraCConfig, LoraPConfig, OppuConfig
-from lampbench.methods.dpo.method import Dpo
 from lampbench.methods.lib.examples import history_examples, instruction, item_examples
-from lampbench.methods.oppu.method import LoraC, LoraP, Oppu
 from lampbench.methods.lib.trl_train import NO_TIME, affordable_pairs, examples_seen, lr_factor
+from lampbench.methods.oppu import LoraC, LoraCConfig, LoraP, LoraPConfig, Oppu, OppuConfig
 from lampbench.tasks.specs import Query, User, get_task
 from lampbench.tests.smollm2 import bench_run
 
@@ -33,8 +35,13 @@ INSTRUCTION = (
 )
 WORDS = "good bad fine okay great poor nice awful decent superb".split()
 EVERY_MODULE = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-#: What makes tiny-random (2 layers of width 32) learn in a few seconds: a big step on every module.
+#: What makes tiny-random (2 layers of width 32) learn in a few seconds: a big step on every module (`train` keys).
 QUICK = {"learning_rate": 1e-2, "batch_size": 8, "alpha": 16, "target_modules": EVERY_MODULE, "schedule_by": "steps"}
+
+
+def make(cls, *, train=(), **keys):
+    """A method config: its defaults, `train` keys overlaid on the method's own training defaults, then `keys`."""
+    return build_config(cls, {**keys, "train": dict(train)})
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -125,7 +132,7 @@ def two_users_trained():
     ctx = context(backbone, users, budget=120)
     base_answers = Base().predict(ctx, None, users[0].queries)
     base_weights = [(p, p.data_ptr(), p.detach().clone()) for p in backbone.model.parameters()]
-    method = LoraP(LoraPConfig(**QUICK, epochs=20))
+    method = LoraP(make(LoraPConfig, train={**QUICK, "epochs": 20}))
     states = {u.id: personalize(method, ctx, u) for u in users}
     return ctx, method, users, states, base_answers, base_weights
 
@@ -147,7 +154,7 @@ def test_lora_c_learns_the_task_format():
     ctx = context(backbone, [held_out])
     parsed = lambda answers: sum(TASK.parse(a).ok and a.strip() in "12345" for a in answers) / len(answers)  # noqa: E731
     assert parsed(Base().predict(ctx, None, held_out.queries)) == 0
-    method = LoraC(LoraCConfig(**QUICK, epochs=5, source="both"))
+    method = LoraC(make(LoraCConfig, train={**QUICK, "epochs": 5}, source="both"))
     fit(method, ctx, train)
     report = ctx.report["collective"]
     assert report["examples"] == 4 * (12 + 6) and report["steps"] == 45 and report["last_loss"] < report["first_loss"]
@@ -158,7 +165,7 @@ def test_lora_c_learns_the_task_format():
 def test_dpo_reward_margin_grows():
     backbone = fresh_backbone()
     train = [make_user(f"d{i}", str(1 + i % 5), n=6, queries=2, seed=20 + i) for i in range(4)]
-    config = DpoConfig(**{**QUICK, "learning_rate": 5e-3}, r=8, epochs=6, max_pairs=16, history_k=1)
+    config = make(DpoConfig, train={**QUICK, "learning_rate": 5e-3, "r": 8, "epochs": 6}, max_pairs=16, history_k=1)
     method = Dpo(config)
     ctx = context(backbone, budget=300)
     fit(method, ctx, train)
@@ -167,7 +174,7 @@ def test_dpo_reward_margin_grows():
     assert report["first_margin"] == pytest.approx(0, abs=1e-4)  # the policy starts as the reference
     assert report["last_margin"] > 0.05
     dropouts = [m.p for name, m in backbone.model.named_modules() if name.endswith("lora_dropout.dpo")]
-    assert dropouts and set(dropouts) == {config.dropout}  # trl did not switch the shared model's dropout off
+    assert dropouts and set(dropouts) == {config.train.dropout}  # trl did not switch the shared model's dropout off
     assert backbone.model.training is False and backbone.adapters == ("dpo",)
 
 
@@ -186,7 +193,7 @@ def test_dpo_gets_only_the_pairs_the_time_left_affords(tiny_backbone, deadline, 
     model.forward = slow_forward
     try:
         with ctx.clock.charging():
-            n = affordable_pairs(ctx, pairs, DpoConfig(batch_size=4, epochs=1.0), deadline)
+            n = affordable_pairs(ctx, pairs, make(DpoConfig, train={"batch_size": 4, "epochs": 1.0}).train, deadline)
     finally:
         del model.forward
     assert n == expected  # (deadline - 2 s) / (0.5 s x 4), at most all 20, none below one batch
@@ -215,7 +222,7 @@ def test_with_vs_without_history_pairs_are_the_models_answers_with_and_without_h
 
 def test_per_user_data_never_leaks_into_another_users_adapter(monkeypatch):
     a, b = make_user("a", "5", seed=1), make_user("b", "1", seed=2)
-    config = LoraPConfig(**QUICK, max_steps=3)
+    config = make(LoraPConfig, train={**QUICK, "max_steps": 3})
     seen: dict[str, list[str]] = {}
     train = adapters.train_sft
 
@@ -242,7 +249,7 @@ def test_a_budget_too_small_for_one_step_answers_with_the_base_model(cls):
     backbone = fresh_backbone()
     user = make_user("z", "3")
     ctx = context(backbone, [user], budget=0.0)
-    config = cls.Config(r=8) if cls is Dpo else cls.Config()
+    config = make(cls.Config, train={"r": 8}) if cls is Dpo else cls.Config()
     method = cls(config)
     if cls.uses_train_users:
         fit(method, ctx, [make_user("t", "2")])
@@ -269,7 +276,7 @@ def test_adapters_swap_in_and_out_without_touching_the_base(two_users_trained):
     # A state is the adapter's weights and nothing else: r * (in + out) per adapted module, in fp32.
     d, kv, mlp = 32, 16, 64
     shapes = [(d, d), (d, kv), (d, kv), (d, d), (d, mlp), (d, mlp), (mlp, d)]  # q k v o gate up down
-    per_layer = sum(method.config.r * (i + o) for i, o in shapes)
+    per_layer = sum(method.config.train.r * (i + o) for i, o in shapes)
     state = states["a"]
     assert all(".user." in k and "lora_" in k for k in state)
     assert state_parameters(state) == 2 * per_layer
@@ -281,7 +288,7 @@ def test_oppu_merges_the_task_lora_then_trains_users_on_top():
     train = [make_user(f"t{i}", None, seed=10 + i) for i in range(3)]
     user = make_user("u", "2", seed=5)
     ctx = context(backbone, [user])
-    method = Oppu(OppuConfig(**QUICK, max_steps=4, task_source="both"))
+    method = Oppu(make(OppuConfig, train={**QUICK, "max_steps": 4}, task={"source": "both"}))
     fit(method, ctx, train)
     assert ctx.report["collective"]["merged"] and backbone.adapters == ()
     with_task = backbone.hidden_states([user.queries[0].input])
@@ -301,7 +308,9 @@ def test_full_fine_tuning_trains_every_weight():
     before = {n: p.detach().clone() for n, p in backbone.model.named_parameters()}
     flags = [p.requires_grad for p in backbone.model.parameters()]
     ctx = context(backbone)
-    method = Aloe(AloeConfig(mode="full", max_steps=2, batch_size=4, grad_accum=1, full_learning_rate=1e-3))
+    method = Aloe(
+        make(AloeConfig, mode="full", train={"max_steps": 2, "batch_size": 4, "grad_accum": 1}, full_learning_rate=1e-3)
+    )
     fit(method, ctx, [make_user("t", None, n=4, queries=2)])
     assert ctx.report["collective"]["steps"] == 2
     changed = [n for n, p in backbone.model.named_parameters() if not torch.equal(p, before[n])]
@@ -327,7 +336,7 @@ def test_budget_is_shared_fairly_among_users():
 
 
 def test_schedule_and_counts():
-    cfg = LoraPConfig(warmup_ratio=0.1, schedule_by="steps")
+    cfg = make(LoraPConfig, train={"warmup_ratio": 0.1, "schedule_by": "steps"}).train
     assert [round(lr_factor(s, 20, cfg, 0.0), 3) for s in (0, 1, 2, 10, 19)] == [0.5, 1.0, 1.0, 0.556, 0.056]
     # Out of time at 90% of the stage: the schedule is near its end whatever the step count says.
     assert lr_factor(3, 100, cfg, 0.9) == pytest.approx(1 - 0.8 / 0.9)
@@ -361,7 +370,7 @@ def test_no_trainer_step_runs_past_the_deadline():
     slow = SlowModel(backbone)
     train = [make_user(f"t{i}", None, n=6, queries=4, seed=40 + i) for i in range(3)]
     ctx = Context(task=TASK, clock=slow.clock(10), _backbone=backbone, max_prompt_tokens=256)
-    method = Aloe(AloeConfig(batch_size=2, grad_accum=3, history_per_user=4))
+    method = Aloe(make(AloeConfig, train={"batch_size": 2, "grad_accum": 3}, history_per_user=4))
     try:
         fit(method, ctx, train)
     finally:
@@ -376,7 +385,7 @@ def test_a_first_step_that_cannot_end_in_time_is_abandoned_not_overrun():
     backbone = fresh_backbone()
     slow = SlowModel(backbone)
     ctx = Context(task=TASK, clock=slow.clock(2.5), _backbone=backbone, max_prompt_tokens=256)
-    method = Aloe(AloeConfig(batch_size=2, grad_accum=3, history_per_user=4))
+    method = Aloe(make(AloeConfig, train={"batch_size": 2, "grad_accum": 3}, history_per_user=4))
     try:
         fit(method, ctx, [make_user("t", None, n=6, queries=4, seed=40)])
     finally:
@@ -392,7 +401,7 @@ def test_epochs_budget_fills_each_users_share_and_ends_within_it():
     slow = SlowModel(backbone)
     users = [make_user("a", "5", seed=1), make_user("b", "1", seed=2)]
     ctx = Context(task=TASK, clock=slow.clock(40), _backbone=backbone, eval_users=tuple(users), max_prompt_tokens=256)
-    method = LoraP(LoraPConfig(**{**QUICK, "schedule_by": "budget"}, epochs="budget", max_steps=1000))
+    method = LoraP(make(LoraPConfig, train={**QUICK, "schedule_by": "budget", "epochs": "budget", "max_steps": 1000}))
     try:
         for user in users:
             personalize(method, ctx, user)
@@ -420,7 +429,8 @@ def test_epochs_budget_lays_the_learning_rate_schedule_over_the_time():
         factors.append(original(step, total, cfg, time_fraction))
         return factors[-1]
 
-    cfg = LoraPConfig(**{**QUICK, "schedule_by": "budget"}, epochs="budget", warmup_ratio=0.1, max_steps=1000)
+    train = {**QUICK, "schedule_by": "budget", "epochs": "budget", "warmup_ratio": 0.1, "max_steps": 1000}
+    cfg = make(LoraPConfig, train=train)
     try:
         train_module.lr_factor = spy
         personalize(LoraP(cfg), ctx, user)
@@ -437,7 +447,8 @@ def test_epochs_budget_lays_the_learning_rate_schedule_over_the_time():
 def test_dpo_with_epochs_budget_trains_past_one_epoch_within_the_budget():
     backbone = fresh_backbone()
     train = [make_user(f"d{i}", str(1 + i % 5), n=6, queries=2, seed=20 + i) for i in range(4)]
-    config = DpoConfig(**{**QUICK, "learning_rate": 5e-3}, r=8, epochs="budget", max_pairs=8, history_k=1)
+    config = make(DpoConfig, train={**QUICK, "learning_rate": 5e-3, "r": 8, "epochs": "budget"}, max_pairs=8,
+                  history_k=1)  # fmt: skip
     method = Dpo(config)
     slow = SlowModel(backbone)
     ctx = Context(task=TASK, clock=slow.clock(40), _backbone=backbone, max_prompt_tokens=256)
@@ -487,7 +498,7 @@ def test_bench_run_with_epochs_budget_uses_most_of_its_budget(tmp_path):
     """
     record, _ = bench_run(
         tmp_path, "--method", "lora-p", "--task", "lamp2", "--model", "tiny-random", "--users", "2",
-        "--budget", "20s", "--max-profile", "8", sets=("epochs=budget", "batch_size=4"), timeout=300,
+        "--budget", "20s", "--max-profile", "8", sets=("train.epochs=budget", "train.batch_size=4"), timeout=300,
     )  # fmt: skip
     assert record["status"] == "ok"
     users = record["method_report"]["users"]
@@ -520,7 +531,8 @@ def test_the_task_lora_round_trips_through_the_run_folder(cls, tmp_path):
     """What `fit` learnt, saved and loaded into a fresh backbone, answers as before; nothing is pickled."""
     train = [make_user(f"t{i}", None, seed=10 + i) for i in range(3)]
     user = make_user("u", "2", seed=5)
-    config = cls.Config(**QUICK, max_steps=3, **({"task_source": "both"} if cls is Oppu else {"source": "both"}))
+    source = {"task": {"source": "both"}} if cls is Oppu else {"source": "both"}
+    config = make(cls.Config, train={**QUICK, "max_steps": 3}, **source)
     first, first_ctx = cls(config), context(fresh_backbone(), [user])
     fit(first, first_ctx, train)
     assert first.save_collective(first_ctx, tmp_path) and (tmp_path / "task.safetensors").is_file()
@@ -546,7 +558,9 @@ def test_the_task_lora_round_trips_through_the_run_folder(cls, tmp_path):
 @pytest.mark.parametrize("cls", [Aloe, Dpo])
 def test_aloe_and_dpo_loras_round_trip_too(cls, tmp_path):
     train = [make_user(f"d{i}", str(1 + i % 5), n=6, queries=2, seed=20 + i) for i in range(2)]
-    config = cls.Config(**QUICK, max_steps=2, history_per_user=2, **({"r": 8, "max_pairs": 4} if cls is Dpo else {}))
+    dpo = cls is Dpo
+    config = make(cls.Config, train={**QUICK, "max_steps": 2, **({"r": 8} if dpo else {})}, history_per_user=2,
+                  **({"max_pairs": 4} if dpo else {}))  # fmt: skip
     first, ctx = cls(config), context(fresh_backbone())
     fit(first, ctx, train)
     assert first.collective_state() is not None and first.save_collective(ctx, tmp_path)
@@ -573,11 +587,12 @@ def test_a_stage_that_trained_nothing_is_saved_as_nothing(tmp_path):
 
 
 SLOW_SETS = {  # a step or two of a small batch
-    "lora-c": ["batch_size=2", "max_steps=2"],
-    "lora-p": ["batch_size=2", "max_steps=1"],
-    "oppu": ["batch_size=2", "max_steps=1"],
-    "aloe": ["batch_size=2", "grad_accum=1", "max_steps=2", "history_per_user=2"],
-    "dpo": ["batch_size=2", "max_steps=2", "max_pairs=4", "history_per_user=2", "r=16", "alpha=8"],
+    "lora-c": ["train.batch_size=2", "train.max_steps=2"],
+    "lora-p": ["train.batch_size=2", "train.max_steps=1"],
+    "oppu": ["train.batch_size=2", "train.max_steps=1"],
+    "aloe": ["train.batch_size=2", "train.grad_accum=1", "train.max_steps=2", "history_per_user=2"],
+    "dpo": ["train.batch_size=2", "train.max_steps=2", "max_pairs=4", "history_per_user=2", "train.r=16",
+            "train.alpha=8"],
 }
 
 
@@ -608,7 +623,7 @@ def test_end_to_end_on_smollm2(method, tmp_path):
 
 def test_coverage_gives_a_reason_only_to_users_left_unpersonalized():
     """A trained user is personalized with no fallback reason; an untrained one says why (budget or no history)."""
-    from lampbench.methods.lib.trl_train import Outcome
+    from lampbench.methods.lib.outcome import Outcome
 
     ctx = Context(task=get_task("lamp2"), clock=Clock(60))
     users = [User(id=str(i), profile=(), queries=()) for i in range(3)]

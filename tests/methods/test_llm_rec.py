@@ -7,8 +7,8 @@ import typing
 
 import pytest
 
-from lampbench.harness.services.budget import Clock
 from lampbench.harness.run.method_config import ConfigError, build_config
+from lampbench.harness.services.budget import Clock
 from lampbench.methods.contract import Context
 from lampbench.methods.llm_rec.method import TEMPLATES, LlmRec, LlmRecConfig, LlmRecState, Strategy, strategy_prompt
 from lampbench.tasks.specs import Query, User, get_task

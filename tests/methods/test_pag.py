@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from lampbench.harness.services.budget import Clock
 from lampbench.harness.run.method_config import ConfigError, build_config
+from lampbench.harness.services.budget import Clock
 from lampbench.methods.contract import Context
 from lampbench.methods.pag.method import PROFILE_PROMPTS, Pag, PagConfig, sample_items
 from lampbench.tasks.specs import TASKS, Query, User, get_task

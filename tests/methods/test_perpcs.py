@@ -6,20 +6,22 @@ changed.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
 import pytest
 import torch
 
+from lampbench.harness.run.method_config import build_config
 from lampbench.harness.services.accounting import state_bytes
 from lampbench.harness.services.budget import Clock
 from lampbench.methods.lib.examples import fit_prompt
 from lampbench.methods.perpcs import Assembly, PerPcs, PerPcsConfig, Pool
 from lampbench.methods.perpcs.method import history_rows, select_sharers
 from lampbench.methods.perpcs.pieces import Assembler, applied, delta_weights, gated, piece_scores, select
-from lampbench.tests.smollm2 import bench_run
 from lampbench.tests.methods.test_perfit import context, fresh_backbone, hooks_on, rating_user
+from lampbench.tests.smollm2 import bench_run
 
 MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 
@@ -59,7 +61,7 @@ def test_assembly_picks_the_piece_whose_gate_matches_the_history():
     backbone = fresh_backbone()
     user = rating_user("u", "4", n_items=6)
     ctx = context(backbone, [user])
-    cfg = PerPcsConfig(max_history=0, max_target_tokens=8)
+    cfg = build_config(PerPcsConfig, {"max_history": 0, "train": {"max_target_tokens": 8}})
     rows = history_rows(ctx, user, cfg)
     pool = random_pool(backbone, zero_b=True)  # no update: every module sees the base model's activations
 
@@ -195,17 +197,23 @@ def train_users(n: int = 3) -> list:
     return [rating_user(f"t{i}", str(1 + i % 5), n_items=6, n_queries=2, seed=i) for i in range(n)]
 
 
-FAST = dict(
-    sharers=2, max_steps=2, batch_size=4, gate_steps=3, gate_batch_size=3, max_target_tokens=8,
-    task_target_modules=("q_proj", "v_proj"),
-)  # fmt: skip
+FAST = {
+    "sharers": 2, "gate_steps": 3, "gate_batch_size": 3,
+    "train": {"max_steps": 2, "batch_size": 4, "max_target_tokens": 8},
+    "task": {"target_modules": ("q_proj", "v_proj")},
+}  # fmt: skip
+
+
+def fast(**keys) -> PerPcsConfig:
+    """`FAST`, with `keys` on top."""
+    return build_config(PerPcsConfig, FAST, keys)
 
 
 def test_the_method_builds_a_pool_and_stores_only_indices_and_weights():
     backbone = fresh_backbone()
     users = [rating_user("e1", "5", n_items=5), rating_user("e2", "2", n_items=3)]
     ctx = context(backbone, users, _embedder=ClusteredEmbedder())
-    method = PerPcs(PerPcsConfig(**FAST))
+    method = PerPcs(fast())
     with ctx.clock.charging():
         method.fit(ctx, train_users())
     pool = method.collective_state()["pool"]
@@ -231,11 +239,11 @@ def test_the_method_builds_a_pool_and_stores_only_indices_and_weights():
 def test_the_pool_and_task_lora_round_trip_through_the_run_folder(tmp_path):
     """A resumed run reloads Per-Pcs' `fit` (safetensors, nothing pickled): the same pool, the same merged base."""
     users = [rating_user("e1", "5", n_items=5)]
-    first, ctx = PerPcs(PerPcsConfig(**FAST)), context(fresh_backbone(), users, _embedder=ClusteredEmbedder())
+    first, ctx = PerPcs(fast()), context(fresh_backbone(), users, _embedder=ClusteredEmbedder())
     with ctx.clock.charging():
         first.fit(ctx, train_users())
     assert first.save_collective(ctx, tmp_path) and (tmp_path / "per-pcs.safetensors").is_file()
-    again, again_ctx = PerPcs(PerPcsConfig(**FAST)), context(fresh_backbone(), users)
+    again, again_ctx = PerPcs(fast()), context(fresh_backbone(), users)
     assert again.load_collective(again_ctx, tmp_path)
     saved, loaded = first.collective_state(), again.collective_state()
     pool, pool_again = saved["pool"], loaded["pool"]
@@ -256,7 +264,7 @@ def test_without_time_the_method_answers_with_the_base():
     backbone = fresh_backbone()
     user = rating_user("e1", "5", n_items=4)
     ctx = context(backbone, [user], budget=1e-9, _embedder=ClusteredEmbedder())
-    method = PerPcs(PerPcsConfig(**FAST))
+    method = PerPcs(fast())
     with ctx.clock.charging():
         method.fit(ctx, train_users())
         state = method.personalize(ctx, user)
@@ -283,7 +291,7 @@ def test_a_sharers_gates_keep_their_time_when_its_lora_runs_over(monkeypatch):
         return out
 
     monkeypatch.setattr(module, "train_adapter", slow_lora)
-    method = PerPcs(PerPcsConfig(**{**FAST, "sharers": 1}, task_adapt=False))
+    method = PerPcs(fast(sharers=1, task_adapt=False))
     with ctx.clock.charging():
         method.fit(ctx, train_users())
     (row,) = ctx.report["sharer_training"]
@@ -300,7 +308,7 @@ def test_assembly_stops_at_the_users_deadline(budget, items):
     user = rating_user("e1", "5", n_items=8)
     ctx = context(backbone, [user], _embedder=ClusteredEmbedder())
     ctx.clock = Clock(budget, now=lambda: now[0])
-    method = PerPcs(PerPcsConfig(**FAST, assemble_batch_size=2))
+    method = PerPcs(fast(assemble_batch_size=2))
     method._pool = random_pool(backbone)
     original = backbone.model.forward
 
@@ -320,7 +328,7 @@ def test_bench_run_on_smollm2(tmp_path):
     record, _ = bench_run(
         tmp_path, "--method", "per-pcs", "--task", "lamp3", "--users", "2", "--train-users", "3", "--max-profile",
         "4", "--max-prompt-tokens", "64", "--budget", "5m",
-        sets=("sharers=2", "top_k=2", "batch_size=2", "max_steps=1", "gate_steps=2", "gate_batch_size=2"),
+        sets=("sharers=2", "top_k=2", "train.batch_size=2", "train.max_steps=1", "gate_steps=2", "gate_batch_size=2"),
     )  # fmt: skip
     assert record["status"] == "ok" and record["model"] == "smollm2" and record["users"] == 2
     report = record["method_report"]
@@ -340,7 +348,8 @@ def test_defaults_follow_table_3_per_task():
     assert cfg.sharer_recipe("lamp3") == (2.0, 2, 4) and cfg.for_task("lamp3") == (1, 100, 1e-5)
     assert cfg.sharer_recipe("lamp2") == (3.0, 6, 6) and cfg.for_task("lamp2") == (3, 100, 2e-5)
     assert cfg.sharer_recipe("lamp7") == (2.0, 16, 6) and cfg.for_task("lamp7") == (2, 50, 2e-5)
-    mine = PerPcsConfig(epochs="budget", sharer_batch_size=8, gate_batch_size=2, top_k=4)
+    mine = build_config(PerPcsConfig, {"train.epochs": "budget", "sharer_batch_size": 8, "gate_batch_size": 2})
+    mine = build_config(PerPcsConfig, dataclasses.asdict(mine), {"top_k": 4})  # a resolved config round-trips
     assert mine.sharer_recipe("lamp3") == ("budget", 8, 2) and mine.for_task("lamp3")[0] == 4
     with pytest.raises(ValueError, match="epochs"):
-        PerPcsConfig(epochs=-1.0)
+        build_config(PerPcsConfig, {"train": {"epochs": -1.0}})

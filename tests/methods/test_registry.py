@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from lampbench.methods.contract import Method
 from lampbench.methods.baseline.method import Base
+from lampbench.methods.contract import Method
 from lampbench.methods.registry import Registry, UnknownMethod
 
 

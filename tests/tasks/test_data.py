@@ -138,12 +138,13 @@ def test_bad_questions_give_one_line_naming_file_and_entry(tmp_path, questions, 
 @pytest.mark.parametrize(
     "outputs, expected",
     [
-        ([], 'expected an object with a "golds" list, got a list'),
-        ({"task": "LaMP_3"}, 'without a "golds" list'),
+        # The wording of `tasks/outputs.py`, the one reader of outputs files (strict mode here, as a run reads).
+        ([], 'is a JSON list, expected an object with "golds"'),
+        ({"task": "LaMP_3"}, 'has no "golds" list'),
         ({"task": "LaMP_4", "golds": [{"id": "q1", "output": "5"}]}, "(and they say task 'LaMP_4', not 'LaMP_3')"),
-        ({"golds": [{"id": "q1"}]}, "gold 0 (id 'q1'): missing field 'output'"),
-        ({"golds": [{"id": "q1", "output": 5}]}, "field 'output' must be a string, got a number"),
-        ({"golds": [{"id": "q1", "output": "5"}] * 2}, "gold 1 (id 'q1'): duplicate id"),
+        ({"golds": [{"id": "q1"}]}, "golds[0] (id 'q1') has no \"output\""),
+        ({"golds": [{"id": "q1", "output": 5}]}, "golds[0] (id 'q1') has output 5 (number), expected a string"),
+        ({"golds": [{"id": "q1", "output": "5"}] * 2}, "golds[1] (id 'q1') is a duplicate id (first seen at golds[0]"),
     ],
 )
 def test_bad_outputs_give_one_line(tmp_path, outputs, expected):

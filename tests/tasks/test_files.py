@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lampbench.tasks.files import cache_dir, replacing, write_json
 from lampbench.tasks.data import resolve_data_dir
+from lampbench.tasks.files import cache_dir, replacing, write_json
 
 
 def test_write_json_replaces_whole_and_leaves_no_temp(tmp_path):

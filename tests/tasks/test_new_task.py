@@ -1,4 +1,5 @@
-"""Adding a task is local: a `TaskSpec` in `tasks/specs.py` is enough for every method to run on it.
+"""Adding a task is local: a `TaskSpec` (in `tasks/lamp.py`, or a package's `lampbench.tasks` entry point, see
+`test_registry.py`) is enough for every method to run on it.
 
 What belongs to the task (instruction, labels, LaMP's item template) lives in its spec; a method's own per-task
 settings (CHAMELEON's templates, PAG's profile prompt, Per-Pcs's Table 3) fall back to a default for a task they
