@@ -31,7 +31,7 @@ from generation import bare_loop  # noqa: E402 - a sibling script, not a package
 
 #: Config overrides that keep personalization short: the benchmark measures answering, not training.
 QUICK: dict[str, dict] = {
-    "lora-p": {"max_steps": 2, "batch_size": 4},
+    "lora-p": {"train.max_steps": 2, "train.batch_size": 4},
     "chameleon": {"history_k": 3, "insight_max_tokens": 32, "ccs_epochs": 100, "ccs_restarts": 2},
 }
 

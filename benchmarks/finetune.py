@@ -58,7 +58,7 @@ def training_rate(name: str, backbone, task, users, train, steps: int, overrides
     from lampbench.methods.registry import METHODS
 
     cls = METHODS.get(name)
-    config = build_config(cls.Config, {"max_steps": steps, **overrides})
+    config = build_config(cls.Config, {"train.max_steps": steps, **overrides})
     method = cls(config)
     ctx = Context(task=task, clock=Clock(3600), max_prompt_tokens=512, _backbone=backbone, eval_users=(users[0],))
     rows = []
@@ -75,7 +75,8 @@ def training_rate(name: str, backbone, task, users, train, steps: int, overrides
     for stage, rep, wall in rows:
         train_s = rep["seconds"]
         out.append({
-            "method": name, "stage": stage, "batch": config.batch_size * config.grad_accum, "steps": rep["steps"],
+            "method": name, "stage": stage, "steps": rep["steps"],
+            "batch": config.train.batch_size * config.train.grad_accum,
             "examples_seen": rep["examples_seen"], "train_s": train_s,
             "examples_per_s": rep["examples_seen"] / train_s if train_s else 0.0,
             "overhead_s": wall - train_s, "pairs_made": rep.get("pairs_made"),
@@ -102,7 +103,8 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     from lampbench.harness.run.inputs import synthetic_files
     from lampbench.harness.services.models import load_backbone
-    from lampbench.methods.lib.train_config import DpoConfig, LoraPConfig
+    from lampbench.methods.dpo.config import DpoConfig
+    from lampbench.methods.oppu.config import LoraPConfig
     from lampbench.tasks.data import load_users
     from lampbench.tasks.specs import get_task
 
@@ -116,8 +118,8 @@ def main() -> None:
 
     result: dict = {"model": args.model, "task": task.name, "threads": torch.get_num_threads(), "load_s": load_s}
     result["swap"] = {
-        "lora-p (r8, q/v)": swap_times(backbone, LoraPConfig(), args.repeats),
-        "dpo (r256, q/k/v/o)": swap_times(backbone, DpoConfig(), args.repeats),
+        "lora-p (r8, q/v)": swap_times(backbone, LoraPConfig().train, args.repeats),
+        "dpo (r256, q/k/v/o)": swap_times(backbone, DpoConfig().train, args.repeats),
     }
     for label, row in result["swap"].items():
         print(f"swap {label:22s} median {row['swap_ms_median']:7.2f} ms  max {row['swap_ms_max']:7.2f} ms  "

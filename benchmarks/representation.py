@@ -41,7 +41,7 @@ def personalize_costs(name: str, backbone, task, users, train, fit_epochs: float
     cls = METHODS.get(name)
     overrides = {
         "perfit": {"epochs1": fit_epochs},
-        "oppu": {"task_epochs": fit_epochs},
+        "oppu": {"task.epochs": fit_epochs},
         "per-pcs": {"task_adapt": False, "sharers": sharers, "gate_steps": 10},
     }.get(name, {})
     method = cls(build_config(cls.Config, overrides))
