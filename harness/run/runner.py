@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import platform
 import shutil
 import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +40,9 @@ from lampbench.methods.contract import Context, Method
 from lampbench.tasks.specs import TaskSpec, User, get_task
 from lampbench.tasks.stats import score_rows
 
-__all__ = ["RunInputs", "RunSpec", "blind", "run", "versions"]
+__all__ = ["RunInputs", "RunSpec", "blind", "run"]
 
 log = logging.getLogger("lampbench")
-
-
-def versions() -> dict[str, str]:
-    """Versions of the software a result depends on."""
-    found = {"python": platform.python_version(), "platform": platform.platform()}
-    for name in ("lampbench", "torch", "transformers", "peft", "trl", "sentence-transformers", "rank-bm25"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return found
 
 
 def run(
@@ -158,7 +145,7 @@ def _new_record(spec: RunSpec, task: TaskSpec) -> RunRecord:
     return RunRecord(
         run_id=spec.run_id, method=spec.method, task=task.name, budget_s=spec.budget, seed=spec.seed, data=spec.data,
         split=spec.split, model=spec.model, started=datetime.now(UTC).isoformat(timespec="seconds"),
-        versions={**versions(), **machine["versions"]}, git=machine["git"],
+        versions=machine["versions"], git=machine["git"],
         hardware={k: v for k, v in machine.items() if k not in ("git", "versions")},
     )  # fmt: skip
 

@@ -20,13 +20,6 @@ from lampbench.tests.fake_results import add_run, write_results
 
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    write_results(root)
-    return root
-
-
-@pytest.fixture(scope="module")
 def runs(out):
     return load_runs(out)
 

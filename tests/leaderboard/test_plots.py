@@ -12,14 +12,6 @@ from typer.testing import CliRunner
 from lampbench.harness.entrypoints.cli import app
 from lampbench.leaderboard import plots
 from lampbench.leaderboard.table import leaderboard, load_runs
-from lampbench.tests.fake_results import write_results
-
-
-@pytest.fixture(scope="module")
-def out(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    write_results(root)
-    return root
 
 
 @pytest.fixture(scope="module")
