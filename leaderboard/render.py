@@ -31,9 +31,14 @@ LEGEND = (
     "user); ranked by the metric after reading answers; official: raw generations as LaMP's evaluator scores them; "
     "gain: over `base` at the same budget, positive = better, paired interval over shared users, * it excludes 0, "
     "† the user sets differ (only shared users compared); read e/x/u: answers that were the raw generation exactly, "
-    "extracted from it, unreadable"
+    "extracted from it, unreadable; personal: with own histories over with shuffled ones (--profiles), same "
+    "budget and seeds, paired interval over users; budget: fit + per-user stages, or with a fit budget the "
+    "per-user stages' alone "
+    "(fit budget `shares`: one budget split by the method's fixed shares); cost/user: fit / N + per-user adaptation "
+    "seconds, at N = the run's users and at @N"
 )
-_FIXED = ("data", "split", "model", "hardware", "dtype")  # in the heading when equal on every row, else columns
+# In the heading when equal on every row, else columns.
+_FIXED = ("data", "split", "model", "hardware", "dtype", "devices", "profiles", "answer")
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,7 @@ def columns_for(rows: pd.DataFrame) -> list[Column]:
     ]
     columns += [
         Column("budget", "budget_s", lambda r: format_seconds(r["budget_s"])),
+        *([Column("fit budget", "fit_budget_s", fit_budget)] if _has(rows, "fit_budget_s") else []),
         Column("seeds", "seeds", lambda r: str(int(r["seeds"]))),
     ]
     names = metric_names(rows)
@@ -98,7 +104,10 @@ def columns_for(rows: pd.DataFrame) -> list[Column]:
                 columns.append(Column(f"{m}{label} {arrow}", key, lambda r, key=key: _metric(r, key)))
     columns += [
         Column("gain ↑", "gain_over_base", gain),
+        *([Column("personal ↑", "personal_gain", lambda r: gain(r, "personal_gain", "personal"))]
+          if _has(rows, "personal_gain") else []),  # fmt: skip
         Column("adapt", "adapt_s", lambda r: seconds(r["adapt_s"])),
+        *_costs(rows),
         Column("s/query", "predict_s_per_query", lambda r: _number(r["predict_s_per_query"], "{:.3g}")),
         Column("state/user", "state_bytes_per_user", lambda r: size(r["state_bytes_per_user"])),
         Column("params/user", "parameters_per_user", lambda r: count(r["parameters_per_user"])),
@@ -107,6 +116,13 @@ def columns_for(rows: pd.DataFrame) -> list[Column]:
         Column("status", "status", lambda r: str(r["status"]), numeric=False),
     ]
     return columns
+
+
+def _costs(rows: pd.DataFrame) -> list[Column]:
+    """The cost per user at the runs' users and at each `--amortise-over` N the rows carry (`leaderboard/cost.py`)."""
+    keys = [k for k in rows.columns if k == "cost_per_user_s" or str(k).startswith("cost_per_user_s:")]
+    names = {k: "cost/user" if k == "cost_per_user_s" else f"cost/user @{k.split(':')[1]}" for k in keys}
+    return [Column(names[k], k, lambda r, k=k: seconds(r[k])) for k in keys]
 
 
 def _has(rows: pd.DataFrame, column: str) -> bool:
@@ -132,16 +148,22 @@ def _metric(row: pd.Series, column: str) -> str:
     return text if missing(low) or missing(high) else f"{text} [{low:.3f}, {high:.3f}]"
 
 
-def gain(row: pd.Series) -> str:
-    """`+0.050 [+0.010, +0.090]*`: the gain over base, its paired interval, `*` when it excludes 0, `†` when the
-    two entries answered different users."""
-    value = row.get("gain_over_base")
+def gain(row: pd.Series, column: str = "gain_over_base", prefix: str = "gain") -> str:
+    """`+0.050 [+0.010, +0.090]*`: the gain over base (or, with `column="personal_gain", prefix="personal"`, the
+    personalization gain), its paired interval, `*` when it excludes 0, `†` when the two answered different users."""
+    value = row.get(column)
     if missing(value):
         return ""
-    low, high = row.get("gain_ci_low"), row.get("gain_ci_high")
+    low, high = row.get(f"{prefix}_ci_low"), row.get(f"{prefix}_ci_high")
     text = f"{value:+.3f}" + ("" if missing(low) or missing(high) else f" [{low:+.3f}, {high:+.3f}]")
-    marks = ("*" if _flag(row.get("gain_significant")) else "") + ("†" if _flag(row.get("gain_users_differ")) else "")
-    return text + marks
+    marks = "*" if _flag(row.get(f"{prefix}_significant")) else ""
+    return text + marks + ("†" if _flag(row.get(f"{prefix}_users_differ")) else "")
+
+
+def fit_budget(row: pd.Series) -> str:
+    """`5m` (`--fit-budget`), or `shares` for a run whose one budget the method's fixed shares split."""
+    value = row.get("fit_budget_s")
+    return "shares" if missing(value) else format_seconds(value)
 
 
 def reads(row: pd.Series) -> str:

@@ -101,6 +101,12 @@ interval from a bootstrap over users (with several seeds, over their per-user sc
 no base run), sign flipped for lower-is-better metrics, so positive is better; [low, high] is its paired interval
 over the users both answered, <b>*</b> when it excludes 0, <b>†</b> when the two answered different users (only
 the shared ones are compared).</li>
+<li><b>personal</b>: the personalization gain, with the users' own histories over with shuffled ones
+(<code>--profiles shuffled</code>: every user gets another user's history), same method, config, budget and seeds,
+positive when the own history helped; [low, high] its paired interval over users, <b>*</b> when it excludes 0.
+Shown where both were run. <b>profiles</b>, <b>answer</b> (in the heading when every row shares them): the histories
+the users had (own, shuffled, none) and how answers were read (generated then parsed, or chosen among the labels
+by likelihood).</li>
 <li><b>read e/x/u</b>: answers that were the raw generation exactly / extracted from a longer text by the task's
 parser / unreadable (scored as LaMP scores an unreadable answer).</li>
 <li><b>hardware</b>, <b>dtype</b>: part of a row's identity (in the heading when every row shares them): runs on
@@ -149,7 +155,8 @@ def _plots(runs: pd.DataFrame, board: pd.DataFrame, task: str, to: Path, band: s
     spec = get_task(task)
     made = []
     has_base = (board[board["task"] == task]["method"] == "base").any()
-    wanted = [("budget-curve", lambda: plots.budget_curve(runs, task=task, gain=has_base, band=band))]
+    curve = lambda: plots.budget_curve(runs, task=task, gain=has_base, band=band, personal=True)  # noqa: E731
+    wanted = [("budget-curve", curve)]
     wanted += [(f"cost-{c}", lambda c=c: plots.cost_scatter(board, task=task, cost=c)) for c in plots.COSTS]
     wanted += [
         (name, lambda key=key: plots.setting_curve(runs, task=task, key=key, band=band))

@@ -15,9 +15,17 @@ Definitions, the same in every output:
   an improvement; `gain_ci_low/high` is its paired interval over the users both answered, `gain_significant`
   says it excludes 0, `gain_users_differ` that the user sets differ. `base` does not adapt, so its result does
   not depend on the budget: where the budget has no `base` run, the `base` run at the nearest budget is used.
+- **profiles**, **answer**: part of a row's key (`--profiles own|shuffled|none`, `--answer generate|choice`);
+  a `base` run is compared at the same answer mode. **personalization gain** (`personal_gain`): an `own` row's
+  headline metric minus the `shuffled` row's of the same method, config, budget, seeds and setting, positive =
+  better, with `personal_ci_low/high` its paired interval over users (`leaderboard/personal.py`).
 - **hardware**, **dtype**: part of a row's key (`hardware.label` and `dtype` of run.json; "unknown" for runs
   that predate them), so runs on different machines are never folded together.
-- **adaptation time**: `fit_s + personalize_s`, the time charged to the budget.
+- **adaptation time**: `fit_s + personalize_s`, the time charged to the budget (a reused fit: at what it cost
+  the run that made it). **cost per user**: `fit_s / N + personalize_s / users`, at N = the run's users and at
+  `--amortise-over N` (`leaderboard/cost.py`).
+- **fit budget**, **devices**: part of a row's key: `--fit-budget` (NaN: one `--budget` split by the methods'
+  shares, "shares" mode) and the devices the per-user stages ran on (`--shards`).
 - **coverage**: the fraction of users personalized within the budget, as the method reports it in `run.json`
   (`method_report.personalized_fraction`; methods that fall back to the unpersonalized answer when time runs
   out report it). A run that reports nothing personalized every user: 1.0 when `ok`, unknown when
@@ -37,6 +45,8 @@ from typing import TYPE_CHECKING, Any
 from lampbench.harness.run.method_config import flatten_config
 from lampbench.harness.run.record import RunRecord
 from lampbench.harness.run.store import FINISHED, Store
+from lampbench.leaderboard.cost import cost_per_user, per_user_seconds
+from lampbench.leaderboard.personal import personal_gains, with_personal_gains
 from lampbench.leaderboard.uncertainty import StatsCache, entry_intervals, gain_interval
 from lampbench.tasks.errors import ConfigError
 from lampbench.tasks.specs import LOWER_IS_BETTER, get_task
@@ -45,12 +55,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
 AGGREGATES = ("best", "mean")
-GROUP = ["task", "method", "config", "budget_s", "data", "split", "model", "hardware", "dtype"]  # one row per group
-_SETTING = ["task", "data", "split", "model", "hardware", "dtype"]  # what a `base` run must share to be compared
+GROUP = ["task", "method", "config", "budget_s", "fit_budget_s", "data", "split", "model", "hardware", "dtype",
+         "devices", "profiles", "answer"]  # one row per group  # fmt: skip
+_SETTING = ["task", "data", "split", "model", "hardware", "dtype", "answer"]  # what a `base` run must share
+_PAIRED = [c for c in GROUP if c != "profiles"]  # what an own-history run shares with its shuffled control
 UNKNOWN = "unknown"  # the hardware or dtype of a run recorded before run.json carried them
 READS = ["read:exact", "read:extracted", "read:unparsed"]  # how answers were read (run.json "read")
 _COSTS = ["adapt_s", "fit_s", "personalize_s", "predict_s_per_query", "state_bytes_per_user",
-          "parameters_per_user", "collective_state_bytes", "coverage", *READS]  # fmt: skip
+          "parameters_per_user", "collective_state_bytes", "coverage", "users", "per_user_s", "cost_per_user_s",
+          *READS]  # fmt: skip
 
 
 def load_runs(
@@ -95,6 +108,7 @@ def load_runs(
     for key in config_keys:
         frame[f"config:{key}"] = [c.get(key) for c in configs]
     frame["gain_over_base"] = gains(frame, by=[*_SETTING, "seed"])
+    frame["personal_gain"], frame["personal_vs"] = personal_gains(frame, by=[*_PAIRED, "seed"])
     return frame
 
 
@@ -167,13 +181,18 @@ def _row(store: Store, r: RunRecord) -> dict[str, Any]:
     row: dict[str, Any] = {
         "task": r.task, "method": r.method, "budget_s": r.budget_s, "seed": r.seed, "data": r.data,
         "split": r.split, "model": r.model, "status": r.status, "hardware": _hardware(r),
-        "dtype": str(r.dtype or UNKNOWN),
+        "dtype": str(r.dtype or UNKNOWN), "profiles": r.profiles, "answer": r.answer,
     }  # fmt: skip
     row.update(_metrics(spec, r.metrics) if r.status in FINISHED else {})
     row["primary"] = spec.primary_metric
     row["lower_is_better"] = spec.primary_metric in LOWER_IS_BETTER
     row["score"] = row.get(f"metric:{spec.primary_metric}", math.nan)
     row.update(fit_s=r.fit_s, personalize_s=r.personalize_s, adapt_s=(r.fit_s or 0.0) + (r.personalize_s or 0.0))
+    # Two budgets and amortised cost (`leaderboard/cost.py`): NaN fit budget = one budget split by shares.
+    row.update(budget_mode=r.budget_mode, fit_budget_s=math.nan if r.fit_budget_s is None else r.fit_budget_s)
+    row["devices"], row["fit_reused_from"] = r.devices, (r.fit_reused or {}).get("run_id")
+    row["per_user_s"] = per_user_seconds(r.personalize_s, r.users)
+    row["cost_per_user_s"] = cost_per_user(r.fit_s, row["per_user_s"], r.users)
     row["predict_s_per_query"] = r.predict_s_per_query
     row["state_bytes_per_user"] = r.state_bytes_per_user
     row["parameters_per_user"] = r.state_parameters_per_user
@@ -260,7 +279,7 @@ def leaderboard(runs: pd.DataFrame, aggregate: str = "best") -> pd.DataFrame:
         stats.append(entry)
     board = pd.DataFrame(rows)
     board["score"] = [r.get(f"metric:{r['primary']}", math.nan) for r in rows]
-    return _ranked(_with_gains(board, stats))
+    return _ranked(with_personal_gains(_with_gains(board, stats), runs, cache))
 
 
 def _fold(row: dict[str, Any], group: pd.DataFrame, aggregate: str, values: list[str], bounds: list[str]):

@@ -8,6 +8,8 @@ made before that is read from its `generations.jsonl` and rescored. From them:
 - the gain over `base`'s interval: a paired bootstrap over the users both entries answered, on the headline
   metric after reading (`tasks/stats.py`), with `gain_significant` when it excludes 0 and `gain_users_differ`
   when the two entries answered different users (only the shared ones are compared).
+- the personalization gain's interval (`leaderboard/personal.py`): the same paired bootstrap, between a method's
+  runs with their own histories and its runs with shuffled ones (`personal_*`).
 """
 
 from __future__ import annotations
@@ -68,17 +70,18 @@ def entry_intervals(stats: Stats | None) -> dict[str, float]:
     return out
 
 
-def gain_interval(entry: Stats | None, base: Stats | None, metric: str) -> dict[str, object]:
-    """`gain_ci_low`, `gain_ci_high`, `gain_significant`, `gain_users_differ` of an entry against its `base`."""
+def gain_interval(entry: Stats | None, base: Stats | None, metric: str, prefix: str = "gain") -> dict[str, object]:
+    """`<prefix>_ci_low`, `_ci_high`, `_significant`, `_users_differ`, `_shared_users` of an entry against another
+    (`gain`: against its `base`; `personal`: its own-history runs against its shuffled-history runs)."""
     if entry is None or base is None:
         return {}
     found = paired(entry["read"], base["read"], metric)
     if found is None:
-        return {"gain_users_differ": True}
+        return {f"{prefix}_users_differ": True}
     return {
-        "gain_ci_low": found.low,
-        "gain_ci_high": found.high,
-        "gain_significant": found.significant,
-        "gain_users_differ": not found.same_users,
-        "gain_shared_users": found.shared,
+        f"{prefix}_ci_low": found.low,
+        f"{prefix}_ci_high": found.high,
+        f"{prefix}_significant": found.significant,
+        f"{prefix}_users_differ": not found.same_users,
+        f"{prefix}_shared_users": found.shared,
     }

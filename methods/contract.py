@@ -2,7 +2,11 @@
 
 A method is three stages, run by `harness/runner.py` under one wall-clock budget:
 
-1. `fit(ctx, train)`: the collective stage on training users (optional). Charged to the budget.
+1. `fit(ctx, train)`: the collective stage on training users (optional). Charged to the budget: with `--budget`
+   alone, to the run's one budget, of which the stage takes its share (`ctx.clock.fit_deadline(fraction)`); with
+   `--fit-budget`, to a clock of its own, whose `fit_deadline` is all of it. The method asks the same in both.
+   What `fit` learnt, saved by `save_collective` and read back by `load_collective`, is reused by every run that
+   asks for the same collective stage (`harness/run/fit_store.py`) and by the shards of a run.
 2. `personalize(ctx, user) -> state`: the per-user stage. Charged to the budget. Everything the method learnt
    about the user lives in the returned state, never on `self`, so users cannot leak into each other and users
    can be spread across workers. The harness measures the state's bytes and parameters.
@@ -20,11 +24,13 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from lampbench.tasks.errors import ConfigError
 
 if TYPE_CHECKING:
     from lampbench.harness.services.backbone import Backbone
@@ -66,6 +72,8 @@ class Context:
     #: budget fairly (`user_deadline`); empty when the caller does not say. Like the users `personalize` and
     #: `predict` get, they carry no gold outputs: the runner removes them, only the harness scores.
     eval_users: tuple[User, ...] = ()
+    #: How final answers are read (`--answer`): `generate` (decoded, then parsed) or `choice` (see `answering`).
+    answer: str = "generate"
     _backbone: Backbone | None = None
     _embedder: Any = None
     #: user id -> whether `personalize` gave that user a personalized state (see `personalized`).
@@ -137,6 +145,30 @@ class Context:
             if i < len(reasons):
                 self.fallbacks[key] = reasons[i]
 
+    @contextmanager
+    def answering(self, queries: int) -> Iterator[None]:
+        """The mode the runner answers `queries` queries in, around `predict_batch` only.
+
+        With `answer="choice"` every `backbone.generate` inside it answers with the most likely of the task's
+        choices (`Backbone.choosing`), under the method's own prompt, adapters, edits and hooks, so any method that
+        answers through the backbone (a plugin's `predict` too) answers by choice with no code of its own;
+        generations in `fit` and `personalize` (PAG's profile, LLM-REC's rewrites) are never affected.
+
+        Raises:
+            ConfigError: with `choice`, the method answered fewer queries than asked through `backbone.generate`
+                (it answers some other way, which cannot be read by choice).
+        """
+        if self.answer != "choice":
+            yield
+            return
+        with self.backbone.choosing(self.task.choices) as chosen:
+            yield
+        if chosen.answers < queries:
+            raise ConfigError(
+                f"--answer choice: the method answered {queries - chosen.answers} of {queries} queries without "
+                "ctx.backbone.generate, so they cannot be read by choice; use --answer generate"
+            )
+
     @property
     def embedder(self) -> Any:
         """The shared sentence-transformers embedder (`encode(texts) -> ndarray`)."""
@@ -159,7 +191,9 @@ class Method(abc.ABC):
         fit: the collective stage on training users (set `uses_train_users = True` so the runner loads them).
         collective_state: what `fit` learnt and `predict` needs for every user (measured like a user state).
         predict_batch: answers several users at once (the runner's path; the default loops over `predict`).
-        save_collective / load_collective: what `fit` learnt, to a folder and back, so a resumed run skips `fit`.
+        save_collective / load_collective: what `fit` learnt (its fit state), to a folder and back, so a resumed
+            run, another run asking for the same collective stage, or a shard skips `fit`. The defaults save
+            nothing: such a method's `fit` is run again wherever it is needed (and `--shards` refuses it).
     """
 
     Config: ClassVar[type[MethodConfig]] = MethodConfig
@@ -193,7 +227,8 @@ class Method(abc.ABC):
         return None
 
     def save_collective(self, ctx: Context, path: Path) -> bool:
-        """Save what `fit` learnt into the folder `path` (it exists), so a resumed run can skip `fit`; True if saved."""
+        """Save what `fit` learnt into the folder `path` (it exists), so a resumed run, a run reusing this fit or a
+        shard can skip `fit`; True if saved. What `fit` put in `ctx.report` is saved beside it by the harness."""
         return False
 
     def load_collective(self, ctx: Context, path: Path) -> bool:

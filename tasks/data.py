@@ -16,6 +16,7 @@ from typing import Any
 
 from lampbench.tasks.errors import DataError
 from lampbench.tasks.files import cache_dir
+from lampbench.tasks.longlamp import LongLaMPSpec
 from lampbench.tasks.outputs import read_outputs
 from lampbench.tasks.task import Query, TaskSpec, User, Warn, default_warn
 
@@ -326,7 +327,7 @@ def split_files(
     """The paths of a split's files, laid out like the official URLs.
 
     `root/[time/]<task.path>/<split>/<split>_questions.json` and `..._outputs.json`; the outputs path is None
-    for `test`, whose golds are held back. The files need not exist.
+    for LaMP's `test`, whose golds are held back (LongLaMP publishes its test golds). The files need not exist.
 
     Raises:
         ValueError: `split` is not train, dev or test.
@@ -337,7 +338,8 @@ def split_files(
     if time_split:
         folder = folder / "time"
     folder = folder.joinpath(*task.path.split("/"), split)
-    outputs = None if split == "test" else folder / f"{split}_outputs.json"
+    held_back = split == "test" and not isinstance(task, LongLaMPSpec)
+    outputs = None if held_back else folder / f"{split}_outputs.json"
     return folder / f"{split}_questions.json", outputs
 
 

@@ -1,15 +1,22 @@
-"""The official LaMP downloader: stream each file to `<name>.part`, check it, then rename it into place.
+"""The official LaMP and LongLaMP downloader: stream each file to `<name>.part`, check it, then rename it into place.
 
 The data is CC BY-NC-SA 4.0, so it is never shipped: it is fetched on the user's machine from the URLs in
 ``shared/LAMP.md`` into a folder laid out like those URLs (see `tasks.data.split_files`). Transient network
 errors (a connection reset, a timeout, a body cut short, HTTP 429 and 5xx) are retried with exponential backoff
 (a refused connection or an unknown host fails at once: the machine is offline), each attempt starting over
 from an empty `.part`. Each downloaded file's size and sha256 are recorded in `<data-dir>/checksums.json`, so
-`bench data info` and every run's record can say which data a result came from.
+`bench data info` and every run's record can say which data a result came from. A split is downloaded under a
+file lock (`<split folder>/.download.lock`), so concurrent first runs wait for one download instead of racing on
+one `.part`.
+
+LongLaMP's splits come from the Hugging Face hub as parquet (`tasks/hub.py`: where, and how the rows become LaMP's
+files): the config folder's listing, then the split's shards (checked against the sizes and sha256 the listing
+gives), kept beside the LaMP-format files they are converted into.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import json
@@ -18,15 +25,18 @@ import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from lampbench.tasks import hub
 from lampbench.tasks.data import SPLITS, resolve_data_dir, split_files
 from lampbench.tasks.errors import DataError
 from lampbench.tasks.files import write_json
+from lampbench.tasks.longlamp import LongLaMPSpec
 from lampbench.tasks.task import TaskSpec
 
 log = logging.getLogger("lampbench")
@@ -56,6 +66,8 @@ def url_for(
     Raises:
         ValueError: unknown split or kind, or `outputs` of the test split (its golds are held back).
     """
+    if isinstance(task, LongLaMPSpec):
+        raise ValueError(f"{task.name}'s files come from the hub's parquet, not LaMP's server (`tasks/hub.py`)")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if kind not in KINDS:
@@ -119,7 +131,7 @@ def _attempt(url: str, part: Path, *, progress: bool, desc: str) -> str:
         request = urllib.request.Request(url, headers={"User-Agent": "lampbench"})
         with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
             if "text/html" in (response.headers.get("Content-Type") or "").lower():
-                raise ValueError("the server sent an HTML page, not JSON (a wrong URL answers 200 with one)")
+                raise ValueError("the server sent an HTML page, not the data (a wrong URL answers 200 with one)")
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             got = 0
@@ -151,8 +163,10 @@ def _attempt(url: str, part: Path, *, progress: bool, desc: str) -> str:
     return digest.hexdigest()
 
 
-def _fetch(url: str, final: Path, task: TaskSpec, kind: str, *, progress: bool, desc: str) -> str:
-    """Stream `url` to `final.part`, check it, rename it to `final`, return its sha256.
+def _fetch(
+    url: str, final: Path, check: Callable[[Path], None], *, progress: bool, desc: str, sha256: str | None = None
+) -> str:
+    """Stream `url` to `final.part`, `check` it (and its sha256, when known), rename it to `final`; its sha256.
 
     Transient failures are retried (`ATTEMPTS`, backoff from `BACKOFF_S`); on any failure the `.part` goes.
     """
@@ -161,7 +175,7 @@ def _fetch(url: str, final: Path, task: TaskSpec, kind: str, *, progress: bool, 
     try:
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                sha256 = _attempt(url, part, progress=progress, desc=desc)
+                got = _attempt(url, part, progress=progress, desc=desc)
                 break
             except _Transient as e:
                 if attempt == ATTEMPTS:
@@ -169,9 +183,11 @@ def _fetch(url: str, final: Path, task: TaskSpec, kind: str, *, progress: bool, 
                 wait = BACKOFF_S * 2 ** (attempt - 1)
                 log.warning("%s: %s; attempt %d of %d in %.0f s", url, e, attempt + 1, ATTEMPTS, wait)
                 time.sleep(wait)
-        _check_body(task, kind, part)
+        check(part)
+        if sha256 is not None and got != sha256:
+            raise ValueError(f"sha256 {got[:12]}... differs from the {sha256[:12]}... the hub lists for it")
         os.replace(part, final)
-        return sha256
+        return got
     except BaseException as e:
         part.unlink(missing_ok=True)
         if isinstance(e, DataError):
@@ -208,7 +224,8 @@ def read_checksums(root: Path) -> dict[str, dict[str, Any]]:
     return data if isinstance(data, dict) else {}
 
 
-def _record_checksum(root: Path, path: Path, sha256: str, url: str) -> None:
+def _record_checksum(root: Path, path: Path, sha256: str, url: str, source: list[str] | None = None) -> None:
+    """Record a file in `checksums.json`; `source`: the downloaded files it was made from (LongLaMP's parquet)."""
     from filelock import FileLock  # imported here: only a download needs it
 
     with FileLock(str(Path(root) / CHECKSUMS) + ".lock", timeout=60):
@@ -216,7 +233,7 @@ def _record_checksum(root: Path, path: Path, sha256: str, url: str) -> None:
         stat = path.stat()
         sums[_key(path, root)] = {
             "bytes": stat.st_size, "sha256": sha256, "url": url, "mtime_ns": stat.st_mtime_ns,
-            "downloaded": datetime.now(UTC).isoformat(timespec="seconds"),
+            "downloaded": datetime.now(UTC).isoformat(timespec="seconds"), **({"from": source} if source else {}),
         }  # fmt: skip
         write_json(Path(root) / CHECKSUMS, dict(sorted(sums.items())))
 
@@ -253,22 +270,23 @@ def download(
     time_split: bool = False,
     force: bool = False,
     progress: bool = True,
-    base_url: str = BASE_URL,
+    base_url: str | None = None,
 ) -> list[Path]:
-    """Download a split's official files (questions, and outputs except for `test`) under `root`.
+    """Download a split's official files (questions, and outputs except for LaMP's `test`) under `root`.
 
     Files already present are kept unless `force`. A file lands under its final name only once it is complete
-    and looks like JSON of the right kind; a failed download leaves nothing behind. Transient network errors
-    are retried with backoff. Each file's size and sha256 go to `<root>/checksums.json`.
+    and looks like what it should be; a failed download leaves nothing behind. Transient network errors are
+    retried with backoff. Each file's size and sha256 go to `<root>/checksums.json`. The split is downloaded
+    under a file lock: a second process asking for it meanwhile waits, then finds the files there.
 
     Args:
         task: the task.
         split: train, dev or test.
         root: the data folder (see `tasks.data.resolve_data_dir`).
-        time_split: fetch LaMP's time-based split (`.../LaMP/time/...`).
+        time_split: LaMP's time-based split (`.../LaMP/time/...`), LongLaMP's temporal one.
         force: download again even when the file exists.
         progress: show a progress bar on stderr.
-        base_url: the server (tests point it at a local one).
+        base_url: the server (default: LaMP's, or the hub for LongLaMP; tests point it at a local one).
 
     Returns:
         The paths of the split's files, downloaded or already there.
@@ -276,15 +294,58 @@ def download(
     Raises:
         DataError: one line with the URL and what went wrong.
     """
+    from filelock import FileLock  # imported here: only a download needs it
+
     questions, outputs = split_files(task, split, root, time_split=time_split)
     paths = [questions] if outputs is None else [questions, outputs]
-    for kind, path in zip(KINDS, paths, strict=False):
-        if path.exists() and not force:
-            continue
-        url = url_for(task, split, kind, time_split=time_split, base_url=base_url)
-        sha256 = _fetch(url, path, task, kind, progress=progress, desc=f"{task.name} {split} {kind}")
-        _record_checksum(root, path, sha256, url)
+    if all(p.exists() for p in paths) and not force:
+        return paths
+    questions.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(questions.parent / ".download.lock")):
+        if isinstance(task, LongLaMPSpec):
+            if force or not all(p.exists() for p in paths):
+                _download_hub(task, split, root, paths, time_split, progress, base_url or hub.HUB_URL)
+            return paths
+        for kind, path in zip(KINDS, paths, strict=False):
+            if path.exists() and not force:
+                continue  # there already, or another process fetched it while this one waited
+            url = url_for(task, split, kind, time_split=time_split, base_url=base_url or BASE_URL)
+            check = functools.partial(_check_body, task, kind)
+            sha256 = _fetch(url, path, check, progress=progress, desc=f"{task.name} {split} {kind}")
+            _record_checksum(root, path, sha256, url)
     return paths
+
+
+def _download_hub(
+    task: LongLaMPSpec, split: str, root: Path, paths: list[Path], time_split: bool, progress: bool, base_url: str
+) -> None:
+    """A LongLaMP split: the config's listing, the split's shards (kept beside), then LaMP's files from them."""
+    questions, outputs = paths
+    listing_url = hub.listing_url(task, time_split, base_url)
+    listing = questions.parent / ".listing.json"
+    _fetch(listing_url, listing, hub.check_listing, progress=False, desc=f"{task.name} listing")
+    try:
+        entries = json.loads(listing.read_text(encoding="utf-8"))
+    finally:
+        listing.unlink(missing_ok=True)
+    shards = []
+    for entry in hub.shards(task, split, time_split, entries):
+        name = str(entry["path"]).replace("/", "_").removeprefix(f"{task.hub_config(time_split)}_")
+        path, url = questions.parent / name, hub.file_url(str(entry["path"]), base_url)
+        size, sha256 = hub.expected(entry)
+
+        def check(part: Path, size: int | None = size) -> None:
+            if size is not None and part.stat().st_size != size:
+                raise ValueError(f"{part.stat().st_size} bytes, not the {size} the hub lists")
+            hub.check_parquet(part)
+
+        got = _fetch(url, path, check, progress=progress, desc=f"{task.name} {split} {name}", sha256=sha256)
+        _record_checksum(root, path, got, url)
+        shards.append(path)
+    hub.convert(task, shards, questions, outputs)
+    keys = [_key(p, root) for p in shards]
+    for path in paths:
+        _record_checksum(root, path, sha256_of(path), hub.page_url(task, time_split, base_url), source=keys)
 
 
 def files_record(
@@ -300,13 +361,16 @@ def files_record(
 
 
 def _how_to_get(
-    task: TaskSpec, split: str, root: Path, missing: list[tuple[str, Path]], time_split: bool, base_url: str
+    task: TaskSpec, split: str, root: Path, missing: list[tuple[str, Path]], time_split: bool, base_url: str | None
 ) -> str:
     """One line telling the user exactly how to get the missing files."""
-    fetch = "; ".join(
-        f"{url_for(task, split, kind, time_split=time_split, base_url=base_url)} -> {path}"
-        for kind, path in missing
-    )
+    if isinstance(task, LongLaMPSpec):
+        fetch = f"the parquet of split {split!r} from {hub.page_url(task, time_split, base_url or hub.HUB_URL)}"
+    else:
+        fetch = "; ".join(
+            f"{url_for(task, split, kind, time_split=time_split, base_url=base_url or BASE_URL)} -> {path}"
+            for kind, path in missing
+        )
     command = f"bench data download {task.name} --split {split}"
     if time_split:
         command += " --time-split"
@@ -323,7 +387,7 @@ def ensure_split(
     time_split: bool = False,
     download_missing: bool = True,
     progress: bool = True,
-    base_url: str = BASE_URL,
+    base_url: str | None = None,
 ) -> tuple[Path, Path | None]:
     """The split's files (as `tasks.data.split_files`), downloading the missing ones first.
 
@@ -334,10 +398,10 @@ def ensure_split(
         time_split: LaMP's time-based split.
         download_missing: fetch missing files; when False a missing file is an error.
         progress: show a progress bar on stderr.
-        base_url: the server (an extra over the brief's signature: tests and mirrors use it).
+        base_url: the server (default: the task's own; tests and mirrors set it).
 
     Returns:
-        `(questions, outputs)`; outputs is None for `test`.
+        `(questions, outputs)`; outputs is None for LaMP's `test`.
 
     Raises:
         DataError: a file is missing and `download_missing` is False or the download failed; the one line

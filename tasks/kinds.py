@@ -4,7 +4,7 @@ A kind does three things (LaMP's ``eval/evaluation.py``, ``shared/LAMP.md``):
 
 1. `read`: what LaMP's official evaluator makes of each (gold, prediction) pair, its *outcome*: (gold, predicted)
    label index for classification, (gold, predicted) rating as scored for rating, (ROUGE-1, ROUGE-L) F for
-   generation, with notes on what was unusual;
+   generation (and their METEOR for LongLaMP's kind), with notes on what was unusual;
 2. `columns`: each outcome's sufficient statistics, one row per query (column 0 is 1, the query count);
 3. `values`: the metrics from summed statistics, vectorised over leading axes.
 
@@ -23,6 +23,9 @@ The official rules, to the letter:
 - Generation: ROUGE-1 and ROUGE-L F-measure from ``rouge_score`` without stemming. LaMP reports the mid value of a
   ``BootstrapAggregator`` (random resampling, so it moves by up to ~0.008 between runs on small sets); we report
   the plain mean per-example F-measure, which that mid estimate scatters around.
+- LongLaMP's generation (``LONG_GENERATION``): ROUGE-1 and ROUGE-L as above (LongLaMP calls `evaluate`'s rouge,
+  the same `rouge_score` without stemming), and METEOR as `evaluate`'s meteor computes it (`tasks/meteor.py`),
+  each the mean over examples.
 """
 
 from __future__ import annotations
@@ -36,13 +39,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from lampbench.tasks import meteor
 from lampbench.tasks.errors import DataError, InvalidTask
 from lampbench.tasks.wording import counted, short
 
 if TYPE_CHECKING:
     from lampbench.tasks.task import TaskSpec
 
-Outcome = tuple[float, float]
+Outcome = tuple[float, ...]  # a pair for the built-in kinds, a triple for LongLaMP's generation
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,10 @@ class MetricKind(abc.ABC):
     def check(self, task: TaskSpec) -> None:  # noqa: B027 - optional: most kinds need nothing of a spec
         """Raise `InvalidTask` when `task` lacks what this kind needs (called at registration)."""
 
+    def ready(self) -> None:  # noqa: B027 - optional: most kinds need nothing of the machine
+        """Raise a `UserError` (one line: how to fix it) when this machine cannot score this kind; a run calls it
+        before its folder exists, so a missing resource (METEOR's WordNet) is said before any work is done."""
+
     def point(self, task: TaskSpec, outcomes: Sequence[Sequence[float]]) -> dict[str, float]:
         """The metrics of these outcomes: `values` of their statistics summed in query order."""
         totals = self.columns(task, as_pairs(outcomes)).sum(axis=0)
@@ -96,8 +104,10 @@ class MetricKind(abc.ABC):
 
 
 def as_pairs(outcomes: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    """Outcomes as a (queries, 2) float64 array (an empty list gives (0, 2))."""
-    return np.asarray(outcomes, dtype=np.float64).reshape(-1, 2)
+    """Outcomes as a (queries, width) float64 array: pairs for the built-in kinds, triples for LongLaMP's (an
+    empty list gives (0, 2); a kind's `columns` reshapes it to its own width)."""
+    array = np.asarray(outcomes, dtype=np.float64)
+    return array if array.ndim == 2 else array.reshape(-1, 2)
 
 
 class Classification(MetricKind):
@@ -284,8 +294,35 @@ def _generation_notes(empty: int, tokenless: int, empty_golds: int) -> tuple[str
     return tuple(notes)
 
 
+class LongGeneration(Generation):
+    """LongLaMP's scores: mean per-example ROUGE-1, ROUGE-L and METEOR (``longLaMP/metrics/generation_metrics.py``,
+    which calls `evaluate`'s rouge and meteor). Outcomes are (ROUGE-1, ROUGE-L, METEOR) triples."""
+
+    metrics = ("rouge-1", "rouge-L", "meteor")
+
+    def ready(self) -> None:
+        meteor.require_wordnet()
+
+    def read(self, task: TaskSpec, golds: list[str], preds: list[str]) -> Reading:
+        rouge = super().read(task, golds, preds)
+        outcomes = tuple(
+            (*pair, meteor.meteor(gold, pred)) for pair, gold, pred in zip(rouge.outcomes, golds, preds, strict=True)
+        )
+        note = meteor.tokenizer_note()
+        return Reading(outcomes, rouge.unscorable, rouge.notes + ((note,) if note else ()))
+
+    def columns(self, task: TaskSpec, outcomes: np.ndarray) -> np.ndarray:
+        """Count, ROUGE-1 F, ROUGE-L F, METEOR."""
+        return np.column_stack([np.ones(len(outcomes)), outcomes.reshape(-1, 3)])
+
+    def values(self, task: TaskSpec, totals: np.ndarray) -> dict[str, np.ndarray]:
+        n = totals[..., 0]
+        return {**super().values(task, totals), "meteor": totals[..., 3] / n}
+
+
 CLASSIFICATION, RATING, GENERATION = Classification(), Rating(), Generation()
+LONG_GENERATION = LongGeneration()
 #: The built-in kinds; a task may bring its own `MetricKind`.
-KINDS = (CLASSIFICATION, RATING, GENERATION)
+KINDS = (CLASSIFICATION, RATING, GENERATION, LONG_GENERATION)
 #: Metrics of the built-in kinds where a smaller number is better; every other metric is "higher is better".
 LOWER_IS_BETTER = frozenset().union(*(kind.lower_is_better for kind in KINDS))

@@ -1,4 +1,5 @@
-"""LaMP's official scoring, reimplemented to the letter (``shared/LAMP.md``, LaMP's ``eval/evaluation.py``).
+"""LaMP's official scoring, reimplemented to the letter (``shared/LAMP.md``, LaMP's ``eval/evaluation.py``), and
+LongLaMP's (ROUGE with METEOR, `tasks/meteor.py`).
 
 Cleaning is ``str(x).strip()`` and nothing else: reading a label out of a chatty answer is the parser's job
 (`tasks/parsers.py`), done and reported before scoring, never here. What each kind of task scores and how is
@@ -26,21 +27,22 @@ class Score:
 
     Attributes:
         metrics: metric name -> value, names as LaMP prints them (`accuracy`, `f1`, `mae`, `rmse`, `rouge-1`,
-            `rouge-L`).
+            `rouge-L`, and LongLaMP's `meteor`).
         n: number of scored examples.
         unscorable: predictions the official rules could not map: not a label (classification), not a finite
             number (rating, scored as the worst case), empty (generation).
         notes: sentences for a person, about what was unusual in the predictions.
         outcomes: per example, in order, what the metrics are computed from (`tasks/stats.py` sums them per user
             for intervals): (gold, predicted) label index (-1: not a label) for classification, (gold,
-            predicted) rating as scored (after the fallback) for LaMP-3, (ROUGE-1, ROUGE-L) F for generation.
+            predicted) rating as scored (after the fallback) for LaMP-3, (ROUGE-1, ROUGE-L) F for generation, and
+            (ROUGE-1 F, ROUGE-L F, METEOR) for LongLaMP's tasks.
     """
 
     metrics: dict[str, float]
     n: int
     unscorable: int
     notes: tuple[str, ...] = ()
-    outcomes: tuple[tuple[float, float], ...] = field(default=(), compare=False, repr=False)
+    outcomes: tuple[tuple[float, ...], ...] = field(default=(), compare=False, repr=False)
 
 
 def lower_is_better(metric: str) -> bool:

@@ -479,3 +479,39 @@ def parse_generation(raw: str, labels: Sequence[str] = ()) -> Parsed:
         if cleaned:
             return _found(text, cleaned)
     return _unparsed(text)
+
+
+# ---------------------------------------------------------------- LongLaMP: long texts
+
+_LONG_PREFIX = re.compile(
+    r"^(?:(?:the|a|an|my|generated|personalized|product|paper)\s+)*"
+    r"(?:abstract|review(?:\s+text)?|post|content|text|answer|output|response)\s*:\s*",
+    re.IGNORECASE,
+)
+# An introduction line of a chat model ("Sure! Here is the abstract:", "Here's a review in the user's style:").
+_LONG_INTRO = re.compile(r"^\W*(?:sure|certainly|of course|okay|ok)?\W*here(?:'s|\s+is)\b.*:\s*$", re.IGNORECASE)
+
+
+def parse_long_text(raw: str, labels: Sequence[str] = ()) -> Parsed:
+    """Clean a LongLaMP generation (an abstract, a review, a post): the whole text, every paragraph kept.
+
+    Dropped, and the answer then "extracted": an introduction line ending in a colon ("Here is the abstract:"),
+    a leading label ("Abstract:", "Review:"), markdown ``**``/headings and quotes around the whole text. The
+    lines are otherwise kept as they are: LongLaMP scores the full output. Unparsed when nothing is left.
+
+    Args:
+        raw: the model's generation.
+        labels: unused (free text).
+
+    Returns:
+        The cleaned text, or the stripped raw text with ``ok=False``.
+    """
+    text = _text(raw).strip()
+    lines = text.splitlines()
+    while lines and (not lines[0].strip() or (len(lines) > 1 and _LONG_INTRO.match(_GEN_MARKUP.sub("", lines[0])))):
+        lines = lines[1:]
+    if not lines:
+        return _unparsed(text)
+    first = _LONG_PREFIX.sub("", _HEADING.sub("", _GEN_MARKUP.sub("", lines[0]).strip()), count=1)
+    body = _unquote(_GEN_MARKUP.sub("", "\n".join([first, *lines[1:]])).strip())
+    return _found(text, body) if body else _unparsed(text)

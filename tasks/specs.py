@@ -1,4 +1,4 @@
-"""The task registry: the LaMP tasks, tasks registered in code, and the `lampbench.tasks` entry points.
+"""The task registry: the LaMP and LongLaMP tasks, tasks registered in code, and the `lampbench.tasks` entry points.
 
 A third-party package adds a task without editing lampbench: it defines a `TaskSpec` (of an existing metric kind,
 or with its own `MetricKind`) and names it in its ``pyproject.toml``::
@@ -23,6 +23,7 @@ from importlib.metadata import EntryPoint, entry_points
 from lampbench.tasks.errors import DataError, InvalidTask, UnknownTask  # noqa: F401 - imported from here by callers
 from lampbench.tasks.kinds import LOWER_IS_BETTER, MetricKind  # noqa: F401 - imported from here by callers
 from lampbench.tasks.lamp import LAMP_TASKS, MOVIE_TAGS, NEWS_CATEGORIES  # noqa: F401 - imported from here by callers
+from lampbench.tasks.longlamp import LONGLAMP_TASKS, LongLaMPSpec  # noqa: F401 - imported from here by callers
 from lampbench.tasks.task import Query, TaskSpec, User, Warn, default_warn  # noqa: F401 - imported from here by callers
 
 GROUP = "lampbench.tasks"
@@ -141,8 +142,8 @@ class TaskRegistry(MutableMapping[str, TaskSpec]):
         return len(self._all())
 
 
-#: Every task: LaMP's, then those registered in code or found by entry point.
-TASKS = TaskRegistry(LAMP_TASKS)
+#: Every task: LaMP's, LongLaMP's, then those registered in code or found by entry point.
+TASKS = TaskRegistry((*LAMP_TASKS, *LONGLAMP_TASKS))
 register_task = TASKS.register
 
 

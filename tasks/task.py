@@ -130,6 +130,12 @@ class TaskSpec:
         return self.metrics[0]
 
     @property
+    def choices(self) -> tuple[str, ...]:
+        """The answers `--answer choice` picks from: the labels, each as the task's parser reads it back (LaMP-1's
+        `[1]`, LaMP-3's `1` to `5`); empty for a free-text task."""
+        return tuple(self.labels or ())
+
+    @property
     def file_names(self) -> tuple[str, ...]:
         """The "task" strings an official-format file of this task may carry."""
         return (self.lamp, *self.other_file_names)

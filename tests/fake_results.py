@@ -70,6 +70,7 @@ def add_run(
     hardware: dict[str, Any] | None = HARDWARE,
     dtype: str | None = "float32",
     read: dict[str, int] | None = None,
+    profiles: str = "own",
 ) -> str:
     """Write one run's folder (config.json, run.json, metrics.json) and, unless it failed, its index line.
 
@@ -79,13 +80,14 @@ def add_run(
     tag = "-".join(f"{k}{v}" for k, v in sorted(config.items()))
     run_id = f"{task}-{method}-{int(budget)}s-s{seed}-{tag or 'default'}" + (f"-{dtype}" if dtype != "float32" else "")
     run_id += "" if hardware is HARDWARE else f"-{(hardware or {}).get('cpu', 'unknown')}".replace(" ", "")
+    run_id += "" if profiles == "own" else f"-{profiles}"
     record = RunRecord(
         run_id=run_id, method=method, task=task, budget_s=budget, seed=seed, data="synthetic", split="dev",
         model="tiny-random", status=status, metrics=metrics if status != "error" else {}, users=4, queries=8, scored=8,
         unparsed=0, fit_s=fit_s, personalize_s=personalize_s, predict_s=0.8, predict_s_per_query=0.1,
         state_bytes_per_user=state_bytes, state_parameters_per_user=parameters, collective_state_bytes=0,
         collective_parameters=0, hardware=hardware or None, dtype=dtype, read=read or None, method_report=report or {},
-        error="RuntimeError: out of memory" if status == "error" else None,
+        error="RuntimeError: out of memory" if status == "error" else None, profiles=profiles,
         per_user=[UserRow(user=u, queries=len(o["read"]), outcomes=o) for u, o in (outcomes or {}).items()],
     )  # fmt: skip
     out = store.run_dir(run_id)

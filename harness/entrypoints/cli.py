@@ -28,6 +28,7 @@ from lampbench.harness.entrypoints.console import (
     with_run_options,
 )
 from lampbench.harness.entrypoints.leaderboard_cli import register as register_leaderboard
+from lampbench.harness.entrypoints.reproduce_cli import register as register_reproduce
 from lampbench.harness.run.method_config import config_help, parse_sets
 from lampbench.harness.run.options import SweepSpec
 from lampbench.harness.run.sweep import expand, load_sweep
@@ -83,20 +84,33 @@ Force = Annotated[bool, typer.Option(help="Run again even if this exact configur
 def run(
     method: Annotated[str, typer.Option(help="Method name (`bench methods`) or package.module:Class.")],
     task: Annotated[str, typer.Option(help="Task name (`bench tasks`).")],
-    budget: Annotated[str, typer.Option(help="Wall-clock budget for fit + personalize: 90s, 20m, 1h30m.")] = "20m",
+    budget: Annotated[
+        str, typer.Option(help="Wall-clock budget for fit + personalize (with --fit-budget: personalize): 90s, 20m.")
+    ] = "20m",
     config: Annotated[Path | None, typer.Option(help="YAML file of method config keys.")] = None,
     set_: Sets = None,
     out: Out = Path("runs"),
     force: Force = False,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    executor: Annotated[
+        Literal["local", "ray"], typer.Option(help="Where --shards run: ray (a cluster, or a local instance).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (else $RAY_ADDRESS, else a local instance).")
+    ] = None,
+    cpus_per_run: Annotated[
+        int | None, typer.Option(min=1, help="CPUs each shard reserves (default: a whole node, or one GPU's share).")
+    ] = None,
     typed: dict | None = None,
 ) -> None:
     """Run one method on one task under a budget and store the result."""
     _quiet_libraries()
     sets = parse_sets(set_ or [])
+    ray = {"executor": executor, "ray_address": ray_address, "cpus_per_run": cpus_per_run}
     record = api.run(
-        method, task, budget, config=config, sets=sets, out=out, force=force, progress=not quiet, **(typed or {})
-    )
+        method, task, budget, config=config, sets=sets, out=out, force=force, progress=not quiet, **ray,
+        **(typed or {}),
+    )  # fmt: skip
     _print_record(record, out)
     _exit_for([record], out)
 
@@ -198,6 +212,15 @@ def _print_record(record: dict, out: Path) -> None:
         f"(fit {record.get('fit_s', 0):.1f}s, personalize {record.get('personalize_s', 0):.1f}s); "
         f"predict {record.get('predict_s', 0):.1f}s; state {record.get('state_bytes_per_user', 0):.0f} B/user"
     )
+    if record.get("fit_budget_s") is not None:
+        reused = record.get("fit_reused")
+        how = f"reused from {reused['run_id']} ({reused['path']})" if reused else "made by this run"
+        typer.echo(
+            f"  fit budget {format_seconds(record['fit_budget_s'])}: used {record.get('fit_budget_used_s') or 0:.1f}s,"
+            f" {how}"
+        )
+    if record.get("devices", 1) > 1:
+        typer.echo(f"  {record['devices']} devices: {len(record.get('shards') or []) - 1} shards after one fit")
     typer.echo(f"  results in {out / record['run_id']}")
 
 
@@ -278,11 +301,16 @@ def tasks(
 ) -> None:
     """The LaMP tasks, their kind, labels and metrics; with a NAME, everything about the task."""
     if name is None:
-        for t in TASKS.values():
+        listed = list(TASKS.values())
+        name_w, lamp_w = max(len(t.name) for t in listed), max(len(t.lamp) for t in listed)  # columns fit the longest
+        metrics_w = max(len(", ".join(t.metrics)) for t in listed)
+        for t in listed:
             aliases = f" (alias {', '.join(t.aliases)})" if t.aliases else ""
             labels = f"{len(t.labels)} labels" if t.labels else "free text"
+            metrics = ", ".join(t.metrics)
             typer.echo(
-                f"{t.name:7} {t.lamp:7} {t.kind:14} {labels:10} {', '.join(t.metrics):16} {t.description}{aliases}"
+                f"{t.name:{name_w}} {t.lamp:{lamp_w}} {t.kind:14} {labels:10} {metrics:{metrics_w}} {t.description}"
+                f"{aliases}"
             )
         return
     t = get_task(name)
@@ -322,6 +350,7 @@ def score(
 
 
 register_leaderboard(app)
+register_reproduce(app)
 
 
 def main() -> None:

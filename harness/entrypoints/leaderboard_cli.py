@@ -14,6 +14,7 @@ import typer
 
 from lampbench.harness.run.options import budget_seconds
 from lampbench.leaderboard import plots
+from lampbench.leaderboard.cost import with_costs
 from lampbench.leaderboard.render import render
 from lampbench.leaderboard.site import build_site
 from lampbench.leaderboard.table import leaderboard as fold
@@ -28,6 +29,10 @@ Budgets = Annotated[str | None, typer.Option("--budget", help="Only these budget
 Band = Annotated[Literal["minmax", "std"], typer.Option(help="The band over seeds: minmax or std (mean ± std).")]
 Aggregate = Annotated[
     Literal["best", "mean"], typer.Option(help="Fold seeds into the best seed or their mean ± std: best or mean.")
+]
+AmortiseOver = Annotated[
+    int | None,
+    typer.Option(min=1, help="Also show the cost per user at N users: fit / N + per-user adaptation time."),
 ]
 To = Annotated[
     Path | None,
@@ -56,6 +61,7 @@ def leaderboard(
     hardware: Annotated[
         str | None, typer.Option(help="Only runs whose hardware label contains this (case-insensitive), e.g. H100.")
     ] = None,
+    amortise_over: AmortiseOver = None,
     out: Out = Path("runs"),
 ) -> None:
     """One row per method, task, budget, config, hardware and dtype: metrics with 95% intervals over users (after
@@ -66,10 +72,13 @@ def leaderboard(
 
     Coverage: users personalized within the budget (run.json `method_report.personalized_fraction`; else 1.0 if ok).
 
+    Cost/user: fit / N + per-user adaptation seconds, at N = the run's users and at --amortise-over N. Fit budget:
+    --fit-budget, or `shares` (one budget split by the method's fixed shares); devices: --shards.
+
     Markdown pastes into a paper or a pull request; csv and json keep raw numbers.
     """
     runs = load_runs(out, task=task, budgets=_budgets(budget), hardware=hardware)
-    typer.echo(render(fold(runs, aggregate), fmt, aggregate=aggregate))
+    typer.echo(render(with_costs(fold(runs, aggregate), amortise_over), fmt, aggregate=aggregate))
 
 
 def _save(figure, to: Path | None, default: str) -> None:
@@ -82,13 +91,22 @@ def budget_curve(
     task: Task,
     metric: Metric = None,
     gain: Annotated[bool, typer.Option(help="Add a panel with the gain over base (when base was run).")] = True,
+    personal: Annotated[
+        bool, typer.Option(help="Add a panel with the personalization gain (when --profiles shuffled runs exist).")
+    ] = True,
     band: Band = "minmax",
+    axis: Annotated[
+        Literal["budget", "fit-budget"],
+        typer.Option(help="budget (the per-user budget, each line at one fit budget) or fit-budget (the reverse)."),
+    ] = "budget",
     to: To = None,
     out: Out = Path("runs"),
 ) -> None:
-    """The metric (and the gain over base) against the budget in minutes: one line per method, seeds as a band."""
-    figure = plots.budget_curve(load_runs(out, task=task), task=task, metric=metric, gain=gain, band=band)
-    _save(figure, to, f"{task}-budget-curve")
+    """The metric (and the gain over base, the personalization gain) against the budget in minutes: one line per
+    method (dashed: its shuffled-history control), seeds as a band. `--axis fit-budget`: against the fit budget."""
+    runs = load_runs(out, task=task)
+    figure = plots.budget_curve(runs, task=task, metric=metric, gain=gain, band=band, personal=personal, axis=axis)
+    _save(figure, to, f"{task}-budget-curve" if axis == "budget" else f"{task}-fit-budget-curve")
 
 
 def _setting(task: str, key: str, metric, budget, band: str, x_label, to, out: Path, name: str) -> None:
@@ -133,17 +151,37 @@ _setting_command(
 def cost(
     task: Task,
     cost: Annotated[
-        Literal["state", "time"], typer.Option(help="state (per-user state bytes) or time (adaptation seconds).")
+        Literal["state", "time", "per-user"],
+        typer.Option(help="state (per-user state bytes), time (adaptation seconds) or per-user (amortised cost)."),
     ] = "state",
     metric: Metric = None,
     budget: Budgets = None,
     aggregate: Aggregate = "mean",
+    amortise_over: AmortiseOver = None,
     to: To = None,
     out: Out = Path("runs"),
 ) -> None:
-    """Cost against quality: per-user state bytes or adaptation time (log x) against the metric."""
+    """Cost against quality: per-user state bytes, adaptation time or the cost per user (fit / N + per-user
+    adaptation, at the run's users or --amortise-over N; log x) against the metric."""
     board = fold(load_runs(out, task=task, budgets=_budgets(budget)), aggregate)
-    _save(plots.cost_scatter(board, task=task, metric=metric, cost=cost), to, f"{task}-cost-{cost}")
+    figure = plots.cost_scatter(board, task=task, metric=metric, cost=cost, amortise_over=amortise_over)
+    _save(figure, to, f"{task}-cost-{cost}")
+
+
+@plot_app.command("break-even")
+def break_even(
+    task: Task,
+    metric: Metric = None,
+    budget: Budgets = None,
+    aggregate: Aggregate = "mean",
+    up_to: Annotated[int, typer.Option(min=10, help="The largest number of users N on the x axis.")] = 10_000,
+    to: To = None,
+    out: Out = Path("runs"),
+) -> None:
+    """Cost per user against the users N sharing the fit (fit / N + per-user time: where a collective method gets
+    cheaper than a per-user one), and the metric against the run's total compute."""
+    board = fold(load_runs(out, task=task, budgets=_budgets(budget)), aggregate)
+    _save(plots.break_even(board, task=task, metric=metric, up_to=up_to), to, f"{task}-break-even")
 
 
 def site(

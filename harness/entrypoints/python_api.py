@@ -20,7 +20,8 @@ from lampbench.harness.run.inputs import load_eval_and_train
 from lampbench.harness.run.method_config import ConfigError, build_config, read_yaml
 from lampbench.harness.run.options import SweepSpec, budget_seconds, check_run_options
 from lampbench.harness.run.store import Store
-from lampbench.harness.run.sweep import execute, expand, load_sweep, run_sweep
+from lampbench.harness.run.sweep import check_shards, execute, expand, load_sweep, run_sweep
+from lampbench.harness.services.models import check_model
 from lampbench.leaderboard.table import leaderboard as fold
 from lampbench.leaderboard.table import load_runs
 from lampbench.methods.registry import METHODS
@@ -45,6 +46,9 @@ def run(
     out: str | Path = "runs",
     force: bool = False,
     progress: bool = False,
+    executor: str = "local",
+    ray_address: str | None = None,
+    cpus_per_run: int | None = None,
     **options: Any,
 ) -> Record:
     """Run one method on one task under a budget; returns the run record (the folder's `run.json`).
@@ -58,21 +62,26 @@ def run(
         out: the results directory.
         force: run again even if this exact configuration has finished.
         progress: show progress bars.
+        executor, ray_address, cpus_per_run: where a run with `shards=N` runs its shards (`"ray"`; the cluster at
+            `ray_address`, else `$RAY_ADDRESS`, else a local instance) and the CPUs each shard reserves.
         **options: any `bench run` option by its field name in `RunSpec`: `data="synthetic"`, `users=20`,
-            `seed=1`, `model="tiny-random"`, `dtype="bfloat16"`...
+            `seed=1`, `model="tiny-random"`, `dtype="bfloat16"`, `fit_budget="5m"`, `shards=2`...
 
     Raises:
         UserError: bad input (`ConfigError`, `DataError`, `UnknownMethod`, `UnknownTask`), before anything is created.
     """
     options = check_run_options(options)
     seed = options.pop("seed", 0)
+    fit_budget = options.pop("fit_budget", None)
     sets = {**_method_config(method, config), **dict(sets or {})}
     # One run: a list value is the value itself, not a grid, so each value goes in as a one-point grid.
     one_point = {method: {key: [value] for key, value in sets.items()}}
     plan = SweepSpec(methods=(method,), tasks=(task,), budgets=(budget,), seeds=(seed,), run=options,
-                     method_sets=one_point)  # fmt: skip
+                     method_sets=one_point, fit_budgets=(fit_budget,) if fit_budget else (), executor=executor,
+                     ray_address=ray_address, cpus_per_run=cpus_per_run)  # fmt: skip
     (spec,) = expand(plan)
-    return execute_checked(spec, out, force=force, progress=progress)
+    check_shards([spec], plan.executor)
+    return execute_checked(spec, out, force=force, progress=progress, plan=plan)
 
 
 def _method_config(method: str, config: Mapping[str, Any] | str | Path | None) -> dict[str, Any]:
@@ -87,12 +96,16 @@ def _method_config(method: str, config: Mapping[str, Any] | str | Path | None) -
     return keys
 
 
-def execute_checked(spec, out: str | Path, *, force: bool = False, progress: bool = False) -> Record:
-    """Run a resolved `RunSpec` once its data loaded without error (a finished run is reused as it is)."""
+def execute_checked(
+    spec, out: str | Path, *, force: bool = False, progress: bool = False, plan: SweepSpec | None = None
+) -> Record:
+    """Run a resolved `RunSpec` once its data loaded without error (a finished run is reused as it is); `plan`
+    says where a sharded run's shards go (its executor's Ray address and CPUs per shard)."""
+    ray = {"ray_address": plan.ray_address, "cpus_per_run": plan.cpus_per_run} if plan else {}
     if not force and Store(out).finished(spec.run_id):
-        return execute(spec, str(out), force=False, progress=progress)
+        return execute(spec, str(out), force=False, progress=progress, **ray)
     data = load_eval_and_train(spec, get_task(spec.task), with_train=METHODS.get(spec.method).uses_train_users)
-    return execute(spec, str(out), force=force, progress=progress, data=data)
+    return execute(spec, str(out), force=force, progress=progress, data=data, **ray)
 
 
 def sweep(
@@ -129,6 +142,7 @@ def run_plan(
 ) -> list[Record]:
     """Run a resolved sweep (`sweep`, `bench regress`): its runs and their data checked, then every run."""
     specs = expand(plan)
+    check_shards(specs, plan.executor)
     if plan.executor == "ray" and importlib.util.find_spec("ray") is None:
         raise ConfigError("--executor ray needs Ray: pip install 'ray>=2.9'")
     _check_sweep_data(specs, out, force)
@@ -158,7 +172,8 @@ def leaderboard_table(
 
 
 def _check_sweep_data(specs: list, out: str | Path, force: bool) -> None:
-    """Load each distinct data selection of the sweep once, so bad data stops it before any run folder exists."""
+    """Load each distinct data selection of the sweep once and check each model, so bad data or a missing model
+    stops it before any run folder exists."""
     store, seen = Store(out), set()
     for spec in specs:
         if not force and store.finished(spec.run_id):
@@ -168,6 +183,10 @@ def _check_sweep_data(specs: list, out: str | Path, force: bool) -> None:
         if key not in seen:
             seen.add(key)
             load_eval_and_train(spec, get_task(spec.task), with_train=train)
+        model = (spec.model, spec.revision, spec.trust_remote_code)
+        if model not in seen:  # a model that does not exist stops the sweep too (a run checks its device itself)
+            seen.add(model)
+            check_model(spec.model, revision=spec.revision, trust_remote_code=spec.trust_remote_code)
 
 
 def version() -> str:

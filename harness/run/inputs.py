@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
+from lampbench.harness.run.profiles import with_profiles
 from lampbench.tasks.data import load_users, resolve_data_dir, select_users, split_files
 from lampbench.tasks.download import ensure_split, file_record
 from lampbench.tasks.files import cache_dir, replacing
@@ -90,7 +91,14 @@ class RunInputs(NamedTuple):
 
 
 def load_eval_and_train(spec, task: TaskSpec, *, with_train: bool) -> RunInputs:
-    """Evaluation users of `spec.split` and, when the method trains collectively, users of the train split."""
+    """Evaluation users of `spec.split` and, when the method trains collectively, users of the train split, with
+    the histories `spec.profiles` gives them (`harness/run/profiles.py`).
+
+    Raises:
+        DataError: bad data, or `--profiles shuffled` with a single user.
+    """
     users = split_users(spec, task, spec.split, spec.users)
     train = split_users(spec, task, "train", spec.train_users) if with_train and spec.split != "train" else []
-    return RunInputs(users, train)
+    return RunInputs(
+        with_profiles(users, spec.profiles, spec.seed), with_profiles(train, spec.profiles, spec.seed, training=True)
+    )

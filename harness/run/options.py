@@ -22,6 +22,8 @@ import yaml
 
 from lampbench.harness.run.method_config import ConfigError, coerce_value, parse_sets
 from lampbench.harness.services.budget import format_seconds, parse_budget
+from lampbench.harness.services.devices import check_device
+from lampbench.tasks.specs import get_task
 
 Data = Literal["lamp", "synthetic"]
 Split = Literal["dev", "train", "test"]
@@ -29,6 +31,10 @@ Select = Literal["most-active", "random"]
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 Attn = Literal["sdpa", "eager", "flash_attention_2"]
 Executor = Literal["local", "ray"]
+Quantize = Literal["none", "4bit", "8bit"]
+DecodingMode = Literal["greedy", "sample"]
+Profiles = Literal["own", "shuffled", "none"]
+Answer = Literal["generate", "choice"]
 
 
 def option(
@@ -36,6 +42,8 @@ def option(
     help: str,
     *,
     min: int | None = None,
+    above: float | None = None,
+    most: float | None = None,
     flag: str | None = None,
     sweep: bool = True,
     cli: tuple[Any, Callable[[Any], Any]] | None = None,
@@ -47,26 +55,32 @@ def option(
         default: its default (a mapping's is copied for each instance).
         help: the option's help text.
         min: the lowest value it takes (None: any).
+        above: a value it must be more than (None: any); most: the highest value it takes (None: any).
         flag: the option's name when it is not the field's (`--set` for `sets`).
         sweep: whether `bench sweep` has it too (a run option).
         cli: (type, parse) when the command line types it otherwise: `--methods a,b` is text, split into a tuple.
         key: its key in a sweep file, when not the field's name; None: not in a sweep file.
     """
-    metadata = {"help": help, "min": min, "flag": flag, "sweep": sweep, "cli": cli, "key": key}
+    metadata = {
+        "help": help, "min": min, "above": above, "most": most, "flag": flag, "sweep": sweep, "cli": cli, "key": key,
+    }  # fmt: skip
     if isinstance(default, Mapping):
         return field(default_factory=lambda: dict(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
 def bound_problem(f: dataclasses.Field, value: Any) -> str | None:
-    """What is wrong with `value` against the bound of field `f` (`min`: at least; `above`: more than), or None."""
+    """What is wrong with `value` against the bound of field `f` (`min`: at least; `above`: more than; `most`: at
+    most), or None."""
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    low, above = f.metadata.get("min"), f.metadata.get("above")
+    low, above, most = f.metadata.get("min"), f.metadata.get("above"), f.metadata.get("most")
     if low is not None and value < low:
         return f"must be at least {low}"
     if above is not None and value <= above:
         return f"must be more than {above}"
+    if most is not None and value > most:
+        return f"must be at most {most}"
     return None
 
 
@@ -96,7 +110,9 @@ class RunSpec:
     train_users: int | None = option(None, "Training users for methods with a collective stage.", min=0)
     model: str = option("smollm2", "smollm2 (embedded), tiny-random (tests), a Hugging Face name or a folder.")
     revision: str | None = option(None, "The model's revision on the hub: a branch, tag or commit.")
-    device: str | None = option(None, "cpu, cuda, cuda:1, mps... (default: CUDA when present, else CPU).")
+    device: str | None = option(
+        None, "cpu, cuda, cuda:N (the N-th visible GPU; a run uses one GPU) or mps (default: a GPU when present)."
+    )
     dtype: Dtype = option("auto", "Model dtype; auto = bfloat16 on CUDA, float32 on CPU.")
     attn: Attn | None = option(None, "Attention kernel (default: the library's, SDPA where available).")
     chat_template: bool = option(True, "Wrap prompts in the model's chat template when it has one.")
@@ -104,12 +120,49 @@ class RunSpec:
     embedder: str = option("all-MiniLM-L6-v2", "Sentence embedder (default: the packaged MiniLM).")
     max_prompt_tokens: int = option(512, "Prompt budget in tokens (LaMP uses 512).", min=16)
     batch_size: int = option(8, "Generation batch size.", min=1)
+    max_new_tokens: int | None = option(
+        None, "Cap on generated tokens per answer (default: the task's own; LongLaMP's 512 is slow on a CPU).", min=1
+    )
+    # How the model loads and answers, the same for every method (`harness/services/models.py`, `backbone.py`).
+    quantize: Quantize = option(
+        "none", "Load the model quantized: 4bit (NF4, as QLoRA) or 8bit; needs CUDA and bitsandbytes "
+        "(pip install 'lampbench[gpu]').",
+    )  # fmt: skip
+    decoding: DecodingMode = option(
+        "greedy", "greedy (default), or sample (seeded by --seed, with --temperature, --top-k, --top-p)."
+    )
+    temperature: float = option(0.1, "Sampling temperature with --decoding sample (PerFit: 0.1).", above=0)
+    top_k: int = option(10, "Sample among the k likeliest tokens with --decoding sample (PerFit: 10; 0: all).", min=0)
+    top_p: float = option(0.9, "Nucleus mass with --decoding sample (PerFit: 0.9).", above=0, most=1)
+    # Controls: is a gain personalization? (`harness/run/profiles.py`). And how label/rating answers are read.
+    profiles: Profiles = option(
+        "own", "Whose histories users get: own, shuffled (another user's: a seeded derangement) or none (empty)."
+    )
+    answer: Answer = option(
+        "generate", "generate (LaMP's way: decode, then parse) or choice (the most likely label; label and rating "
+        "tasks).",
+    )  # fmt: skip
+    # Seconds for the collective stage alone (`--fit-budget 5m`): `budget` is then the per-user stages' own.
+    fit_budget: float | None = option(
+        None, "Budget for the collective stage (fit) alone, e.g. 5m; --budget is then the per-user stages' "
+        "(default: one --budget for both, split by each method's fixed shares).",
+        cli=(str | None, lambda text: budget_seconds(text, "fit budget")), sweep=False,
+    )  # fmt: skip
+    shards: int = option(
+        1, "Split the evaluation users into N shards, each run on its own device (with --executor ray).", min=1
+    )
 
     def __post_init__(self) -> None:
+        check_device(self.device)
+        if self.fit_budget is not None:
+            object.__setattr__(self, "fit_budget", budget_seconds(self.fit_budget, "fit budget"))
         for f in dataclasses.fields(self):
             problem = bound_problem(f, getattr(self, f.name))
             if problem:
                 raise ConfigError(f"run option {f.name}={getattr(self, f.name)!r}: {problem}")
+        if self.answer == "choice" and not get_task(self.task).choices:
+            raise ConfigError(f"--answer choice: {self.task} has no answers to choose from (label and rating tasks "
+                              "only); use --answer generate")  # fmt: skip
 
     @property
     def run_id(self) -> str:
@@ -121,16 +174,18 @@ class RunSpec:
         return f"{self.task}-{slug}-{format_seconds(self.budget)}-s{self.seed}-{digest}"
 
 
-_LATER = {"patch_known_defects", "revision", "device", "dtype", "attn", "chat_template", "trust_remote_code"}
+_LATER = {"patch_known_defects", "revision", "device", "dtype", "attn", "chat_template", "trust_remote_code",
+          "fit_budget", "shards", "profiles", "answer", "quantize", "decoding", "temperature", "top_k",
+          "top_p", "max_new_tokens"}  # fmt: skip
 _RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunSpec)}
 _DEFAULTS = {name: f.default for name, f in _RUN_FIELDS.items()}
 
 
-def budget_seconds(value: str | float) -> float:
+def budget_seconds(value: str | float, what: str = "budget") -> float:
     """A budget in seconds from `90s`, `20m`, `1h30m` or a number, bounded as `RunSpec.budget` says.
 
     Raises:
-        ConfigError: not a duration, or not more than 0.
+        ConfigError: not a duration, or not more than 0 (`what` names it: "budget", "fit budget").
     """
     try:
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -138,10 +193,10 @@ def budget_seconds(value: str | float) -> float:
         else:
             seconds = parse_budget(str(value))
     except ValueError as e:
-        raise ConfigError(str(e)) from None
+        raise ConfigError(str(e).replace("budget", what, 1)) from None
     problem = bound_problem(_RUN_FIELDS["budget"], seconds)
     if problem:
-        raise ConfigError(f"budget {value!r}: {problem} seconds")
+        raise ConfigError(f"{what} {value!r}: {problem} seconds")
     return seconds
 
 
@@ -177,6 +232,9 @@ class SweepSpec:
     methods: tuple[str, ...] = option((), "Comma-separated methods.", cli=_LIST)
     tasks: tuple[str, ...] = option((), "Comma-separated tasks.", flag="--task", cli=_LIST)
     budgets: tuple[float, ...] = option((), "Comma-separated budgets, e.g. 10m,20m,30m,40m.", cli=_LIST)
+    fit_budgets: tuple[float, ...] = option(
+        (), "Comma-separated budgets for the collective stage alone (--fit-budget of each run), e.g. 2m,5m.", cli=_LIST
+    )
     seeds: tuple[int, ...] = option((0,), "Comma-separated seeds.", cli=_LIST)
     sets: dict[str, Any] = option(
         {}, "Method config key=v or key=v1,v2 (a grid), for every method that has the key; repeatable.",
@@ -190,6 +248,8 @@ class SweepSpec:
         None, "CPUs a Ray run reserves (default: a whole node, so runs never share).", min=1
     )
     tolerances: dict[str, float] = field(default_factory=dict, metadata={"key": "tolerances"})
+    # A paper preset's table: its cells and settings (`configs/papers/`, `bench reproduce`); a plain sweep ignores it.
+    paper: dict[str, Any] = field(default_factory=dict, metadata={"key": "paper"})
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(SweepSpec)
@@ -207,8 +267,9 @@ class SweepSpec:
 
 def _sweep_value(name: str, value: Any, hint: Any) -> Any:
     """A SweepSpec field's value, coerced: budgets to seconds, run options checked as RunSpec's."""
-    if name == "budgets":
-        return tuple(budget_seconds(b) for b in (value if isinstance(value, list | tuple) else [value]))
+    if name in ("budgets", "fit_budgets"):
+        what = "budget" if name == "budgets" else "fit budget"
+        return tuple(budget_seconds(b, what) for b in (value if isinstance(value, list | tuple) else [value]))
     if name == "run":
         return check_run_options(dict(_mapping(name, value)), sweep=True)
     if name == "method_sets":
@@ -270,8 +331,9 @@ def check_run_options(options: dict[str, Any], where: str = "run option", *, swe
             close = difflib.get_close_matches(key, list(known), n=3)
             hint = f"; did you mean {' or '.join(close)}?" if close else f"; known: {', '.join(known)}"
             raise ConfigError(f"unknown {where} {key!r}{hint}")
+        parse = known[key].metadata["cli"]  # a run option the command line types as text (`fit_budget: 5m`)
         try:
-            value = coerce_value(key, value, hints[key])
+            value = parse[1](value) if parse and isinstance(value, str) else coerce_value(key, value, hints[key])
         except ConfigError as e:
             raise ConfigError(f"{where} {e}") from None
         problem = bound_problem(known[key], value)

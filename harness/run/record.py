@@ -82,6 +82,10 @@ class RunRecord:
     data: str = ""
     split: str = ""
     model: str = ""
+    # The controls (`--profiles`: own, shuffled or none histories) and how answers were read (`--answer`: generated
+    # and parsed, or chosen among the task's labels by likelihood): part of a leaderboard row's key.
+    profiles: str = "own"
+    answer: str = "generate"
     # How it ended: `ok`, `over_budget`, `error` (with the first line of the error) or `interrupted`; when it
     # started (UTC, ISO 8601) and its wall-clock seconds; a resumed run's users kept from before.
     status: str = "error"  # until the run ends otherwise
@@ -97,6 +101,13 @@ class RunRecord:
     git: dict[str, Any] | None = None
     data_files: list[dict[str, Any]] | None = _optional()
     dtype: str | None = _optional()
+    # The device the model ran on (`devices.Claim.describe`: asked, used, the GPU, its name and memory), the peak
+    # GPU memory torch held during the run (None off CUDA), `--quantize`, and, when the model does not compute in
+    # fp32, how many of a sample of answers agreed with batch 1 (`Backbone.batch1_agreement`, outside the budget).
+    device: dict[str, Any] | None = _optional()
+    peak_gpu_memory_bytes: int | None = _optional()
+    quantize: str = _optional("none")
+    batch1: dict[str, Any] | None = _optional()
     # Scores: metric -> value (`<m>`, `<m>_ci_low/high`, `<m>_official`...: `tasks/stats.py`), what the scorer
     # noted, counts of users, queries, queries with a gold and unparsed answers, and how answers were read.
     metrics: dict[str, float] = field(default_factory=dict)
@@ -116,6 +127,19 @@ class RunRecord:
     predict_s: float = 0.0
     predict_s_per_query: float | None = None
     predict_batches: dict[str, int] = field(default_factory=dict)
+    # Two budgets (`harness/services/budget.py`): `shares` when one budget covered fit and the per-user stages (the
+    # methods' fixed shares split it: every run before `--fit-budget`), `separate` when fit had `fit_budget_s` of
+    # its own (`budget_s` and `budget_used_s` are then the per-user stages'); what fit used of its budget; a fit
+    # made by another run and reused (`fit_store.py`: its run, folder, seed and what it cost then; `fit_s` is that
+    # cost, charged to no budget of this run). `devices`: the devices the per-user stages ran on (`--shards`), and
+    # each shard's users, hardware and times.
+    budget_mode: str = "shares"
+    fit_budget_s: float | None = _optional()
+    fit_budget_used_s: float | None = _optional()
+    fit_reused: dict[str, Any] | None = _optional()
+    fit_path: str | None = _optional()  # where the collective stage this run used is saved (None: not saved)
+    devices: int = 1
+    shards: list[dict[str, Any]] | None = _optional()
     # State: what `fit` left (absent when it never finished), and per user the mean bytes and the most parameters.
     collective_state_bytes: int | None = _optional()
     collective_parameters: int | None = _optional()
@@ -150,7 +174,10 @@ class RunRecord:
     @property
     def coverage(self) -> float | None:
         """The fraction of users personalized within the budget, as the method reports it; a method that reports
-        nothing personalized every user of an `ok` run, and of an `over_budget` one it is unknown (None)."""
+        nothing personalized every user of an `ok` run, and of an `over_budget` one it is unknown (None). Under
+        `--profiles none` no user had a history to be personalized from: 0, whatever the method reports."""
+        if self.profiles == "none":
+            return 0.0
         return self.method_report.get("personalized_fraction", 1.0 if self.status == "ok" else None)
 
     def outcomes_by_user(self) -> dict[str, dict[str, list]]:

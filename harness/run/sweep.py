@@ -32,6 +32,7 @@ from lampbench.harness.run.inputs import RunInputs
 from lampbench.harness.run.method_config import ConfigError, build_config, config_keys, read_yaml
 from lampbench.harness.run.options import RunSpec, SweepSpec, sweep_keys
 from lampbench.harness.run.runner import run
+from lampbench.harness.run.shards import ray_resources, ray_session, run_sharded
 from lampbench.harness.run.store import Store
 from lampbench.methods.registry import METHODS
 from lampbench.tasks.specs import get_task
@@ -124,20 +125,26 @@ def expand(sweep: SweepSpec) -> list[RunSpec]:
         own = {k: v for k, v in sweep.sets.items() if k in keys[method]}
         for combo in grid({**own, **sweep.method_sets.get(method, {})}):
             config = dataclasses.asdict(build_config(classes[method].Config, combo, where=f"{method} config"))
-            for task, budget, seed in itertools.product(tasks, sweep.budgets, sweep.seeds):
+            fit_budgets = sweep.fit_budgets or (None,)  # none: one budget for fit and users (shares)
+            for task, budget, fit_budget, seed in itertools.product(tasks, sweep.budgets, fit_budgets, sweep.seeds):
+                run_options = {**sweep.run, "fit_budget": fit_budget} if fit_budget else sweep.run
                 specs.append(
-                    RunSpec(method=method, task=task, budget=budget, seed=seed, method_config=config, **sweep.run)
+                    RunSpec(method=method, task=task, budget=budget, seed=seed, method_config=config, **run_options)
                 )
     return specs
 
 
 def execute(
-    spec: RunSpec, out: str, force: bool = False, progress: bool = False, data: RunInputs | None = None
-) -> dict[str, Any]:
+    spec: RunSpec, out: str, force: bool = False, progress: bool = False, data: RunInputs | None = None,
+    ray_address: str | None = None, cpus_per_run: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Run one spec in this process: resolve its method, build its config, run, return the record.
 
-    `data` is the run's users, loaded already (else the runner loads them).
+    `data` is the run's users, loaded already (else the runner loads them). A spec with `shards` > 1 is run
+    over Ray from here (`shards.py`: each shard reserves a device, `cpus_per_run` CPUs on CPU nodes).
     """
+    if spec.shards > 1:
+        return run_sharded(spec, out, force=force, address=ray_address, cpus_per_run=cpus_per_run)
     cls = METHODS.get(spec.method)
     config = build_config(cls.Config, spec.method_config, where=f"{spec.method} config")
     return run(spec, cls(config), store=Store(out), force=force, progress=progress, data=data)
@@ -176,45 +183,39 @@ def run_sweep(
     threads are set to the CPUs it holds.
     """
     sweep = sweep or SweepSpec()
+    check_shards(specs, sweep.executor)
     counts: Counter = Counter()
     records: Iterable[dict[str, Any]]
+    sharded, single = [s for s in specs if s.shards > 1], [s for s in specs if s.shards == 1]
     if sweep.executor == "ray":
-        records = _ray_records(specs, str(Path(out).resolve()), force, sweep.ray_address, sweep.cpus_per_run)
+        records = _ray_records(single, str(Path(out).resolve()), force, sweep.ray_address, sweep.cpus_per_run)
     else:
-        records = (_safe_execute(spec, str(out), force, sweep.cpus_per_run) for spec in specs)
-    for record in records:
+        records = (_safe_execute(spec, str(out), force, sweep.cpus_per_run) for spec in single)
+    # A sharded run spreads over the cluster itself: run from here, one after another, after the others.
+    sharded_records = (execute(s, str(out), force, False, None, sweep.ray_address, sweep.cpus_per_run) for s in sharded)
+    for record in itertools.chain(records, sharded_records):
         counts["reused" if record.get("reused") else record["status"]] += 1
         if on_done is not None:
             on_done(record)
     return counts
 
 
-def ray_resources(nodes: list[dict[str, float]], cpus_per_run: int | None = None) -> tuple[int, int]:
-    """(CPUs, GPUs) each run reserves, from the alive nodes' resources (Ray's `{"CPU": n, "GPU": m}`).
+def check_shards(specs: list[RunSpec], executor: str) -> None:
+    """`--shards` needs the Ray executor (each shard is a device of a cluster, or of this machine).
 
-    CPU nodes: all of a node's CPUs (the smallest node's, so that every node can take a run), or
-    `cpus_per_run`. GPU nodes: one GPU and the CPUs that go with it (a node's CPUs over its GPUs), or
-    `cpus_per_run`.
+    Raises:
+        ConfigError: a spec with more than one shard and another executor.
     """
-    if not nodes:
-        raise ValueError("the Ray cluster has no alive node")
-    with_gpus = [n for n in nodes if n.get("GPU", 0) >= 1]
-    if with_gpus:
-        share = min(int(n.get("CPU", 1) // n["GPU"]) for n in with_gpus)
-        return cpus_per_run or max(1, share), 1
-    return cpus_per_run or max(1, min(int(n.get("CPU", 1)) for n in nodes)), 0
+    sharded = [s for s in specs if s.shards > 1]
+    if sharded and executor != "ray":
+        raise ConfigError(f"--shards {sharded[0].shards} needs --executor ray (each shard runs on a Ray worker)")
 
 
 def _ray_records(specs: list[RunSpec], out: str, force: bool, address: str | None, cpus_per_run: int | None):
     """Each run a Ray task holding `ray_resources`; yields records as runs finish (a lost worker is an error)."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("--executor ray needs Ray: pip install 'ray>=2.9'") from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    try:
+    if not specs:
+        return
+    with ray_session(address) as ray:
         nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
         cpus, gpus = ray_resources(nodes, cpus_per_run)
         log.info("ray: each run reserves %d CPU(s) and %d GPU(s)", cpus, gpus)
@@ -228,6 +229,3 @@ def _ray_records(specs: list[RunSpec], out: str, force: bool, address: str | Non
             except Exception as e:  # noqa: BLE001 - a killed worker (out of memory, lost node) fails one run only
                 log.error("run %s: its Ray worker failed: %s", spec.run_id, e)
                 yield _error_record(spec, e)
-    finally:
-        if started_here:
-            ray.shutdown()

@@ -58,12 +58,13 @@ class UserLoop:
             return
         batch, self.pending = self.pending, []
         t = time.perf_counter()
-        answers = self.method.predict_batch(self.ctx, [(state, user.queries) for user, state, _ in batch])
+        n_queries = sum(len(user.queries) for user, _, _ in batch)
+        with self.ctx.answering(n_queries):  # `--answer choice`: final answers read by likelihood
+            answers = self.method.predict_batch(self.ctx, [(state, user.queries) for user, state, _ in batch])
         predict_s = time.perf_counter() - t
         name = type(self.method).__name__
         if len(answers) != len(batch):
             raise RuntimeError(f"{name}.predict_batch returned answers for {len(answers)} users of {len(batch)}")
-        n_queries = sum(len(user.queries) for user, _, _ in batch)
         rows, lines = [], []
         for (user, state, personalize_s), raw in zip(batch, answers, strict=True):
             if len(raw) != len(user.queries):

@@ -3,6 +3,12 @@
 The budget is charged only for what a method does to *adapt* (its `fit` and `personalize` stages); answering
 queries is timed separately. The runner opens the clock around those stages with `clock.charging()`, so a
 method sees the time it has left through `remaining()` and `expired`, and never needs `time.time()`.
+
+Two modes. With `--budget` alone one clock covers `fit` and the per-user stages, and a method's collective stage
+takes a fixed share of it (`fit_deadline(fraction)`: OPPU 0.5, PerFit 0.5...): "shares" mode, as the first
+results were made. With `--fit-budget` the runner gives `fit` a clock of its own (`Clock(..., own_stage=True)`),
+whose `fit_deadline` is its whole budget, and the per-user stages a fresh clock of `--budget`: "separate" mode.
+A method asks the same question in both and never needs to know which it runs in.
 """
 
 from __future__ import annotations
@@ -49,12 +55,15 @@ class Clock:
     """A budget clock that only runs while the harness charges time to it.
 
     Args:
-        budget: seconds available for `fit` + `personalize` over the whole run.
+        budget: seconds available for `fit` + `personalize` over the whole run (or for one stage, below).
         now: the time source (injectable for tests).
+        own_stage: the clock of a collective stage that has a budget of its own (`--fit-budget`), so the stage
+            may take all of it (`fit_deadline`).
     """
 
-    def __init__(self, budget: float, now: Callable[[], float] = time.perf_counter):
+    def __init__(self, budget: float, now: Callable[[], float] = time.perf_counter, *, own_stage: bool = False):
         self.budget = float(budget)
+        self.own_stage = own_stage
         self._now = now
         self._spent = 0.0
         self._since: float | None = None
@@ -127,6 +136,14 @@ class Clock:
     def share(self, fraction: float) -> float:
         """A deadline, in `spent` seconds, `fraction` of the remaining budget from now (for fair per-user splits)."""
         return self.spent + fraction * self.remaining()
+
+    def fit_deadline(self, fraction: float) -> float:
+        """When a collective stage that takes `fraction` of the time left must end (on the `spent` scale).
+
+        With one budget for the whole run ("shares" mode) that is `share(fraction)`; on a clock of the collective
+        stage's own (`own_stage`, `--fit-budget`) it is the whole budget: the per-user stages have a clock of theirs.
+        """
+        return self.end() if self.own_stage else self.share(fraction)
 
 
 class Pace:

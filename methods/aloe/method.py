@@ -3,12 +3,13 @@
 Each training user's questions (with their gold outputs) and history items become examples whose prompt is
 LaMP's RAG prompt: the `history_k` items of *that* user's history that BM25 ranks first (a history item is
 conditioned on the user's other items), then the input. One model (a LoRA by default, every weight with
-`mode: full`) is trained on all of them with trl's SFTTrainer: the examples are prompt-completion pairs, which is
-what it is built for, and it gives the loss on the completion only and the budget callback for free. At test, each
-user's own history goes into the prompt the same way.
+`mode: full`) is trained on all of them by supervised fine-tuning, the loss on the completion only
+(`trl_train.train_sft`). At test, each user's own history goes into the prompt the same way.
 
-`mode: full` changes the shared backbone's weights for the rest of the run; its collective state is a copy of
-every trained weight (so the harness reports what full fine-tuning costs to store).
+`mode: full` changes the shared backbone's weights for the rest of the run, in the model's own dtype unless
+`full_dtype: float32` asks for a cast; its collective state is the trained weights themselves (no copy: the
+harness reports what full fine-tuning costs to store). On CUDA it checkpoints activations by default
+(`train.gradient_checkpointing`), and `train.optimizer: adamw-8bit` quarters the optimizer's state.
 """
 
 from __future__ import annotations
@@ -52,26 +53,20 @@ class Aloe(HistoryLora):
         return self.ADAPTER if self.config.mode == "lora" else None
 
     def _full(self, ctx: Context, examples: Sequence[Example], seed: int) -> Outcome:
-        """Fine-tune every base weight (adapters of other methods are switched off and stay frozen).
-
-        At ALOE's 1e-5 an AdamW update is below bf16's resolution for most weights, so a bf16 model (CUDA) is
-        made fp32 first, and stays so for the rest of the run.
-        """
-        backbone = ctx.backbone
-        if any(p.dtype == torch.bfloat16 for p in backbone.model.parameters()):  # untested here: no CUDA
-            backbone.model.float()
+        """Fine-tune every base weight (adapters of other methods are switched off and stay frozen)."""
+        backbone, cfg = ctx.backbone, self.config
+        if cfg.full_dtype == "float32" and backbone.dtype != torch.float32:
+            backbone.model.float()  # for the rest of the run: 4 bytes a weight, and as much again for its gradient
         backbone.activate_lora([])
         flags = {p: p.requires_grad for p in backbone.model.parameters()}
         for name, p in backbone.model.named_parameters():
             p.requires_grad_("lora_" not in name)
         try:
-            cfg = dataclasses.replace(self.config.train, learning_rate=self.config.full_learning_rate)
-            outcome = train_sft(ctx, examples, cfg, deadline=None, seed=seed)
+            train = dataclasses.replace(cfg.train, learning_rate=cfg.full_learning_rate)
+            outcome = train_sft(ctx, examples, train, deadline=None, seed=seed)
         finally:
             for p, flag in flags.items():
                 p.requires_grad_(flag)
-        if outcome.trained:
-            self._weights = {
-                n: p.detach().to("cpu", copy=True) for n, p in backbone.model.named_parameters() if "lora_" not in n
-            }
+        if outcome.trained:  # the weights themselves, where they are: a copy would be a second model
+            self._weights = {n: p.detach() for n, p in backbone.model.named_parameters() if "lora_" not in n}
         return outcome

@@ -15,7 +15,18 @@
   prompt token, then each generated token); `all` edits every position.
 - `answer_prompt="history"`: Section 4.1 answers with "the same prompt format and ... the same pre-selected user
   history profile, excluding any insights"; `input` answers from the task input alone, isolating the edit.
-  Either way the pair embeddings are taken on history + query + answer, as Section 3.1 builds the pairs.
+  `insight` answers with the personalized insight in the prompt too (Appendix A.3's personalized pair prompt:
+  history, query and "The user prefers c^P."): the paper says its baselines see no insight but not whether
+  CHAMELEON's own answers do, so which one a run used is an option, recorded in the report (`answer_prompt`).
+  A user whose insight was not written (out of time) answers with the history prompt. Either way the pair
+  embeddings are taken on history + query + answer, as Section 3.1 builds the pairs.
+- `directions="hybrid"`: Appendix A.4's best, theta^P by SVD of the personalized embeddings and theta^N by CCS.
+  `svd` takes both by SVD (theta^N the top right singular vector of the neutral embeddings, "defined similarly");
+  `ccs` takes both from the one CCS hyperplane (theta^N its normal toward the neutral side, theta^P = -theta^N).
+  The paper's projection edit does not depend on a direction's sign, so under `ccs` adding theta^P and then
+  removing theta^N leaves x minus its component along the normal (the neutral-only edit's effect): the paper
+  gives no other CCS-only construction. The layers are those with the lowest CCS loss in all three (the
+  paper's rule), so the three differ only in their directions.
 - `edit="none"`: our control, not in the paper. CHAMELEON answers with its selected history in the prompt, which
   `base` does not see, so its gain over `base` mixes "history in the prompt" with "representation editing".
   `edit=none` answers with the same history prompt (the same selection, the same token budget) and skips the
@@ -67,9 +78,19 @@ class ChameleonConfig(MethodConfig):
     positions: Literal["last", "all"] = field(
         default="last", metadata={"help": "which positions' MLP outputs are edited in each forward pass"}
     )
-    answer_prompt: Literal["history", "input"] = field(
+    answer_prompt: Literal["history", "input", "insight"] = field(
         default="history",
-        metadata={"help": "history: the selected history + query, no insight (the paper); input: the task input alone"},
+        metadata={
+            "help": "history: the selected history + query, no insight (Section 4.1); input: the task input alone; "
+            "insight: the history, query and the user's personalized insight (Appendix A.3's personal prompt)"
+        },
+    )
+    directions: Literal["hybrid", "svd", "ccs"] = field(
+        default="hybrid",
+        metadata={
+            "help": "how theta^P / theta^N are found (Appendix A.4): hybrid = SVD / CCS (the paper's best); svd: "
+            "both by SVD; ccs: both from the CCS hyperplane"
+        },
     )
     insight_max_tokens: int = field(
         default=32, metadata={"help": "new tokens for each personalized / neutral insight (two per user)"}
@@ -86,6 +107,8 @@ class ChameleonConfig(MethodConfig):
     def __post_init__(self) -> None:
         if self.unseen and self.mode != "group":
             raise ConfigError("unseen=true needs mode=group: unseen users are answered with group directions")
+        if self.unseen and self.answer_prompt == "insight":
+            raise ConfigError("answer_prompt=insight needs the user's history, which unseen=true never reads")
         at_least(self, 1, "group_size", "history_k", "n_layers", "ccs_restarts", "ccs_epochs", "insight_max_tokens")
         if self.ccs_lr <= 0 or self.ccs_weight_decay < 0:
             raise ConfigError(f"ccs_lr > 0, ccs_weight_decay >= 0 needed; got {self.ccs_lr}, {self.ccs_weight_decay}")

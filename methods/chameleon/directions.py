@@ -4,7 +4,9 @@
 2. `svd_direction`: theta^P, the top right singular vector of the stacked personalized embeddings H^P.
 3. `train_ccs`: theta^N, the normal of the hyperplane a CCS probe (Burns et al. 2023) finds between the
    personalized and the neutral embeddings, trained without labels; every layer gets a loss.
-4. `find_directions`: both for every layer, then the `n_layers` layers with the lowest CCS loss.
+4. `find_directions`: both for every layer, then the `n_layers` layers with the lowest CCS loss. `identification`
+   is Appendix A.4's choice: `hybrid` (SVD for theta^P, CCS for theta^N, the paper's), `svd` (both by SVD) or
+   `ccs` (both from the CCS hyperplane, theta^P = -theta^N).
 """
 
 from __future__ import annotations
@@ -199,12 +201,16 @@ def find_directions(
     seed: int = 0,
     device: torch.device | str = "cpu",
     stop: Callable[[], bool] | None = None,
+    identification: str = "hybrid",
 ) -> tuple[Directions, list[float]]:
-    """theta^P (SVD) and theta^N (CCS) for every layer; keep the `n_layers` with the lowest CCS loss.
+    """theta^P and theta^N for every layer; keep the `n_layers` with the lowest CCS loss.
 
     Args:
         p, n: [K, layers, d] embeddings of the kept pairs (as `mlp_outputs` returns them).
         device, stop: where the CCS probes train, and when they must stop (`train_ccs`).
+        identification: `hybrid` (theta^P by SVD, theta^N by CCS), `svd` (both by SVD: theta^N the top right
+            singular vector of the neutral embeddings) or `ccs` (both from the CCS probe: theta^P = -theta^N).
+            The CCS probes train in all three: their losses choose the layers.
 
     Returns:
         The chosen layers' directions, and the CCS loss of every layer (index = layer).
@@ -215,7 +221,14 @@ def find_directions(
     theta_n, loss, done = train_ccs(
         p, n, restarts=restarts, epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed, device=device, stop=stop
     )
-    theta_p = svd_direction(p)
+    if identification == "hybrid":
+        theta_p = svd_direction(p)
+    elif identification == "svd":
+        theta_p, theta_n = svd_direction(p), svd_direction(n)
+    elif identification == "ccs":
+        theta_p = -theta_n
+    else:
+        raise ValueError(f"unknown identification {identification!r}")
     chosen = sorted(torch.argsort(loss, stable=True)[:n_layers].tolist())
     directions = Directions(
         layers=tuple(chosen),

@@ -48,6 +48,7 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -58,6 +59,7 @@ from lampbench.methods.chameleon.editing import row_edited
 from lampbench.methods.chameleon.prompts import (
     Templates,
     answer_prompt,
+    clean_insight,
     insight_prompt,
     pair_prompt,
     query_text,
@@ -73,6 +75,7 @@ from lampbench.methods.chameleon.selfdata import (
 from lampbench.methods.contract import Context, Method
 from lampbench.methods.lib.prompt_budget import fit_query, fit_with
 from lampbench.methods.lib.rows import answer_rows
+from lampbench.methods.lib.saved import load_tensors, save_tensors
 from lampbench.tasks.specs import Query, User
 
 PHASES = ("history", "insights", "pairs", "embeddings", "directions")
@@ -88,6 +91,7 @@ class _Stage:
 
     history: str = ""
     ids: tuple[str, ...] = ()
+    insight: str = ""  # c^P, once written
     data: SelfData | None = None
     p: torch.Tensor | None = None
     n: torch.Tensor | None = None
@@ -105,10 +109,12 @@ class ChameleonState:
     Attributes:
         directions: the user's own directions (`user` mode); None in `group` mode, whose are shared.
         history: the selected history shown in the answer prompt; "" answers from the task input alone.
+        insight: the personalized insight the answer prompt shows (`answer_prompt=insight`); "" shows none.
     """
 
     directions: Directions | None
     history: str
+    insight: str = ""
 
 
 class _Phases:
@@ -141,6 +147,25 @@ class Chameleon(Method):
     def collective_state(self) -> Directions | None:
         return self._group
 
+    def save_collective(self, ctx: Context, path: Path) -> bool:
+        """The group directions (or that there are none), so another run or a shard can skip `fit`."""
+        d = self._group
+        tensors = {} if d is None else {"theta_p": d.theta_p, "theta_n": d.theta_n}
+        header = None if d is None else {"layers": list(d.layers), "ccs_loss": list(d.ccs_loss), "epochs": d.ccs_epochs}
+        save_tensors(path, "chameleon-group", tensors, {"directions": header})
+        return True
+
+    def load_collective(self, ctx: Context, path: Path) -> bool:
+        got = load_tensors(path, "chameleon-group")
+        if got is None:
+            return False
+        tensors, header = got
+        h = header.get("directions")
+        self._group = None if h is None else Directions(
+            tuple(h["layers"]), tensors["theta_p"], tensors["theta_n"], tuple(h["ccs_loss"]), h["epochs"]
+        )  # fmt: skip
+        return True
+
     # -- the group stage ------------------------------------------------------------------------------------
 
     def fit(self, ctx: Context, train: Sequence[User]) -> None:
@@ -148,7 +173,7 @@ class Chameleon(Method):
         if cfg.mode != "group" or cfg.edit == "none":  # the control needs no directions
             return
         t = templates(ctx.task)
-        deadline = ctx.clock.share(cfg.fit_share)
+        deadline = ctx.clock.fit_deadline(cfg.fit_share)
         sample = random.Random(ctx.seed).sample(list(train), min(cfg.group_size, len(train)))
         phases = _Phases(ctx.clock)
         record: dict[str, Any] = {"users_planned": len(sample), "users": {}}
@@ -194,7 +219,9 @@ class Chameleon(Method):
                 if budget <= 0:
                     return self._count(ctx, user, ChameleonState(None, ""), "prompt_budget", phases, {})
                 history, ids = selected_history(ctx, t, user.profile, cfg.history_k, budget)
-            return self._count(ctx, user, ChameleonState(None, history), "", phases, {"history_ids": list(ids)})
+            insight = self._insight(ctx, t, history, phases) if cfg.answer_prompt == "insight" else ""
+            state = ChameleonState(None, history, insight)
+            return self._count(ctx, user, state, "", phases, {"history_ids": list(ids)})
 
         deadline = ctx.user_deadline(user)
         out_of_time = lambda: ctx.clock.expired_by(deadline)  # noqa: E731
@@ -202,19 +229,20 @@ class Chameleon(Method):
             return self._count(ctx, user, None, "budget", phases, {})
         stage = self._self_data(ctx, t, user, out_of_time, phases)
         entry = stage.data.record() if stage.data is not None else {"history_ids": list(stage.ids)}
-        history = stage.history if cfg.answer_prompt == "history" else ""
+        history = stage.history if cfg.answer_prompt != "input" else ""
+        insight = stage.insight if cfg.answer_prompt == "insight" and history else ""
         if cfg.edit == "none":  # the control: the history prompt, no edits
-            return self._count(ctx, user, ChameleonState(None, history), stage.stopped, phases, entry)
+            return self._count(ctx, user, ChameleonState(None, history, insight), stage.stopped, phases, entry)
         reason = stage.stopped or ("no_pairs" if stage.p is None or not len(stage.p) else "")
         if not reason and out_of_time():
             reason = "budget"
         if reason:  # what is finished is kept: a selected history answers with the history prompt, unedited
-            state = ChameleonState(None, history) if history else None
+            state = ChameleonState(None, history, insight) if history else None
             return self._count(ctx, user, state, reason, phases, entry, personalized=False)
         with phases("directions"):
             directions, losses = self._directions(ctx, stage.p, stage.n, out_of_time)
         entry.update(self._layer_record(directions, losses))
-        return self._count(ctx, user, ChameleonState(directions, history), "", phases, entry)
+        return self._count(ctx, user, ChameleonState(directions, history, insight), "", phases, entry)
 
     def predict(self, ctx: Context, state: ChameleonState | None, queries: Sequence[Query]) -> list[str]:
         return self.predict_batch(ctx, [(state, queries)])[0]
@@ -237,19 +265,23 @@ class Chameleon(Method):
     def _answer_prompts(self, ctx: Context, state: ChameleonState | None, queries: Sequence[Query]) -> list[str]:
         """The answer prompts: the task input alone when not personalized (exactly what `base` answers).
 
-        Else the history prompt within the run's prompt budget: the history gives way first, and a query left
-        with no history is answered from the cut input alone (counted in `personalization_cut`).
+        Else the history prompt (with the personalized insight when the state has one: Appendix A.3's personal
+        prompt) within the run's prompt budget: the history gives way first, and a query left with no history is
+        answered from the cut input alone (counted in `personalization_cut`).
         """
         if state is None or not state.history:
             return [fit_query(ctx, q.input) for q in queries]
         t = templates(ctx.task)
         count, truncate = ctx.backbone.count_tokens, ctx.backbone.truncate
-        history = state.history
+        history, insight = state.history, state.insight
+
+        def frame(shown: str, text: str) -> str:
+            return pair_prompt(t, shown, text, insight, personal=True) if insight else answer_prompt(t, shown, text)
 
         def build(inp: str, room: int) -> str | None:
             text = query_text(ctx.task, t, inp)
-            cut = truncate(history, room + count(inp) - count(answer_prompt(t, "", text)))
-            return answer_prompt(t, cut, text) if cut.strip() else None
+            cut = truncate(history, room + count(inp) - count(frame("", text)))
+            return frame(cut, text) if cut.strip() else None
 
         return [fit_with(ctx, q.input, build) for q in queries]
 
@@ -267,7 +299,7 @@ class Chameleon(Method):
                 return _Stage(stopped="prompt_budget")
             history, ids = selected_history(ctx, t, user.profile, cfg.history_k, budget)
         stage = _Stage(history, ids)
-        if cfg.edit == "none":
+        if cfg.edit == "none" and cfg.answer_prompt != "insight":
             return stage
         fits = lambda prompts: all(ctx.backbone.count_tokens(p) <= ctx.max_prompt_tokens for p in prompts)  # noqa: E731
         if out_of_time():
@@ -276,6 +308,9 @@ class Chameleon(Method):
             return stage.stop("prompt_budget")
         with phases("insights"):
             insight_p, insight_n = insights(ctx, t, history, cfg.insight_max_tokens)
+        stage.insight = insight_p
+        if cfg.edit == "none":  # the control answering with the insight prompt needs c^P, not the pairs
+            return stage
         if out_of_time():
             return stage.stop("budget")
         pair_prompts = [pair_prompt(t, history, q, i, personal=p) for q in texts for i, p in
@@ -302,6 +337,16 @@ class Chameleon(Method):
         stage.p, stage.n = emb[: len(kept)], emb[len(kept) :]
         return stage
 
+    def _insight(self, ctx: Context, t: Templates, history: str, phases: _Phases) -> str:
+        """c^P alone, for a group-mode user's insight prompt (their pairs are never generated); "" out of time."""
+        cfg, backbone = self.config, ctx.backbone
+        prompt = insight_prompt(t, history, personal=True)
+        if ctx.clock.expired or backbone.count_tokens(prompt) > ctx.max_prompt_tokens:
+            return ""
+        with phases("insights"):
+            (raw,) = backbone.generate([prompt], max_new_tokens=cfg.insight_max_tokens, batch_size=1)
+        return backbone.truncate(clean_insight(raw, personal=True), cfg.insight_max_tokens)
+
     def _directions(
         self, ctx: Context, p: torch.Tensor, n: torch.Tensor, out_of_time: Callable[[], bool] | None = None
     ) -> tuple[Directions, list[float]]:
@@ -310,7 +355,7 @@ class Chameleon(Method):
         return find_directions(
             p, n, n_layers=min(cfg.n_layers, p.shape[1]), restarts=cfg.ccs_restarts, epochs=cfg.ccs_epochs,
             lr=cfg.ccs_lr, weight_decay=cfg.ccs_weight_decay, seed=ctx.seed, device=ctx.backbone.device,
-            stop=out_of_time,
+            stop=out_of_time, identification=cfg.directions,
         )  # fmt: skip
 
     @staticmethod
@@ -344,13 +389,18 @@ class Chameleon(Method):
         if state is not None and not personalized:
             report["history_only_users"] = report.get("history_only_users", 0) + 1
         report.setdefault("mode", self.config.mode + ("-unseen" if self.config.unseen else ""))
+        report.setdefault("answer_prompt", self.config.answer_prompt)  # the paper is ambiguous: say which one
+        report.setdefault("directions", self.config.directions)
+        shown = "input" if state is None or not state.history else "insight" if state.insight else "history"
+        report.setdefault("answered_with", {}).setdefault(shown, 0)
+        report["answered_with"][shown] += 1
         ctx.personalized(user, personalized, reason)
         totals = report.setdefault("phase_s", dict.fromkeys(PHASES, 0.0))
         for name, seconds in phases.seconds.items():
             totals[name] += seconds
         for key in ("pairs_kept", "pairs_dropped"):
             report[key] = report.get(key, 0) + entry.get(key, 0)
-        entry = {**entry, "personalized": personalized, "phase_s": phases.seconds}
+        entry = {**entry, "personalized": personalized, "phase_s": phases.seconds, "answered_with": shown}
         if reason:
             entry["fallback"] = reason
         report.setdefault("users", {})[user.id] = entry

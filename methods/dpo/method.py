@@ -1,4 +1,4 @@
-"""`dpo`: trl's DPOTrainer with a LoRA on preference pairs of the training users (CHAMELEON's DPO baseline).
+"""`dpo`: DPO with a LoRA on preference pairs of the training users (CHAMELEON's DPO baseline).
 
 The prompts are ALOE's (the user's own history, retrieved by BM25, then the input) and so are the answers at test.
 Pairs are made under the clock: the non-personalized model (adapters off) answers the training examples in
@@ -8,7 +8,8 @@ input (rejected); `pairs: with-vs-without-history` pairs the model's answer with
 prompt (chosen) with its answer without it (rejected). That is CHAMELEON's personal-vs-neutral idea, but not its
 data: CHAMELEON conditions both answers on LLM-written insights (a personalized and a neutral one, from a PCA
 selection of the history), which this option does not make; hence its name. Equal pairs teach nothing and are
-dropped.
+dropped. Prompts are trained as the model is asked at test: through its chat template, or as plain text when it
+has none or the run says `--no-chat-template` (`trl_train.train_dpo`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Dpo(HistoryLora):
         pairs, made = self.make_pairs(ctx, examples)
         backbone = ctx.backbone
         ensure_adapter(backbone, self.ADAPTER, lora_config(cfg.train))
-        fresh_adapter(backbone, self.ADAPTER, seed)  # B = 0: the reference trl computes is the base model
+        fresh_adapter(backbone, self.ADAPTER, seed)  # B = 0: the policy starts as the reference, the base model
         outcome = train_dpo(ctx, pairs, cfg.train, beta=cfg.beta, deadline=None, seed=seed)
         self._weights = backbone.adapter_state(self.ADAPTER) if outcome.trained else None
         backbone.activate_lora([])  # between a method's answers the backbone is the base

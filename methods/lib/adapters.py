@@ -6,13 +6,14 @@ adapter's weight dict (`Backbone.adapter_state`). To answer, the stored weights 
 adapter is switched on; afterwards every adapter is switched off, so between a method's answers the backbone
 behaves as its base for whoever uses it next (the contract tests share one backbone across methods).
 
-Per-user adapters answer several users per batch (`generate_users`): each user's weights go into a slot of their
-own (`user-row0`, `user-row1`, ...; at most `batch_size` slots, kept switched off between batches) and PEFT's mixed
-adapter batches give every row its owner's slot.
+Per-user adapters answer several users per batch (`generate_users`): the users' weights are stacked per LoRA layer
+and every row gets its owner's update in one batched low-rank product per layer (`harness/services/lora_batch.py`),
+with the injected adapters switched off; nothing is injected for it.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,10 +21,11 @@ from typing import Any
 
 import torch
 
+from lampbench.harness.services.lora_batch import lora_pairs, row_hooks, stack_modules
 from lampbench.methods.contract import Context
 from lampbench.methods.lib.examples import Example
 from lampbench.methods.lib.outcome import NO_TIME, Outcome
-from lampbench.methods.lib.rows import Rows, answer_rows
+from lampbench.methods.lib.rows import answer_rows
 from lampbench.methods.lib.train_config import LoraTrain
 from lampbench.methods.lib.trl_train import train_sft
 from lampbench.tasks.specs import User
@@ -37,6 +39,11 @@ def lora_config(cfg: LoraTrain, target_modules: Sequence[str] | None = None):
         r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
         target_modules=list(target_modules or cfg.target_modules), bias="none",
     )  # fmt: skip
+
+
+def lora_scaling(config) -> float:
+    """The factor peft multiplies a LoRA's update by: alpha / r (alpha / sqrt(r) with rsLoRA)."""
+    return config.lora_alpha / (math.sqrt(config.r) if config.use_rslora else config.r)
 
 
 def ensure_adapter(backbone, name: str, config) -> None:
@@ -107,52 +114,22 @@ def generate(ctx: Context, prompts: Sequence[str], name: str | None, state: dict
 
 def generate_users(
     ctx: Context, prompts: Sequence[Sequence[str]], name: str, states: Sequence[dict | None], config
-) -> list[list[str]]:
+) -> list[list[str]]:  # fmt: skip
     """Greedy answers to several users' prompts, each user's with their own adapter, users sharing batches.
 
-    Users' adapters (weights of adapter `name`, made with the `peft.LoraConfig` `config`) are copied into slots,
-    one per user of a chunk of at most `ctx.batch_size` users, and every row is answered with its own through
-    PEFT's mixed adapter batches (`adapter_names`); a user without weights gets `__base__`. The slots stay
-    injected, switched off, for the next batch: at most `ctx.batch_size` of them, re-injecting costs a walk of
-    the whole model.
+    Users' adapters (weights of adapter `name`, made with the `peft.LoraConfig` `config`) are stacked per LoRA layer,
+    at most `ctx.batch_size` users at a time, and each row gets its own user's update in one batched low-rank
+    product per layer (`lora_batch.row_hooks`); a user without weights gets none (the base). Every injected adapter
+    is switched off meanwhile, as between a method's answers.
     """
-    return answer_rows(ctx, prompts, states, lambda chunk, rows: _mixed(ctx.backbone, name, config, chunk, rows))
+    backbone, scaling = ctx.backbone, lora_scaling(config)
 
+    def install(chunk, rows):
+        users = [None if state is None else lora_pairs(state, name, scaling) for state in chunk]
+        backbone.activate_lora([])
+        return backbone.hooks(row_hooks(stack_modules(users, dtype=backbone.dtype, device=backbone.device), rows))
 
-@contextmanager
-def _mixed(backbone, name: str, config, states: Sequence[dict | None], rows: Rows) -> Iterator[None]:
-    """Inside this block row i of a batch uses slot `rows.owners[i]`, holding that user's weights."""
-    from peft.tuners.lora import LoraLayer
-
-    names = []
-    for j, state in enumerate(states):
-        if state is None:
-            names.append("__base__")
-            continue
-        slot = f"{name}-row{j}"
-        ensure_adapter(backbone, slot, config)
-        backbone.load_adapter({k.replace(f".{name}.", f".{slot}."): v for k, v in state.items()}, slot)
-        names.append(slot)
-    backbone.activate_lora([])  # peft switches a new adapter on; rows name theirs, the rest of the run wants none
-    layers = [m for m in backbone.model.modules() if isinstance(m, LoraLayer)]
-    for layer in layers:  # a new slot's dropout starts in train mode (modules do): none while answering
-        for slot in set(names) & set(layer.lora_dropout):
-            layer.lora_dropout[slot].eval()
-    if all(n == "__base__" for n in names):
-        with backbone.adapter_disabled():
-            yield
-        return
-
-    def pre_forward(module, args, kwargs):
-        kwargs["adapter_names"] = [names[o] for o in rows.owners]
-        return args, kwargs
-
-    handles = [layer.register_forward_pre_hook(pre_forward, with_kwargs=True) for layer in layers]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
+    return answer_rows(ctx, prompts, states, install)
 
 
 def record_user(ctx: Context, user: User, outcome: Outcome, **extra: Any) -> None:

@@ -3,8 +3,9 @@
 `Backbone.generate` sorts prompts by length and cuts them into batches, so the rows of a batch are not the users
 in the order given. `Rows` is what a per-row hook reads to know whose row is whose: it is handed to `generate` as
 `on_batch` and holds, for the batch in flight, the owner (the user's position in the method's list) of each row.
-Per-user tensors are stacked [n_users, ...] once, and each forward pass takes its rows with `rows.take(stacked)`;
-a user with nothing to apply gets zeros, which leave the row exactly as the base computes it (x + 0 == x).
+Per-user tensors are stacked [n_users, ...] once, and each forward pass takes its rows with `rows.take(stacked)`
+(a hook may keep what it took until `rows.batch` changes, as the per-row LoRAs do); a user with nothing to apply
+gets zeros, which leave the row exactly as the base computes it (x + 0 == x).
 
 Left padding keeps every row's last prompt token at position -1, so edits "at the last position" need no per-row
 offsets, and pad positions never reach a real token through attention.
@@ -32,12 +33,14 @@ class Rows:
         self._owners = torch.tensor(list(owners), dtype=torch.long)
         self.owners: list[int] = []
         self.index = torch.empty(0, dtype=torch.long)
+        self.batch = 0  # counts the batches: a hook that gathers per-row tensors once per batch reads it
         self._moved: dict[torch.device, torch.Tensor] = {}
 
     def __call__(self, idx: Sequence[int]) -> None:
         """`Backbone.generate`'s `on_batch`: the rows of the next batch are prompts `idx`, in row order."""
         self.index = self._owners[list(idx)]
         self.owners = self.index.tolist()
+        self.batch += 1
         self._moved = {}
 
     def take(self, stacked: torch.Tensor) -> torch.Tensor:

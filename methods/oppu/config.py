@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from lampbench.methods.contract import MethodConfig
 from lampbench.methods.lib.checks import fraction
+from lampbench.methods.lib.prompt_variants import PromptVariant
 from lampbench.methods.lib.train_config import (
     QV,
     BudgetSplit,
@@ -24,6 +25,13 @@ from lampbench.methods.lib.train_config import (
 
 def _f(default, help: str):
     return field(default=default, metadata={"help": help})
+
+
+#: The `prompt` field of the per-user methods: OPPU's +RAG / +PAG variants (`methods/lib/prompt_variants.py`).
+PROMPT_HELP = (
+    "what the per-user LoRA trains on and answers besides the input: plain, rag (+RAG: BM25 items) or pag (+PAG: "
+    "the user's written profile), OPPU's variants"
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class LoraPConfig(MethodConfig):
     """`lora-p`: OPPU's stage 2 alone, one LoRA per evaluation user from the base (r 8, alpha 8, q/v)."""
 
     train: LoraTrain = _f(LoraTrain(target_modules=QV), "the per-user LoRA and its optimizer (OPPU: q_proj, v_proj)")
+    prompt: PromptVariant = _f(PromptVariant(), PROMPT_HELP)
     budget_split: BudgetSplit = budget_split_field()
     load_in_4bit: bool = load_in_4bit_field()
 
@@ -59,10 +68,9 @@ class OppuConfig(MethodConfig):
     task_fraction: float = _f(
         0.5, "share of the budget for stage 1; stage 2 gets the rest, split among users (ours: the paper is silent)"
     )
+    prompt: PromptVariant = _f(PromptVariant(), PROMPT_HELP)
     budget_split: BudgetSplit = budget_split_field()
     load_in_4bit: bool = load_in_4bit_field()
 
     def __post_init__(self) -> None:
         fraction(self, "task_fraction", closed=True)
-
-

@@ -1,9 +1,8 @@
 """OPPU (Tan et al. 2024) and its two halves: `lora-c` (task LoRA), `lora-p` (per-user LoRA), `oppu` (both).
 
 Stage 1 trains one task LoRA on the training users (their questions with gold outputs, as OPPU's `task_LoRA.py`;
-`source` adds their history items). PerFit's collective stage learns from other examples by default, the training
-users' history items (`stage1_source=history`); `task.source=history` (oppu) or `source=history` (lora-c) makes
-them the same. Stage 2 trains one LoRA per evaluation user, from a fresh adapter, on that
+`source` adds their history items); PerFit's collective stage learns from the same examples by default
+(`stage1_source=queries`). Stage 2 trains one LoRA per evaluation user, from a fresh adapter, on that
 user's history items turned into task examples, and stores the adapter's weights as the user's state. `oppu`
 merges stage 1 into the base weights before stage 2, as OPPU does (`merge_and_unload`): the merge changes the
 shared backbone for the rest of the run (the runner builds one backbone per run; a caller that passes its own
@@ -20,8 +19,9 @@ from pathlib import Path
 
 from lampbench.methods.contract import Context, Method, PromptMethod
 from lampbench.methods.lib.adapters import answering_with, generate_users, lora_config, record_user, train_adapter
-from lampbench.methods.lib.examples import fit_prompt, item_examples, task_examples
+from lampbench.methods.lib.examples import fit_prompt, task_examples
 from lampbench.methods.lib.outcome import seed_for
+from lampbench.methods.lib.prompt_variants import Prompted, answer_prompt, per_user_examples, prepare, unwrap, wrap
 from lampbench.methods.lib.saved import load_lora, save_lora
 from lampbench.methods.lib.task_lora import TASK, merge_task_lora, restore_task_lora
 from lampbench.methods.oppu.config import LoraCConfig, LoraPConfig, OppuConfig
@@ -79,22 +79,28 @@ class LoraP(Method):
     Config = LoraPConfig
     config: LoraPConfig
 
-    def personalize(self, ctx: Context, user: User) -> dict | None:
+    def personalize(self, ctx: Context, user: User) -> dict | Prompted | None:
         cfg = self.config
+        prompt = prepare(ctx, cfg.prompt, user)  # the +RAG / +PAG variant's index and profile (plain: nothing)
         state, outcome = train_adapter(
-            ctx, USER, lora_config(cfg.train), item_examples(ctx, user), cfg.train,
+            ctx, USER, lora_config(cfg.train), per_user_examples(ctx, cfg.prompt, prompt, user), cfg.train,
             deadline=ctx.user_deadline(user, cfg.budget_split), seed=seed_for(ctx.seed, user.id),
         )  # fmt: skip
         record_user(ctx, user, outcome)
-        return state
+        return wrap(cfg.prompt, state, prompt)
 
     def predict(self, ctx: Context, state: dict | None, queries: Sequence[Query]) -> list[str]:
         return self.predict_batch(ctx, [(state, queries)])[0]
 
     def predict_batch(self, ctx: Context, items: Sequence[tuple[dict | None, Sequence[Query]]]) -> list[list[str]]:
-        """Users share batches, each row with its own adapter (PEFT's mixed adapter batches, `generate_users`)."""
-        prompts = [[fit_prompt(ctx, q.input) for q in queries] for _, queries in items]
-        return generate_users(ctx, prompts, USER, [state for state, _ in items], lora_config(self.config.train))
+        """Users share batches, each row with its own adapter (one batched product per LoRA layer: `generate_users`)."""
+        cfg = self.config
+        adapters, prompts = [], []
+        for state, queries in items:
+            adapter, prompt = unwrap(state)  # the user's LoRA, and what their variant prompts show
+            adapters.append(adapter)
+            prompts.append([answer_prompt(ctx, cfg.prompt, prompt, q) for q in queries])
+        return generate_users(ctx, prompts, USER, adapters, lora_config(cfg.train))
 
 
 class Oppu(LoraP):
@@ -111,7 +117,7 @@ class Oppu(LoraP):
     def fit(self, ctx: Context, train: Sequence[User]) -> None:
         cfg = self.config
         self._task, ctx.report["collective"] = merge_task_lora(
-            ctx, train, cfg.train, cfg.task, deadline=ctx.clock.share(cfg.task_fraction),
+            ctx, train, cfg.train, cfg.task, deadline=ctx.clock.fit_deadline(cfg.task_fraction),
             seed=seed_for(ctx.seed, "oppu-task"),
         )  # fmt: skip
 

@@ -22,6 +22,10 @@
 - Initialisation (ours): W starts as a copy of R and b at 0, so an intervention that has not been trained is the
   identity. pyreft draws W at random, which changes the model before the first step; an anytime method that the
   budget may stop at step 0 must not do that.
+- `stage1_source=queries`: the paper trains stage 1 on "all training users" without saying on which of their
+  examples; the default is the training users' questions with their gold outputs, exactly the examples OPPU's
+  task LoRA learns from, so PerFit and OPPU compare on the same collective data. `history` (their history items
+  as task examples, about profile-size times more data) or `both` is the option.
 - `stage1_fraction=0.5` (ours; the paper is silent): the share of the budget stage 1 may use when both stages
   run; each evaluation user then gets an equal share of what is left.
 - `stages`: `both` is PerFit; `1` is Table 4's "@Stage-1" (the collective intervention alone), `2` its
@@ -36,7 +40,7 @@ from typing import Literal
 
 from lampbench.methods.contract import MethodConfig
 from lampbench.methods.lib.checks import at_least, fraction
-from lampbench.methods.lib.train_config import BUDGET_HELP, Epochs, check_epochs
+from lampbench.methods.lib.train_config import BUDGET_HELP, Checkpointing, Epochs, check_epochs
 from lampbench.tasks.errors import ConfigError
 
 #: PerFit's batch sizes where they are not 16 (Section 4.1: "Product Rating (batch size 2) and Scholarly Title
@@ -74,14 +78,17 @@ class PerFitConfig(MethodConfig):
         "linear", "learning rate over the planned steps: linear decay to 0 (transformers' default), or constant"
     )
     stage1_source: Literal["history", "queries", "both"] = _f(
-        "history",
-        "stage-1 examples: the training users' history items as task examples, their questions with gold outputs, "
-        "or both",
+        "queries",
+        "stage-1 examples: the training users' questions with gold outputs (the default: the same examples as "
+        "OPPU's task LoRA), their history items as task examples (about profile-size times more), or both",
     )
     stage1_fraction: float = _f(
         0.5, "share of the budget stage 1 may use when both stages run; users share the rest (ours)"
     )
     max_target_tokens: int = _f(128, "training targets are cut to this many tokens (ours)")
+    gradient_checkpointing: Checkpointing = _f(
+        "auto", "recompute activations in the backward pass (less memory, more compute): on, off, or auto (off)"
+    )
 
     def batch_for(self, task: str) -> int:
         """The batch size for `task`: the configured one, else the paper's (Section 4.1)."""

@@ -37,8 +37,13 @@ from lampbench.methods.lib.rows import Rows, stack_rows
 
 
 def loreft(h: torch.Tensor, R: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """phi(h) = h + Rᵀ(W h + b − R h) for h of shape [..., d]; R and W are [r, d], b is [r]."""
-    return h + (h @ W.T + b - h @ R.T) @ R
+    """phi(h) = h + Rᵀ((W − R) h + b) for h of shape [..., d]; R and W are [r, d], b is [r].
+
+    Computed in h's dtype (the model's). W − R is taken first, in the parameters' own dtype: W starts as R, and
+    subtracting two bf16 products would lose what little separates them.
+    """
+    dtype = h.dtype
+    return h + (h @ (W - R).to(dtype).T + b.to(dtype)) @ R.to(dtype)
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,8 @@ class RowPhi:
         """phi(h) per row for h [batch, T, d]."""
         i = self.layers.index(layer)
         R, W, b = (self.rows.take(t[:, i]) for t in (self.R, self.W, self.b))
-        return h + (h @ W.transpose(1, 2) + b.unsqueeze(1) - h @ R.transpose(1, 2)) @ R
+        dtype = h.dtype  # as `loreft`: in the model's dtype, W − R taken first
+        return h + (h @ (W - R).to(dtype).transpose(1, 2) + b.to(dtype).unsqueeze(1)) @ R.to(dtype)
 
 
 class LoReFT(nn.Module):
@@ -200,10 +206,10 @@ def _layer_hook(layer: int, stages: Sequence, positions: Positions):
         mask = positions.mask
         if mask is None or tuple(mask.shape) != tuple(h.shape[:2]):
             return None  # a decoding step, or a pass the caller did not mark: leave it alone
-        y = h.float()  # interventions are fp32 even on a bf16 model
+        y = h  # in the model's dtype (each stage casts its few parameters to it)
         for stage in stages:
             y = stage.apply(layer, y)
-        out = torch.where(mask.unsqueeze(-1), y.to(h.dtype), h)
+        out = torch.where(mask.unsqueeze(-1), y, h)
         return (out, *output[1:]) if isinstance(output, tuple) else out
 
     return hook

@@ -4,10 +4,9 @@ At the chosen decoder layers, the residual stream h at the first and last few pr
 (phi2 ∘ phi1)(h), each phi(h) = h + Rᵀ(W h + b − R h) a LoReFT intervention (`intervention.py`).
 
 - Stage 1 (`fit`): phi1, the *collective shift*, trained on the training users' examples: by default their
-  history items turned into task examples (`stage1_source=history`: input rendered from the item, target its
-  `profile_target` field), built by the fine-tuning methods' helpers (`methods/finetune/examples.py`). OPPU's task
-  LoRA learns from other examples by default: the training users' questions with their gold outputs
-  (`task_source=queries`). Set `stage1_source=queries` for both to learn from the same examples, or `both`.
+  questions with their gold outputs (`stage1_source=queries`), the same examples OPPU's task LoRA learns from;
+  `stage1_source=history` takes their history items turned into task examples instead (input rendered from the
+  item, target its `profile_target` field), `both` takes both (`methods/lib/examples.py`).
   Frozen afterwards; it is the run's collective state.
 - Stage 2 (`personalize`): phi2, the user's *personalized shift*, trained from the identity on that user's history
   items only (the same item examples as OPPU's per-user LoRA), applied on top of the frozen phi1. The user's state
@@ -24,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import nullcontext
+from pathlib import Path
 
 import torch
 
@@ -31,6 +31,7 @@ from lampbench.methods.contract import Context, Method
 from lampbench.methods.lib.examples import fit_prompt, item_examples, task_examples
 from lampbench.methods.lib.outcome import Outcome, seed_for
 from lampbench.methods.lib.rows import answer_rows
+from lampbench.methods.lib.saved import load_tensors, save_tensors
 from lampbench.methods.perfit.config import PerFitConfig
 from lampbench.methods.perfit.intervention import (
     Phi,
@@ -78,7 +79,7 @@ class PerFit(Method):
             ctx.report["stage1"] = {"skipped": "stages=2"}
             return
         examples = task_examples(ctx, train, cfg.stage1_source)
-        deadline = ctx.clock.share(1.0 if cfg.stages == 1 else cfg.stage1_fraction)
+        deadline = ctx.clock.fit_deadline(1.0 if cfg.stages == 1 else cfg.stage1_fraction)
         seed = seed_for(ctx.seed, "perfit-stage1")
         phi = self._new_phi(ctx, cfg.r1, seed)
         outcome = train_stage(ctx, examples, phi, None, cfg, epochs=cfg.epochs1, deadline=deadline, seed=seed)
@@ -121,6 +122,23 @@ class PerFit(Method):
 
     def collective_state(self) -> Phi | None:
         return self._stage1
+
+    def save_collective(self, ctx: Context, path: Path) -> bool:
+        """Stage 1's intervention (or that it trained none), so another run or a shard can skip `fit`."""
+        phi = self._stage1
+        tensors = {} if phi is None else {"R": phi.R, "W": phi.W, "b": phi.b}
+        save_tensors(path, "perfit", tensors, {"layers": list(phi.layers) if phi else None})
+        return True
+
+    def load_collective(self, ctx: Context, path: Path) -> bool:
+        got = load_tensors(path, "perfit")
+        if got is None:
+            return False
+        tensors, header = got
+        ctx.report["layers"] = list(self.layers(ctx))
+        layers = header.get("layers")
+        self._stage1 = None if layers is None else Phi(tuple(layers), tensors["R"], tensors["W"], tensors["b"])
+        return True
 
 
 def _record_user(ctx: Context, user: User, outcome: Outcome, parameters: int) -> None:

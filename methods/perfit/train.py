@@ -48,6 +48,7 @@ def train_stage(
     loop = LoopConfig(
         learning_rate=cfg.learning_rate, max_grad_norm=cfg.max_grad_norm, batch_size=batch_size,
         lr_scheduler=cfg.lr_scheduler, max_target_tokens=cfg.max_target_tokens,
+        gradient_checkpointing=cfg.gradient_checkpointing,
     )  # fmt: skip
     # `epochs: budget`: no step count, the loop trains until the stage's time is spent.
     steps = None if fills_budget(epochs) else math.ceil(float(epochs) * math.ceil(len(examples) / batch_size))

@@ -8,9 +8,11 @@
   turned into task examples, with Table 3's per-task batch and epochs (`sharer_batch_size=0`, `epochs=0`: batch
   16/6/2/10/3/16 and 1/3/2/3/2/2 epochs for LaMP-1/2/3/4/5/7; LaMP-2N follows LaMP-2). The table as extracted from
   the PDF is partly garbled (stray digits on a second line per task); the values are those of each task's first
-  line, which fill every column. Table 3's learning rate for them, 1e-5 or 2e-5, is for a 7B model trained for
-  whole epochs; the default here is OPPU's 1e-4 (ours: with budgets that allow a few steps, 1e-5 leaves a LoRA
-  that barely moves), and `train.learning_rate` sets it. `train.epochs=0` takes Table 3's epochs.
+  line, which fill every column. Their learning rate is Table 3's too, 1e-5 or 2e-5 per task
+  (`sharer_learning_rate=0`, the default); it is for a 7B model trained for whole epochs, and with budgets that
+  allow only a few steps it leaves a LoRA that barely moves: `sharer_learning_rate=1e-4` (OPPU's rate, this
+  harness's default before) is the knob. `train.learning_rate` is the task LoRA's. `train.epochs=0` takes
+  Table 3's epochs.
 - Gates: one zero-initialised vector per piece, trained with the LoRA frozen for 100 steps (LaMP-1/2/3) or 50
   (LaMP-4/5/7), lr 1e-5 or 2e-5, batch 6 (4 for LaMP-3) (Table 3). `gate_steps=0`, `gate_learning_rate=0` and
   `gate_batch_size=0` take those per-task values.
@@ -27,11 +29,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from lampbench.methods.contract import MethodConfig
 from lampbench.methods.lib.checks import at_least, fraction
+from lampbench.methods.lib.prompt_variants import PromptVariant
+from lampbench.methods.lib.sharers import PAPER, paper_row
 from lampbench.methods.lib.train_config import (
     BudgetSplit,
     LoraTrain,
@@ -44,31 +48,6 @@ from lampbench.tasks.errors import ConfigError
 
 def _f(default, help: str):
     return field(default=default, metadata={"help": help})
-
-
-class Table3(NamedTuple):
-    """One task's row of the paper's Table 3."""
-
-    top_k: int
-    gate_steps: int
-    gate_learning_rate: float
-    gate_batch_size: int
-    sharer_batch_size: int
-    sharer_epochs: float
-
-
-#: Table 3 of the paper, per task. LaMP-2N follows LaMP-2 (ours).
-PAPER = {
-    "lamp1": Table3(1, 100, 1e-5, 6, 16, 1.0),
-    "lamp2": Table3(3, 100, 2e-5, 6, 6, 3.0),
-    "lamp2n": Table3(3, 100, 2e-5, 6, 6, 3.0),
-    "lamp3": Table3(1, 100, 1e-5, 4, 2, 2.0),
-    "lamp4": Table3(1, 50, 2e-5, 6, 10, 3.0),
-    "lamp5": Table3(1, 50, 2e-5, 6, 3, 2.0),
-    "lamp7": Table3(2, 50, 2e-5, 6, 16, 2.0),
-}
-#: A task the paper did not run: the generation tasks' row.
-_OTHER = Table3(1, 50, 2e-5, 6, 16, 2.0)
 
 
 @dataclass(frozen=True)
@@ -85,6 +64,9 @@ class PerPcsConfig(MethodConfig):
     gate_learning_rate: float = _f(0.0, "AdamW learning rate of the gates (0: the paper's 1e-5 or 2e-5 per task)")
     gate_batch_size: int = _f(0, "examples per gate-training step (0: the paper's 6, or 4 for LaMP-3, Table 3)")
     sharer_batch_size: int = _f(0, "examples per step of a sharer's LoRA (0: the paper's per task, Table 3)")
+    sharer_learning_rate: float = _f(
+        0.0, "AdamW learning rate of a sharer's LoRA (0: the paper's 1e-5 or 2e-5 per task, Table 3; OPPU's: 1e-4)"
+    )
     embed_items: int = _f(32, "history items per candidate embedded for k-means, spread over the profile (ours)")
     max_history: int = _f(0, "history items of a target user fed to the assembly (0: all, as the paper)")
     assemble_batch_size: int = _f(16, "history items per forward pass while assembling (Per-Pcs: 6-16)")
@@ -95,27 +77,45 @@ class PerPcsConfig(MethodConfig):
     )
     pool_fraction: float = _f(0.7, "share of the budget left after that for sharer LoRAs and gates (ours)")
     gate_fraction: float = _f(0.25, "share of each sharer's time for training its gates (ours)")
+    prompt: PromptVariant = _f(
+        PromptVariant(),
+        "what the assembled adapter answers besides the input: plain, rag (+RAG: BM25 items) or pag (+PAG: the "
+        "user's written profile), Table 1's variants; the sharers train on plain prompts",
+    )
     budget_split: BudgetSplit = budget_split_field()
     load_in_4bit: bool = load_in_4bit_field()
 
     def __post_init__(self) -> None:
         at_least(self, 1, "sharers", "embed_items", "assemble_batch_size")
         at_least(self, 0, "top_k", "gate_steps", "max_history", "gate_batch_size", "sharer_batch_size")
-        if self.gate_learning_rate < 0:
-            raise ConfigError(f"gate_learning_rate must be >= 0 (0: the paper's), got {self.gate_learning_rate}")
+        for name in ("gate_learning_rate", "sharer_learning_rate"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 (0: the paper's), got {getattr(self, name)}")
         fraction(self, "task_fraction", "pool_fraction", "gate_fraction", "select_fraction")
 
     def for_task(self, task: str) -> tuple[int, int, float]:
         """(top-k, gate steps, gate learning rate), with 0s replaced by the paper's values for `task`."""
-        row = PAPER.get(task, _OTHER)
+        row = paper_row(task)
         lr = self.gate_learning_rate or row.gate_learning_rate
         return self.top_k or row.top_k, self.gate_steps or row.gate_steps, lr
 
     def sharer_recipe(self, task: str) -> tuple[float | str, int, int]:
         """(sharer LoRA epochs or 'budget', sharer LoRA batch, gate batch), 0s replaced by the paper's for `task`."""
-        row = PAPER.get(task, _OTHER)
+        row = paper_row(task)
         return (
             self.train.epochs or row.sharer_epochs,
             self.sharer_batch_size or row.sharer_batch_size,
             self.gate_batch_size or row.gate_batch_size,
         )
+
+    def sharer_train(self, task: str) -> LoraTrain:
+        """A sharer LoRA's optimisation: `train` with the batch and learning rate for `task` (0s: Table 3's)."""
+        row = paper_row(task)
+        return dataclasses.replace(
+            self.train,
+            batch_size=self.sharer_batch_size or row.sharer_batch_size,
+            learning_rate=self.sharer_learning_rate or row.sharer_learning_rate,
+        )
+
+
+__all__ = ["PAPER", "PerPcsConfig"]

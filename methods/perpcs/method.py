@@ -24,79 +24,29 @@ items seen so far; a user whose assembly saw no item is answered by the base (th
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from lampbench.harness.services.activations import forward_until
 from lampbench.harness.services.backbone import pad_batch
 from lampbench.methods.contract import Context, Method
-from lampbench.methods.lib.adapters import lora_config, train_adapter
+from lampbench.methods.lib.adapters import lora_config, lora_scaling, train_adapter
 from lampbench.methods.lib.examples import encode_example, fit_prompt, item_examples
 from lampbench.methods.lib.loop import LoopConfig, train_parameters
 from lampbench.methods.lib.outcome import seed_for
+from lampbench.methods.lib.prompt_variants import Prompted, answer_prompt, prepare, unwrap, wrap
 from lampbench.methods.lib.rows import answer_rows
 from lampbench.methods.lib.saved import load_tensors, save_tensors
+from lampbench.methods.lib.sharers import select_sharers, spread
 from lampbench.methods.lib.task_lora import merge_task_lora, restore_task_lora
 from lampbench.methods.perpcs.config import PerPcsConfig
 from lampbench.methods.perpcs.pieces import Assembler, Assembly, Pool, applied_rows, gated, lora_pieces, stack
 from lampbench.tasks.specs import Query, User
 
 PIECE = "piece"
-
-
-def spread(items: Sequence, k: int) -> list:
-    """At most `k` of `items`, evenly spread (all of them when k is 0)."""
-    if k <= 0 or len(items) <= k:
-        return list(items)
-    return [items[int(i)] for i in dict.fromkeys(np.linspace(0, len(items) - 1, num=k).round().astype(int))]
-
-
-def select_sharers(
-    ctx: Context, users: Sequence[User], k: int, *, embed_items: int, seed: int, deadline: float | None = None,
-    chunk_texts: int = 256,
-) -> list[User]:  # fmt: skip
-    """The most active user of each of `k` k-means clusters of mean history embeddings (§2.3).
-
-    Embedding every candidate's items is the costly part (200 LaMP users x 32 items took a 30-s budget and more on
-    a busy CPU), so candidates are embedded in chunks of about `chunk_texts` texts, in order, while the measured
-    pace says the next chunk ends by `deadline`; the clusters are those of the candidates embedded in time (all of
-    them are sharers when that is at most `k`).
-    """
-    from sklearn.cluster import KMeans
-
-    candidates = [u for u in users if u.profile]
-    if len(candidates) <= k:
-        return candidates
-    task = ctx.task
-    pace = ctx.clock.pace(deadline)
-    means: list[np.ndarray] = []
-    while len(means) < len(candidates) and pace.next_fits():
-        chunk, texts = [], 0
-        for u in candidates[len(means) :]:
-            chunk.append([task.corpus(item) for item in spread(u.profile, embed_items)])
-            texts += len(chunk[-1])
-            if texts >= chunk_texts:
-                break
-        vectors = np.asarray(ctx.embedder.encode([t for texts_of in chunk for t in texts_of]))
-        at = 0
-        for texts_of in chunk:
-            means.append(vectors[at : at + len(texts_of)].mean(0))
-            at += len(texts_of)
-        pace.tick()
-    candidates = candidates[: len(means)]
-    if len(candidates) <= k:
-        return candidates
-    labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(np.stack(means))
-    chosen = []
-    for cluster in range(k):
-        members = [u for u, label in zip(candidates, labels, strict=True) if label == cluster]
-        if members:
-            chosen.append(max(members, key=lambda u: len(u.profile)))  # first of the most active on a tie
-    return chosen
 
 
 class PerPcs(Method):
@@ -129,7 +79,7 @@ class PerPcs(Method):
             self._task, report["task_adaptation"] = merge_task_lora(
                 ctx, rest, cfg.train, cfg.task, deadline=task_deadline, seed=seed_for(ctx.seed, "per-pcs-task")
             )
-        pool_deadline = clock.share(cfg.pool_fraction)
+        pool_deadline = clock.fit_deadline(cfg.pool_fraction)
         pieces, gates, kept, rows = [], [], [], []
         for i, sharer in enumerate(sharers):
             deadline = clock.spent + (pool_deadline - clock.spent) / (len(sharers) - i)
@@ -142,7 +92,7 @@ class PerPcs(Method):
         if PIECE in ctx.backbone.adapters:
             ctx.backbone.remove_lora(PIECE)
         if kept:
-            self._pool = stack(pieces, gates, kept).to(ctx.backbone.device)  # once: every user reads it
+            self._pool = stack(pieces, gates, kept).to(ctx.backbone.device, ctx.backbone.dtype)  # every user reads it
         report["pool"] = {"sharers": len(kept), "modules": len(self._pool.modules) if self._pool else 0}
         report["sharer_training"] = rows
 
@@ -153,9 +103,9 @@ class PerPcs(Method):
         seed = seed_for(ctx.seed, f"per-pcs-sharer-{sharer.id}")
         lora = lora_config(cfg.train)
         share = deadline - clock.spent
-        epochs, batch, gate_batch = cfg.sharer_recipe(ctx.task.name)
+        epochs, _, gate_batch = cfg.sharer_recipe(ctx.task.name)
         state, outcome = train_adapter(
-            ctx, PIECE, lora, examples, dataclasses.replace(cfg.train, batch_size=batch),
+            ctx, PIECE, lora, examples, cfg.sharer_train(ctx.task.name),
             deadline=clock.spent + (1 - cfg.gate_fraction) * share, seed=seed, epochs=epochs,
         )  # fmt: skip
         # A piece without a gate cannot be chosen: the gates get their part of the share even when the LoRA's last
@@ -164,17 +114,17 @@ class PerPcs(Method):
         row = {"user": sharer.id, "history": len(sharer.profile), "lora": outcome.report()}
         if state is None:
             return row, None, None
-        pieces = lora_pieces(state, PIECE, lora.lora_alpha / lora.r)
-        device = ctx.backbone.device
-        A = {m: a.to(device) for m, (a, _) in pieces.items()}
-        B = {m: b.to(device) for m, (_, b) in pieces.items()}
+        pieces = lora_pieces(state, PIECE, lora_scaling(lora))
+        device, dtype = ctx.backbone.device, ctx.backbone.dtype
+        A = {m: a.to(device, dtype) for m, (a, _) in pieces.items()}
+        B = {m: b.to(device, dtype) for m, (_, b) in pieces.items()}
         gates = {m: torch.nn.Parameter(torch.zeros(a.shape[1], device=device)) for m, a in A.items()}
         _, steps, lr = cfg.for_task(ctx.task.name)
         train = cfg.train
         loop = LoopConfig(  # the gates decay linearly unless the LoRA's schedule is constant
             learning_rate=lr, max_grad_norm=train.max_grad_norm, batch_size=gate_batch,
             lr_scheduler="constant" if train.lr_scheduler == "constant" else "linear",
-            max_target_tokens=train.max_target_tokens,
+            max_target_tokens=train.max_target_tokens, gradient_checkpointing=train.gradient_checkpointing,
         )  # fmt: skip
         gate_outcome = train_parameters(
             ctx, examples, [{"params": list(gates.values()), "weight_decay": 0.0}], loop, steps=steps,
@@ -187,11 +137,11 @@ class PerPcs(Method):
 
     # -- a user -------------------------------------------------------------------------------------------------
 
-    def personalize(self, ctx: Context, user: User) -> Assembly | None:
+    def personalize(self, ctx: Context, user: User) -> Assembly | Prompted | None:
         cfg, backbone = self.config, ctx.backbone
         if self._pool is None:
             _record_user(ctx, user, 0, False)
-            return None
+            return wrap(cfg.prompt, None, prepare(ctx, cfg.prompt, user))
         pace = ctx.clock.pace(ctx.user_deadline(user, cfg.budget_split))
         rows = history_rows(ctx, user, cfg)
         k, _, _ = cfg.for_task(ctx.task.name)
@@ -207,21 +157,24 @@ class PerPcs(Method):
                 for i, (_, (lo, hi)) in enumerate(batch):
                     mask[i, lo:hi] = 1.0
                 assembler.mask = mask.to(device)
-                backbone.model(input_ids=ids.to(device), attention_mask=attention.to(device))
+                # Only as far as the last piece's module: the layers after it and the LM head choose nothing.
+                inputs = {"input_ids": ids.to(device), "attention_mask": attention.to(device)}
+                forward_until(backbone, self._pool.modules, **inputs)
                 assembler.items += len(batch)
                 pace.tick()
         state = assembler.assembly()
         _record_user(ctx, user, assembler.items, state is not None)
-        return state
+        return wrap(cfg.prompt, state, prepare(ctx, cfg.prompt, user))  # +RAG / +PAG: what the prompts show
 
     def predict(self, ctx: Context, state: Assembly | None, queries: Sequence[Query]) -> list[str]:
         return self.predict_batch(ctx, [(state, queries)])[0]
 
     def predict_batch(self, ctx: Context, items: Sequence[tuple[Assembly | None, Sequence[Query]]]) -> list[list[str]]:
         """Users share batches, each row with its own user's assembled pieces (`applied_rows`; none: the base)."""
-        pool = self._pool
-        prompts = [[fit_prompt(ctx, q.input) for q in queries] for _, queries in items]
-        states = [state if pool is not None else None for state, _ in items]
+        pool, variant = self._pool, self.config.prompt
+        unwrapped = [(unwrap(state), queries) for state, queries in items]
+        prompts = [[answer_prompt(ctx, variant, prompt, q) for q in queries] for (_, prompt), queries in unwrapped]
+        states = [state if pool is not None else None for (state, _), _ in unwrapped]
 
         def install(chunk, rows):
             return nullcontext() if pool is None else applied_rows(ctx.backbone, pool, chunk, rows)
@@ -259,7 +212,7 @@ class PerPcs(Method):
         if header["pool"]:
             modules = tuple(header["modules"])
             parts = {part: {m: tensors[f"{part}/{m}"] for m in modules} for part in ("A", "B", "gates")}
-            self._pool = Pool(tuple(header["sharers"]), modules, **parts).to(ctx.backbone.device)
+            self._pool = Pool(tuple(header["sharers"]), modules, **parts).to(ctx.backbone.device, ctx.backbone.dtype)
         return True
 
 

@@ -12,6 +12,10 @@ layers (`Backbone.hooks`), so nothing stays on the model after a block exits:
   weights are averaged over the history items;
 - answering: z = W v + Σ_s w_s B_s A_s v with the user's stored (sharer index, weight) per module; several users
   answer together with `applied_rows`, each row with its own user's pieces.
+
+Everything computes in the model's dtype (the pool is kept in it; `Pool.to`). A user's stored assembly keeps at
+most top-k pieces per module (the k the assembly chose per item): answering a batch of U users holds at most
+U x k·r x (n + d) numbers per module, whatever the number of sharers.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from lampbench.harness.services.lora_batch import Stacked, lora_pairs, row_hooks, stack_modules
 from lampbench.methods.lib.rows import Rows
 
 
@@ -45,9 +50,11 @@ class Pool:
     B: dict[str, torch.Tensor]
     gates: dict[str, torch.Tensor]
 
-    def to(self, device: torch.device | str) -> Pool:
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Pool:
+        """The pool on `device` (and in `dtype`: the model's, which every hook computes in)."""
+
         def move(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-            return {k: v.to(device) for k, v in d.items()}
+            return {k: v.to(device, dtype) for k, v in d.items()}
 
         return Pool(self.sharers, self.modules, move(self.A), move(self.B), move(self.gates))
 
@@ -56,7 +63,8 @@ class Pool:
 class Assembly:
     """A target user's stored adapter: per module (rows, in `Pool.modules` order), sharer indices and weights.
 
-    Rows are padded to the widest one with weight 0. This is all a user costs: no LoRA matrix is stored.
+    At most top-k pieces per module; rows are padded to the widest one with weight 0. This is all a user costs: no
+    LoRA matrix is stored.
     """
 
     index: torch.Tensor  # [M, m] int16
@@ -65,18 +73,16 @@ class Assembly:
 
 def lora_pieces(adapter_state: dict[str, torch.Tensor], adapter: str, scaling: float) -> dict[str, tuple]:
     """{module name: (A [r, n], B·scaling [d, r])} from `Backbone.adapter_state` of one peft LoRA adapter."""
-    pieces: dict[str, dict[str, torch.Tensor]] = {}
-    for name, value in adapter_state.items():
-        for part in ("lora_A", "lora_B"):
-            marker = f".{part}.{adapter}."
-            if marker in name:
-                pieces.setdefault(name.split(marker)[0], {})[part] = value.float()
-    return {m: (p["lora_A"], p["lora_B"] * scaling) for m, p in pieces.items()}
+    return lora_pairs(adapter_state, adapter, scaling)
 
 
 def piece_scores(gates: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """α[b, s] = Σ_t mask[b, t] · cos(g_s, v[b, t]): gates [S, n], activations [b, T, n], mask [b, T]."""
-    return torch.einsum("btn,sn,bt->bs", F.normalize(v, dim=-1), F.normalize(gates, dim=-1), mask.to(v.dtype))
+    """α[b, s] = Σ_t mask[b, t] · cos(g_s, v[b, t]): gates [S, n], activations [b, T, n], mask [b, T].
+
+    The cosines are computed in the activations' dtype; their sum over positions in fp32 (the top-k reads it).
+    """
+    cos = F.normalize(v, dim=-1) @ F.normalize(gates.to(v.dtype), dim=-1).T  # [b, T, S]
+    return (cos.float() * mask.float().unsqueeze(-1)).sum(1)
 
 
 def select(scores: torch.Tensor, k: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,11 +94,7 @@ def select(scores: torch.Tensor, k: int, n: int) -> tuple[torch.Tensor, torch.Te
 def _delta(v: torch.Tensor, A: torch.Tensor, B: torch.Tensor, index: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Σ_j w[b, j] · B[index[b, j]] A[index[b, j]] v[b] for activations v [b, T, n]: [b, T, d]."""
     av = torch.einsum("btn,bjrn->bjtr", v, A[index])
-    return torch.einsum("bjtr,bjdr,bj->btd", av, B[index], w)
-
-
-def _float_in(inputs) -> torch.Tensor:
-    return inputs[0].float()  # pieces are fp32 even on a bf16 model
+    return torch.einsum("bjtr,bjdr,bj->btd", av, B[index], w.to(v.dtype))
 
 
 @contextmanager
@@ -101,8 +103,8 @@ def gated(backbone, A: dict, B: dict, gates: dict) -> Iterator[None]:
 
     def hook_for(name: str):
         def hook(module, inputs, output):
-            v = _float_in(inputs)
-            gate = torch.sigmoid(v @ gates[name]).unsqueeze(-1)
+            v = inputs[0]  # A and B are in the model's dtype, the trained gates cast to it
+            gate = torch.sigmoid(v @ gates[name].to(v.dtype)).unsqueeze(-1)
             return output + (((v @ A[name].T) * gate) @ B[name].T).to(output.dtype)
 
         return hook
@@ -127,7 +129,7 @@ class Assembler:
         A, B, gates = self.pool.A[name], self.pool.B[name], self.pool.gates[name]
 
         def hook(module, inputs, output):
-            v = _float_in(inputs)
+            v = inputs[0]
             index, w = select(piece_scores(gates, v, self.mask), self.k, v.shape[-1])
             self.totals[name].index_add_(0, index.flatten(), w.flatten())
             return output + _delta(v, A, B, index, w).to(output.dtype)
@@ -140,17 +142,22 @@ class Assembler:
             yield self
 
     def assembly(self) -> Assembly | None:
-        """The weights averaged over the items seen, as (sharer index, weight) per module; None before any item."""
+        """The weights averaged over the items seen, as (sharer index, weight) per module; None before any item.
+
+        Per module the `k` pieces of largest averaged weight are kept, their weights renormalised to sum to 1 as
+        each item's do (ours: the paper averages the assembled parameters, which keeps every piece any item chose,
+        up to all the sharers; k bounds what a user stores and what answering holds).
+        """
         if self.items == 0:
             return None
-        rows = [self.totals[m].cpu() / self.items for m in self.pool.modules]
-        width = max(int((r > 0).sum()) for r in rows)
+        rows = [self.totals[m].float().cpu() / self.items for m in self.pool.modules]
+        width = min(self.k, max(int((r > 0).sum()) for r in rows))
         index = torch.zeros(len(rows), width, dtype=torch.int16)
         weight = torch.zeros(len(rows), width)
         for i, r in enumerate(rows):
-            kept = torch.nonzero(r > 0).flatten()
-            index[i, : len(kept)] = kept.to(torch.int16)
-            weight[i, : len(kept)] = r[kept]
+            top = r.topk(min(width, int((r > 0).sum())))
+            index[i, : len(top.indices)] = top.indices.to(torch.int16)
+            weight[i, : len(top.indices)] = top.values / top.values.sum()
         return Assembly(index, weight)
 
 
@@ -182,47 +189,39 @@ def applied(backbone, pool: Pool, assembly: Assembly) -> Iterator[None]:
 def _pair(pool: Pool, assembly: Assembly, i: int, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """A user's assembled low-rank pair at module `i`: (A' [m·r, n], B' [d, m·r]), as `applied` builds it."""
     kept = assembly.weight[i] > 0
-    index, w = assembly.index[i][kept].long(), assembly.weight[i][kept].to(pool.B[name].device)
+    index = assembly.index[i][kept].long()
+    w = assembly.weight[i][kept].to(pool.B[name].device, pool.B[name].dtype)
     a = pool.A[name][index].flatten(0, 1)
     b = (pool.B[name][index] * w[:, None, None]).permute(1, 0, 2).flatten(1)
     return a, b
 
 
+def answer_stacks(pool: Pool, assemblies: Sequence[Assembly | None]) -> dict[str, Stacked]:
+    """Per module, the users' assembled pairs stacked (`lora_batch.stack_modules`): what answering them holds.
+
+    Each user's pair is padded with zeros to the widest user's rank at that module, at most top-k·r; a user
+    without an assembly is all zeros (the base). In the pool's dtype and on its device.
+    """
+    users = [
+        None if a is None else {m: _pair(pool, a, i, m) for i, m in enumerate(pool.modules) if (a.weight[i] > 0).any()}
+        for a in assemblies
+    ]
+    like = pool.A[pool.modules[0]]
+    return stack_modules(users, dtype=like.dtype, device=like.device)
+
+
 @contextmanager
 def applied_rows(backbone, pool: Pool, assemblies: Sequence[Assembly | None], rows: Rows) -> Iterator[None]:
-    """Several users' assembled adapters at once: row i of a batch gets user `rows.owners[i]`'s (`applied` per row).
-
-    Per module each user's pair is padded with zeros to the widest user's rank (a user without an assembly is all
-    zeros: the base), so a batch costs one batched thin matmul pair per module.
-    """
-    hooks = {}
-    for i, name in enumerate(pool.modules):
-        pairs = [None if a is None else _pair(pool, a, i, name) for a in assemblies]
-        width = max((a.shape[0] for a, _ in filter(None, pairs)), default=0)
-        if width == 0:
-            continue
-        n, d = pool.A[name].shape[-1], pool.B[name].shape[1]
-        A = pool.A[name].new_zeros(len(pairs), width, n)
-        B = pool.B[name].new_zeros(len(pairs), d, width)
-        for u, pair in enumerate(pairs):
-            if pair is not None:
-                A[u, : pair[0].shape[0]], B[u, :, : pair[1].shape[1]] = pair
-        hooks[name] = _rows_hook(A, B, rows)
-    with backbone.hooks(hooks):
+    """Several users' assembled adapters at once: row i of a batch gets user `rows.owners[i]`'s (`applied` per row),
+    one batched thin matmul pair per module (`lora_batch.row_hooks`)."""
+    with backbone.hooks(row_hooks(answer_stacks(pool, assemblies), rows)):
         yield
-
-
-def _rows_hook(A: torch.Tensor, B: torch.Tensor, rows: Rows):
-    def hook(module, inputs, output):
-        a, b = rows.take(A), rows.take(B)  # [batch, k, n], [batch, d, k]
-        return output + ((_float_in(inputs) @ a.transpose(1, 2)) @ b.transpose(1, 2)).to(output.dtype)
-
-    return hook
 
 
 def _applied_hook(a: torch.Tensor, b: torch.Tensor):
     def hook(module, inputs, output):
-        return output + ((_float_in(inputs) @ a.T) @ b.T).to(output.dtype)
+        x = inputs[0]
+        return output + ((x @ a.to(x.dtype).T) @ b.to(x.dtype).T).to(output.dtype)
 
     return hook
 

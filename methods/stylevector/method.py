@@ -39,6 +39,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from lampbench.harness.services.activations import forward_until
 from lampbench.harness.services.backbone import pad_batch
 from lampbench.methods.contract import Context, Method, MethodConfig
 from lampbench.methods.lib.examples import Example, fit_prompt, item_examples
@@ -86,31 +87,29 @@ def resolve_layer(backbone, layer: int | None) -> int:
 def response_states(backbone, layer: int, prompts: Sequence[str], responses: Sequence[str], pooling: str) -> list:
     """Layer `layer`'s output for each prompt (chat template) + response: at its last token, or mean over response.
 
-    Returns a float32 CPU tensor [d] per pair, or None for a pair whose response is empty under `mean` pooling.
+    The forward pass stops at that layer (no later layer, no LM head), and the pooling is done where the model runs:
+    one [n, d] copy to the CPU per call. Returns a float32 CPU tensor [d] per pair, or None for a pair whose
+    response is empty under `mean` pooling.
     """
     tokenizer = backbone.tokenizer
     pairs = [
         (backbone.encode(p), tokenizer(r, add_special_tokens=False)["input_ids"])
         for p, r in zip(prompts, responses, strict=True)
     ]
-    # Left padding: every row's last token is at -1.
+    # Left padding: every row's last token is at -1, and its response the last len(r) positions.
     ids, attention = pad_batch([p + r for p, r in pairs], tokenizer.pad_token_id, left=True)
-    width = ids.shape[1]
-    captured: list[torch.Tensor] = []
-
-    def capture(module, inputs, output):
-        captured.append((output[0] if isinstance(output, tuple) else output).float())
-
-    with backbone.hooks({backbone.layer_module(layer): capture}):
-        backbone.model(input_ids=ids.to(backbone.device), attention_mask=attention.to(backbone.device))
-    hidden = captured[0].cpu()
-    out = []
-    for i, (_, r) in enumerate(pairs):
-        if pooling == "last":
-            out.append(hidden[i, -1].clone())
-        else:
-            out.append(hidden[i, width - len(r) :].mean(dim=0) if r else None)
-    return out
+    name, device = backbone.layer_module(layer), backbone.device
+    hidden = forward_until(
+        backbone, [name], keep=True, input_ids=ids.to(device), attention_mask=attention.to(device)
+    )[name]  # fmt: skip
+    lengths = torch.tensor([len(r) for _, r in pairs], device=device)
+    if pooling == "last":
+        pooled = hidden[:, -1].float()
+    else:
+        response = torch.arange(ids.shape[1], device=device)[None, :] >= ids.shape[1] - lengths[:, None]  # [n, T]
+        pooled = (hidden.float() * response.unsqueeze(-1)).sum(1) / lengths.clamp(min=1).unsqueeze(-1)
+    pooled = pooled.cpu()
+    return [None if pooling == "mean" and not r else pooled[i] for i, (_, r) in enumerate(pairs)]
 
 
 def _added(h: torch.Tensor, v: torch.Tensor, positions: str) -> torch.Tensor:

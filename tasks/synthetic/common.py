@@ -43,7 +43,8 @@ class Synthetic:
     """How `tasks.synthetic.write_synthetic` makes users of a task (`TaskSpec.synthetic`).
 
     Attributes:
-        digit: one digit unique to the task (9 excluded), the first of its ids, so ids are unique across tasks.
+        digit: one digit unique to the task (9 excluded; LongLaMP's take two, 60 to 62), the first of its ids, so
+            ids are unique across tasks.
         user: draws one user's profile items and questions.
         cues: label -> the cue strings planted in texts for it, read back by `plausible_labels` (label tasks).
     """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -140,3 +142,55 @@ def test_cpu_bf16_is_read_from_the_processor_flags(tmp_path, monkeypatch, caplog
     assert "no native bf16" in caplog.text
     assert models.resolve_dtype("auto", "cpu") == torch.float32
     assert models.resolve_dtype("auto", "cuda") == torch.bfloat16
+
+
+def test_quantize_is_checked_before_loading(monkeypatch, tmp_path):
+    from lampbench.harness.services import models
+    from lampbench.tasks.errors import ConfigError
+
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    models.check_quantize("none", "cpu", str(folder))
+    with pytest.raises(ConfigError, match="needs a CUDA device"):
+        models.check_quantize("4bit", "cpu", str(folder))
+    with pytest.raises(ConfigError, match="random weights"):
+        models.check_quantize("8bit", "cuda:0", "random:llama-2-7b")
+    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match=r"bitsandbytes package: pip install 'lampbench\[quantize\]'"):
+        models.check_quantize("4bit", "cuda:0", str(folder))
+    with pytest.raises(ConfigError, match="has no config.json"):
+        models.check_model(str(tmp_path))
+
+
+def test_quantize_and_decoding_are_run_options_of_every_method():
+    from lampbench.harness.run.options import RunSpec
+    from lampbench.tasks.errors import ConfigError
+
+    plain = RunSpec(method="base", task="lamp3", budget=60)
+    assert RunSpec(method="base", task="lamp3", budget=60, quantize="none").run_id == plain.run_id  # old ids stay
+    assert RunSpec(method="base", task="lamp3", budget=60, quantize="4bit").run_id != plain.run_id
+    assert RunSpec(method="base", task="lamp3", budget=60, decoding="sample").run_id != plain.run_id
+    for bad in ({"temperature": 0}, {"top_p": 1.5}, {"top_k": -1}, {"device": "gpu0"}):
+        with pytest.raises(ConfigError):
+            RunSpec(method="base", task="lamp3", budget=60, **bad)
+
+
+def test_the_runner_decodes_as_the_run_says(tiny_backbone, tmp_path, cache):
+    from lampbench.harness.run.options import RunSpec
+    from lampbench.harness.run.runner import run
+    from lampbench.harness.run.store import Store
+    from lampbench.methods.baseline import Base
+
+    spec = RunSpec(method="base", task="lamp3", budget=60, data="synthetic", users=2, model="tiny-random",
+                   decoding="sample", temperature=0.7, top_k=5, top_p=0.8, seed=3)  # fmt: skip
+    saved = tiny_backbone.decoding
+    try:
+        record = run(spec, Base(Base.Config()), store=Store(tmp_path), progress=False, backbone=tiny_backbone)
+        assert (tiny_backbone.decoding.sample, tiny_backbone.decoding.temperature) == (True, 0.7)
+        assert (tiny_backbone.decoding.top_k, tiny_backbone.decoding.top_p, tiny_backbone.decoding.seed) == (5, 0.8, 3)
+    finally:
+        tiny_backbone.decoding = saved
+    assert record["status"] == "ok" and record["device"] == {"asked": None, "used": "cpu"}
+    config = json.loads((tmp_path / record["run_id"] / "config.json").read_text())
+    assert (config["decoding"], config["quantize"]) == ("sample", "none")

@@ -228,3 +228,15 @@ def test_a_resumed_runs_kept_users_still_count_in_its_coverage():
     ctx.personalized("d", False, "budget")
     assert ctx.report["personalized_users"] == 2 and ctx.report["fallback_users"] == 2
     assert ctx.report["fallback_reasons"] == {"budget": 2} and ctx.report["personalized_fraction"] == 0.5
+
+
+def test_fit_deadline_is_a_share_of_one_budget_or_all_of_a_fit_budget():
+    now = FakeTime()
+    shared = Clock(100, now=now)
+    with shared.charging():
+        now.t += 20
+        assert shared.fit_deadline(0.5) == pytest.approx(20 + 0.5 * 80)  # shares mode: as `share`
+    own = Clock(30, now=now, own_stage=True)
+    with own.charging():
+        now.t += 10
+        assert own.fit_deadline(0.5) == own.fit_deadline(0.9) == 30  # its own budget: all of it, whatever share

@@ -79,8 +79,8 @@ def test_a_sigkilled_bench_run_continues_with_the_same_command(cache, tmp_path):
 
     def answered() -> int:
         """Users whose answers are written and recorded (the run's progress file)."""
-        found = list(out.glob("*/progress-users.json"))
-        return len(json.loads(found[0].read_text())["per_user"]) if found else 0
+        found = list(out.glob("*/"))
+        return len(_recorded_users(found[0])) if found else 0
 
     def wait_for(users: int, proc: subprocess.Popen) -> None:
         deadline = time.monotonic() + 240
@@ -94,7 +94,7 @@ def test_a_sigkilled_bench_run_continues_with_the_same_command(cache, tmp_path):
     proc.kill()  # SIGKILL: nothing runs after it
     proc.wait()
     (folder,) = out.glob("*/")
-    kept = [row["user"] for row in json.loads((folder / "progress-users.json").read_text())["per_user"]]
+    kept = _recorded_users(folder)
     spent = json.loads((folder / "progress.json").read_text())["spent"]
     assert len(kept) >= 2 and spent >= 0.5 * len(kept)
 
@@ -167,3 +167,38 @@ def test_fit_is_reloaded_when_saved_else_redone_with_its_own_time(saves, tiny_ba
     # afresh (100 s), not on top of the first one: the run is charged for one fit either way.
     assert record["budget_used_s"] == 100 + 20 + 10 + 40
     assert (store.run_dir(spec().run_id) / "collective").exists() == saves
+
+
+def _recorded_users(folder: Path) -> list[str]:
+    """The users progress-users.jsonl records as answered (a line cut by a kill and those after it do not count)."""
+    path, users = folder / "progress-users.jsonl", []
+    for text in path.read_text().splitlines() if path.exists() else []:
+        try:
+            users += [row["user"] for row in json.loads(text)["per_user"]]
+        except ValueError:
+            break
+    return users
+
+
+def test_progress_appends_a_line_per_batch_and_reads_the_report_back(tmp_path):
+    """Bookkeeping per batch is one appended line with what changed (a growing list: its new items only)."""
+    from lampbench.harness.run.record import UserRow
+    from lampbench.harness.run.resume import Progress
+
+    progress = Progress(tmp_path, fit_spent=1.0)
+    report = {"collective": {"steps": 3}, "users": []}
+    for i in range(3):
+        report["users"].append({"user": f"u{i}"})
+        report["personalized_fraction"] = 1.0
+        progress.commit([UserRow(user=f"u{i}", queries=1)], report, batch=1, spent=2.0 + i)
+    lines = [json.loads(line) for line in (tmp_path / "progress-users.jsonl").read_text().splitlines()]
+    assert lines[0]["set"]["users"] == [{"user": "u0"}] and "collective" in lines[0]["set"]  # new keys: whole
+    assert [line["extend"] for line in lines[1:]] == [{"users": [{"user": f"u{i}"}]} for i in (1, 2)]
+    assert lines[1]["set"] == lines[2]["set"] == {}  # unchanged values are not written again
+    with open(tmp_path / "progress-users.jsonl", "a") as f:
+        f.write('{"per_user": [{"user": "u3"')  # a line cut by a kill
+    back = Progress.load(tmp_path)
+    assert [row.user for row in back.per_user] == ["u0", "u1", "u2"] and back.report == report
+    assert back.batches == {"1": 3} and back.spent == 4.0
+    again = Progress.load(tmp_path)  # the kept file, rewritten in one line, reads the same
+    assert again.report == report and again.batches == {"1": 3} and len(again.per_user) == 3

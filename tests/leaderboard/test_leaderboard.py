@@ -151,7 +151,7 @@ def test_console_shows_intervals_official_and_significant_gains(out):
     base = next(line for line in lines if line.startswith("base "))
     assert "+0.000 " in base and "*" not in base  # base against itself: no interval, no star
     assert "read e/x/u" in lines[2] and " 6/1/1 " in rag and " 6/2/0 " in base  # how the answers were read
-    legend = " ".join(lines[-4:])  # wrapped at 120 columns
+    legend = " ".join(lines[next(i for i, x in enumerate(lines) if x.startswith("↓ lower is better")) :])  # wrapped
     assert "95% interval, bootstrap over users" in legend and "* it excludes 0" in legend
 
 
@@ -237,3 +237,42 @@ def test_the_leaderboard_modules_import_without_pandas_or_matplotlib():
             "print([m for m in ('torch', 'transformers', 'pandas', 'matplotlib') if m in sys.modules])")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_personalization_gain_pairs_own_and_shuffled_runs_by_seed(tmp_path):
+    """A method's runs with own histories against its runs with shuffled ones, at the same budget and seeds: the
+    gain (positive = the own history helped; MAE, so sign flipped) with its paired interval over users."""
+    from lampbench.tests.fake_results import rating_run
+
+    store = Store(tmp_path)
+    for seed, (own_mae, shuffled_mae) in enumerate([(0.5, 0.9), (0.6, 0.8)]):
+        for profiles, mae in (("own", own_mae), ("shuffled", shuffled_mae)):
+            metrics, outcomes = rating_run(mae, phase=seed)
+            add_run(store, task="lamp3", method="rag", budget=60.0, seed=seed, metrics=metrics, outcomes=outcomes,
+                    profiles=profiles)  # fmt: skip
+        metrics, outcomes = rating_run(1.0, phase=seed)
+        add_run(store, task="lamp3", method="base", budget=60.0, seed=seed, metrics=metrics, outcomes=outcomes)
+    runs = load_runs(tmp_path)
+    own = runs[(runs["method"] == "rag") & (runs["profiles"] == "own")].sort_values("seed")
+    assert list(own["personal_gain"]) == pytest.approx([0.4, 0.2])
+    board = leaderboard(runs, "mean")
+    rag = one(board, method="rag", profiles="own")
+    assert rag["personal_gain"] == pytest.approx(0.3)
+    assert rag["personal_ci_low"] <= 0.3 <= rag["personal_ci_high"] and rag["personal_shared_users"] == 4
+    assert rag["personal_significant"] and not rag["personal_users_differ"]
+    shuffled = one(board, method="rag", profiles="shuffled")
+    assert pd.isna(shuffled["personal_gain"]) and shuffled["gain_over_base"] == pytest.approx(0.15)
+    best = one(leaderboard(runs, "best"), method="rag", profiles="own")
+    assert best["personal_gain"] == pytest.approx(0.4)  # the best seed's own run against its own seed's control
+    text = render(board, "table", aggregate="mean")
+    header = text.splitlines()[2]
+    assert "personal ↑" in header and "profiles" in header
+    line = next(x for x in text.splitlines() if x.startswith("rag") and " own " in x)
+    assert "+0.300 [" in line and "]*" in line
+
+
+def test_without_controls_there_is_no_personal_column(runs):
+    board = leaderboard(runs)
+    assert board["personal_gain"].isna().all()
+    assert "personal ↑" not in render(board, "table")
+    assert "profiles own" in render(board, "table").splitlines()[0]  # what is the same on every row: the heading

@@ -131,3 +131,29 @@ def test_chromium_screenshot_is_not_blank(results, tmp_path):
             assert len(image.getcolors(maxcolors=1 << 20)) > 500  # text, table rules and coloured plots
         else:
             assert ink > 0.002, "the index page looks blank"
+
+
+def test_the_site_and_budget_curve_show_the_personalization_gain(tmp_path):
+    """With own and shuffled runs of a method, the page's table has the personalization gain with its interval,
+    and the budget curve a panel of it (the control drawn dashed beside its method)."""
+    from lampbench.harness.run.store import Store
+    from lampbench.leaderboard import plots
+    from lampbench.tests.fake_results import add_run, rating_run
+
+    store = Store(tmp_path / "runs")
+    for budget in (60.0, 300.0):
+        for method, profiles, mae in (("base", "own", 1.0), ("rag", "own", 0.5), ("rag", "shuffled", 0.8)):
+            metrics, outcomes = rating_run(mae * (60 / budget) ** 0.1, phase=len(method + profiles))
+            add_run(store, task="lamp3", method=method, budget=budget, seed=0, metrics=metrics, outcomes=outcomes,
+                    profiles=profiles)  # fmt: skip
+    done = CliRunner().invoke(app, ["site", "--out", str(tmp_path / "runs"), "--to", str(tmp_path / "site")])
+    assert done.exit_code == 0, done.output
+    text = (tmp_path / "site" / "lamp3.html").read_text(encoding="utf-8")
+    assert '<th data-key="personal_gain" data-type="num">personal ↑</th>' in text
+    assert re.search(r'data-v="0\.\d+">\+0\.\d{3} \[\+0\.\d{3}, \+0\.\d{3}\]\*</td>', text)
+    assert '<th data-key="profiles" data-type="text">profiles</th>' in text and ">shuffled</td>" in text
+    figure = plots.budget_curve(load_runs(tmp_path / "runs"), task="lamp3", gain=True, personal=True)
+    axes = figure.get_axes()
+    assert len(axes) == 3 and "personalization gain" in axes[2].get_ylabel()
+    labels = axes[0].get_legend_handles_labels()[1]
+    assert any(label.startswith("rag (shuffled histories)") for label in labels)

@@ -16,6 +16,7 @@ FAST: dict[str, dict] = {
     "dpo": {"train": {"max_steps": 1, "batch_size": 4, "r": 8, "alpha": 8}, "max_pairs": 4, "history_per_user": 4},
     "perfit": {"epochs1": 0.1, "epochs2": 0.1, "batch_size": 4, "max_target_tokens": 8},
     "stylevector": {"max_items": 2},
+    "peft-retrieval": {"sharers": 2, "train": {"max_steps": 1, "batch_size": 4}},
     "per-pcs": {
         "sharers": 2, "train": {"max_steps": 1, "batch_size": 4}, "gate_steps": 2, "gate_batch_size": 2,
         "max_history": 4,

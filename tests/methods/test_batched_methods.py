@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 from lampbench.harness.run.method_config import build_config
 from lampbench.harness.run.runner import RunSpec, run
@@ -263,22 +264,58 @@ def test_batched_answers_equal_one_user_at_a_time(case: str):
     assert len(set(shared)) >= (2 if case == "chameleon-group" else 3), shared
 
 
-def test_lora_slots_are_bounded_and_left_switched_off():
-    """At most `batch_size` per-user slots are injected, and afterwards the backbone answers as its base."""
-    from peft.tuners.lora import LoraLayer
-
+def test_per_user_loras_inject_nothing_and_leave_the_base():
+    """Per-user LoRAs answer through hooks on the LoRA layers: no adapter is injected for them, every hook is gone
+    afterwards, and the backbone answers as its base."""
     torch.manual_seed(0)
     backbone = fresh_backbone()
     prompts = [q.input for q in queries(1)]
     base = backbone.generate(prompts, max_new_tokens=8)
     method, states = lora_p(backbone)
+    adapters = backbone.adapters
     items = [(state, queries(u)) for u, state in enumerate(states)]
     method.predict_batch(context(backbone, 2), items)
-    slots = [name for name in backbone.adapters if name.startswith("user-row")]
-    assert sorted(slots) == ["user-row0", "user-row1"]
-    layers = [m for m in backbone.model.modules() if isinstance(m, LoraLayer)]
-    assert layers and all(not m._forward_pre_hooks and not m.active_adapters for m in layers)
+    assert backbone.adapters == adapters
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in backbone.model.modules())
     assert backbone.generate(prompts, max_new_tokens=8) == base
+
+
+class Counting(TorchFunctionMode):
+    """Counts torch functions by name, and matmul-like calls with a float32 operand."""
+
+    MATMUL = {"matmul", "__matmul__", "bmm", "baddbmm", "einsum", "linear", "mm", "addmm"}
+
+    def __init__(self):
+        super().__init__()
+        self.calls: dict[str, int] = {}
+        self.fp32_matmuls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", str(func))
+        self.calls[name] = self.calls.get(name, 0) + 1
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if name in self.MATMUL and any(t.dtype == torch.float32 for t in tensors):
+            self.fp32_matmuls += 1
+        return func(*args, **(kwargs or {}))
+
+    def per_pass(self) -> float:
+        """fp32 matmuls per forward pass (one embedding lookup per pass)."""
+        return self.fp32_matmuls / self.calls["embedding"]
+
+
+@pytest.mark.parametrize("case", ["lora-p", "per-pcs", "perfit", "stylevector", "chameleon"])
+def test_on_a_bf16_model_per_row_edits_compute_in_bf16(case: str):
+    """The states are fp32 (as stored); the hooks cast them once and add no fp32 matmul to the model's own."""
+    torch.manual_seed(0)
+    backbone = fresh_backbone()
+    method, states = CASES[case](backbone)
+    backbone.model.to(torch.bfloat16)
+    items = [(state, queries(u)) for u, state in enumerate([*states, None])]
+    with Counting() as base:
+        backbone.generate([q.input for _, qs in items for q in qs], max_new_tokens=4)
+    with Counting() as edited:
+        method.predict_batch(context(backbone, 8), items)
+    assert edited.calls["embedding"] > 0 and edited.per_pass() == base.per_pass()
 
 
 #: Methods whose users share one model, so `predict_batch` puts every user of a batch through one `generate`.

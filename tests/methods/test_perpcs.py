@@ -19,7 +19,15 @@ from lampbench.harness.services.budget import Clock
 from lampbench.methods.lib.examples import fit_prompt
 from lampbench.methods.perpcs import Assembly, PerPcs, PerPcsConfig, Pool
 from lampbench.methods.perpcs.method import history_rows, select_sharers
-from lampbench.methods.perpcs.pieces import Assembler, applied, delta_weights, gated, piece_scores, select
+from lampbench.methods.perpcs.pieces import (
+    Assembler,
+    answer_stacks,
+    applied,
+    delta_weights,
+    gated,
+    piece_scores,
+    select,
+)
 from lampbench.tests.methods.test_perfit import context, fresh_backbone, hooks_on, rating_user
 from lampbench.tests.smollm2 import bench_run
 
@@ -103,9 +111,51 @@ def test_weights_are_averaged_over_history_items():
         backbone.model(input_ids=ids)
         assembler.items += 3
     assembly = assembler.assembly()
-    # Each item's top-2 weights sum to 1, so each module's averaged weights do too; at most 4 sharers per row.
+    # Each item's top-2 weights sum to 1, so each module's averaged weights do too; the top 2 are kept, renormalised.
     assert torch.allclose(assembly.weight.sum(-1), torch.ones(len(pool.modules)), atol=1e-5)
-    assert assembly.index.dtype == torch.int16 and assembly.index.shape[1] <= 4
+    assert assembly.index.dtype == torch.int16 and assembly.index.shape[1] <= 2
+    for i, m in enumerate(pool.modules):
+        kept = assembly.index[i][assembly.weight[i] > 0].long()
+        assert set(kept.tolist()) == set(assembler.totals[m].topk(len(kept)).indices.tolist())
+
+
+def test_answering_holds_at_most_top_k_pieces_per_module_and_user():
+    """However many pieces a user's items chose, the stored assembly and what answering a batch holds are bounded
+    by top-k: U users x k·r x (n + d) numbers per module, counted in bytes."""
+    backbone = fresh_backbone()
+    pool = random_pool(backbone, sharers=8, r=2)
+    k = 2
+    assembler = Assembler(pool, k=k)
+    with torch.no_grad(), assembler.installed(backbone):
+        assembler.mask = torch.ones(8, 12)
+        backbone.model(input_ids=torch.randint(5, 200, (8, 12)))  # 8 items choosing among 8 sharers
+        assembler.items += 8
+    assert max(int((t > 0).sum()) for t in assembler.totals.values()) > k  # the items chose more than k in all
+    assembly = assembler.assembly()
+    modules = len(pool.modules)
+    assert assembly.index.shape == (modules, k) and state_bytes(assembly) == modules * k * (2 + 4)
+
+    users = [assembly, assembly, None, assembly]
+    stacks = answer_stacks(pool, users)
+    shapes = {m: (pool.B[m].shape[1], pool.A[m].shape[2]) for m in pool.modules}  # (d, n)
+    bound = len(users) * sum(k * 2 * (d + n) for d, n in shapes.values()) * 4  # fp32 here
+    assert sum(s.nbytes for s in stacks.values()) == bound
+    # ... against every sharer the items ever chose, as the assembly kept before.
+    everything = len(users) * sum(8 * 2 * (d + n) for d, n in shapes.values()) * 4
+    assert bound <= everything * k / 8
+
+
+def test_assembling_runs_the_model_only_as_far_as_the_last_piece():
+    """Per-Pcs' assembly reads nothing past the last module with pieces: the LM head never runs."""
+    backbone = fresh_backbone()
+    user = rating_user("e1", "5", n_items=4)
+    ctx = context(backbone, [user], _embedder=ClusteredEmbedder())
+    method = PerPcs(fast())
+    method._pool = random_pool(backbone)
+    calls = []
+    with backbone.hooks({"lm_head": lambda module, inputs, output: calls.append(1)}), ctx.clock.charging():
+        state = method.personalize(ctx, user)
+    assert calls == [] and state is not None and ctx.report["users"][0]["items_assembled"] == 4
 
 
 def test_a_stored_assembly_reproduces_the_same_adapter_when_reloaded():

@@ -56,6 +56,31 @@ def test_the_state_is_one_d_vector(tiny_backbone):
 
 
 @pytest.mark.parametrize("pooling", ["mean", "last"])
+def test_the_states_are_read_from_a_pass_that_stops_at_the_layer(tiny_backbone, pooling):
+    """`response_states` gives the full pass's hidden state at the layer, without running a later layer or the LM
+    head (no logits over the vocabulary)."""
+    from lampbench.harness.services.backbone import pad_batch
+    from lampbench.methods.stylevector.method import response_states
+
+    backbone = tiny_backbone
+    prompts, responses = ["a short prompt", "a somewhat longer prompt than that"], ["4", "great plot, good actors"]
+    ran = []
+    later = {name: (lambda n: lambda module, inputs, output: ran.append(n))(name) for name in ("lm_head", "model.norm")}
+    with backbone.hooks({**later, backbone.layer_module(1): lambda module, inputs, output: ran.append("layer 1")}):
+        states = response_states(backbone, 0, prompts, responses, pooling)
+    assert ran == []
+    tokenizer = backbone.tokenizer
+    encoded = [tokenizer(r, add_special_tokens=False)["input_ids"] for r in responses]
+    rows = [backbone.encode(p) + r for p, r in zip(prompts, encoded, strict=True)]
+    ids, mask = pad_batch(rows, tokenizer.pad_token_id, left=True)
+    with torch.no_grad():
+        hidden = backbone.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[1]
+    for i, r in enumerate(encoded):
+        expected = hidden[i, -1] if pooling == "last" else hidden[i, -len(r) :].mean(0)
+        assert torch.allclose(states[i], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "last"])
 def test_the_vector_is_zero_when_the_user_writes_like_the_model(tiny_backbone, monkeypatch, pooling):
     user = rating_user("a", n_items=3)
     targets = [item["score"] for item in user.profile]

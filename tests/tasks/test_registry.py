@@ -117,11 +117,12 @@ def test_registration_checks_what_the_metric_kind_needs_and_refuses_a_taken_name
 
 
 def test_every_lamp_task_carries_its_own_frame_parser_and_kind():
-    assert list(TASKS) == ["lamp1", "lamp2", "lamp2n", "lamp3", "lamp4", "lamp5", "lamp7"]
+    assert list(TASKS) == ["lamp1", "lamp2", "lamp2n", "lamp3", "lamp4", "lamp5", "lamp7", "longlamp-abstract",
+                           "longlamp-review", "longlamp-topic"]  # fmt: skip
     assert get_task(" LAMP2M ") is TASKS["lamp2"]  # an alias, case and spaces aside
     frames = {name: task.item_frame for name, task in TASKS.items()}
     assert frames["lamp1"] == 2 and len(set(frames.values())) == len(frames)  # nobody borrows another's frame
-    assert [t.reserved_tokens for t in TASKS.values()] == [0, 1, 1, 1, 1, 1, 1]
+    assert [t.reserved_tokens for t in TASKS.values()] == [0, 1, 1, 1, 1, 1, 1, 1, 1, 1]
     assert {t.kind for t in TASKS.values()} == {"classification", "rating", "generation"}
     assert TASKS["lamp1"].parse("I pick [2]").answer == "[2]"
     assert TASKS["lamp2n"].parse("Politics.").answer == "politics"  # the parser reads the spec's own labels
