@@ -2,8 +2,8 @@
 
 Each configuration is one `bench run` in a subprocess of its own (tiny-random, synthetic users of one query each,
 a budget no run reaches), so its peak memory is its own: the largest resident set of the run's processes
-(`getrusage(RUSAGE_CHILDREN)`; with `--shards 2` that is the largest of the driver and the Ray workers, not their
-sum). From each run's `run.json`:
+(`getrusage(RUSAGE_CHILDREN)`: the largest one, not their sum; with `--shards 2`, the driver's, as Ray's workers
+belong to Ray's own daemons: read a worker's from `ray memory` or the node's monitor). From each run's `run.json`:
 
     overhead per user = (wall - load - fit - personalize - predict) / users
 

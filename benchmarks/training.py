@@ -150,11 +150,11 @@ def bare_loop(backbone, rec: Recording, *, lr: float, weight_decay: float, clip:
             for layer in layers:
                 layer.enable_adapters(True)
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    cuda = device.type == "cuda"
     model.train(rec.hooks is None)
     _sync(device)
     start = time.perf_counter()
-    with hooks, autocast:
+    with hooks:
         for s, step in enumerate(rec.steps):
             size = (
                 sum(len(m.rows) // 2 for m in step)
@@ -163,13 +163,12 @@ def bare_loop(backbone, rec: Recording, *, lr: float, weight_decay: float, clip:
             )
             total = 0.0
             for k, micro in enumerate(step):
-                if beta is None:
-                    loss = -bare_log_probs(model, micro.rows, pad, micro.mark)[0].sum() / size
-                else:
-                    seq = _sequence(model, micro.rows, pad)
-                    ratio = seq - refs[s][k]
-                    chosen, rejected = ratio.chunk(2)
-                    loss = -F.logsigmoid(beta * (chosen - rejected)).sum() / size
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):  # the forward only, as the harness
+                    if beta is None:
+                        loss = -bare_log_probs(model, micro.rows, pad, micro.mark)[0].sum() / size
+                    else:
+                        chosen, rejected = (_sequence(model, micro.rows, pad) - refs[s][k]).chunk(2)
+                        loss = -F.logsigmoid(beta * (chosen - rejected)).sum() / size
                 loss.backward()
                 total = total + loss.detach()
             torch.nn.utils.clip_grad_norm_(params, clip)

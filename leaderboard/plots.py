@@ -98,6 +98,8 @@ def budget_curve(
     if rows.empty:
         raise DataError(f"no finished {task} runs with a {x_label.split(' (')[0]}: run some with --fit-budget")
     fixed = _fixed_labels(rows[other], other) if other in rows and rows[other].nunique(dropna=False) > 1 else ""
+    if axis == "budget" and ("fit_budget_s" not in rows or rows["fit_budget_s"].isna().all()):
+        x_label = "budget for adaptation (fit + personalize)"  # one budget for both: as every run before the two
     rows = rows.assign(x=rows[column] / 60, fixed=fixed)
     gain = gain and bool((rows["method"] == "base").any())
     personal = personal and "personal_gain" in rows and bool(rows["personal_gain"].notna().any())

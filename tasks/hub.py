@@ -2,11 +2,12 @@
 
 Where the files are (an assumption, stated): the dataset ``LongLaMP/LongLaMP`` keeps each config's parquet in a
 folder named after it on ``main``, one or more shards per split, as `datasets`' ``push_to_hub`` lays them out
-(``product_review_user/train-00000-of-00001.parquet``); shards under a split folder (``<config>/<split>/0000.parquet``,
-the dataset viewer's conversion branch) are accepted too. The folder is listed with the hub's tree API
-(``/api/datasets/<repo>/tree/main/<config>``), which gives each file's size and, for files kept in LFS, its
-sha256: each shard is checked against both. `tasks/download.py` fetches the listing and the shards (retries,
-``.part`` files, checksums) and calls `convert`; this module only reads what it was given.
+(``product_review_user/train-00000-of-00001.parquet``); shards under a split folder
+(``<config>/<split>/0000.parquet``, the dataset viewer's conversion layout) are accepted too. The folder is listed
+with the hub's tree API (``/api/datasets/<repo>/tree/main/<config>?recursive=true``), which gives each file's size
+and, for files kept in LFS, its sha256: each shard is checked against both. `tasks/download.py` fetches the
+listing and the shards (retries, ``.part`` files, checksums) and calls `convert`; this module only reads what it
+was given.
 
 `convert` writes LaMP's ``<split>_questions.json`` and ``<split>_outputs.json`` (`tasks/longlamp.py` says how ids
 are made), streaming the rows shard by shard and row group by row group, so a split's profiles are never all in
@@ -32,7 +33,7 @@ _PARQUET_MAGIC = b"PAR1"
 
 def listing_url(task: LongLaMPSpec, time_split: bool, base_url: str = HUB_URL) -> str:
     """The hub's tree API URL listing the files of the task's config folder."""
-    return f"{base_url.rstrip('/')}/api/datasets/{REPO}/tree/main/{task.hub_config(time_split)}"
+    return f"{base_url.rstrip('/')}/api/datasets/{REPO}/tree/main/{task.hub_config(time_split)}?recursive=true"
 
 
 def file_url(path: str, base_url: str = HUB_URL) -> str:

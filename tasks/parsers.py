@@ -485,7 +485,7 @@ def parse_generation(raw: str, labels: Sequence[str] = ()) -> Parsed:
 
 _LONG_PREFIX = re.compile(
     r"^(?:(?:the|a|an|my|generated|personalized|product|paper)\s+)*"
-    r"(?:abstract|review(?:\s+text)?|post|content|text|answer|output|response)\s*:\s*",
+    r"(?:abstract|review(?:\s+text)?|post|content|text|answer|output|response)(?:\s+is)?\s*:\s*",
     re.IGNORECASE,
 )
 # An introduction line of a chat model ("Sure! Here is the abstract:", "Here's a review in the user's style:").
@@ -496,7 +496,8 @@ def parse_long_text(raw: str, labels: Sequence[str] = ()) -> Parsed:
     """Clean a LongLaMP generation (an abstract, a review, a post): the whole text, every paragraph kept.
 
     Dropped, and the answer then "extracted": an introduction line ending in a colon ("Here is the abstract:"),
-    a leading label ("Abstract:", "Review:"), markdown ``**``/headings and quotes around the whole text. The
+    a leading label ("Abstract:", "The review text is:"), markdown ``**``/headings, quotes around the whole text
+    and an opening quote left unclosed (the text was cut at the length limit). The
     lines are otherwise kept as they are: LongLaMP scores the full output. Unparsed when nothing is left.
 
     Args:
@@ -514,4 +515,6 @@ def parse_long_text(raw: str, labels: Sequence[str] = ()) -> Parsed:
         return _unparsed(text)
     first = _LONG_PREFIX.sub("", _HEADING.sub("", _GEN_MARKUP.sub("", lines[0]).strip()), count=1)
     body = _unquote(_GEN_MARKUP.sub("", "\n".join([first, *lines[1:]])).strip())
+    if body[:1] in _QUOTES and _QUOTES[body[0]] not in body[1:]:
+        body = body[1:].lstrip()  # an opening quote whose text was cut off by the length limit
     return _found(text, body) if body else _unparsed(text)

@@ -43,10 +43,15 @@ META = "fit.json"
 
 
 def users_digest(users: Sequence[User]) -> str:
-    """A hash of which users, with how much history and which queries (cheap even for LaMP's 10,000s of users)."""
+    """A hash of which users, with which history items and which queries (cheap even for LaMP's 10,000s of users).
+
+    History items count by id, so a run whose histories were changed (`--profiles shuffled`, `--max-profile`) never
+    reuses a fit made on other histories.
+    """
     h = hashlib.sha256()
     for u in users:
-        h.update(json.dumps([u.id, len(u.profile), [q.id for q in u.queries]]).encode())
+        items = [item.get("id", i) for i, item in enumerate(u.profile)]
+        h.update(json.dumps([u.id, len(u.profile), items, [q.id for q in u.queries]], default=str).encode())
     return h.hexdigest()
 
 
@@ -58,7 +63,8 @@ def fit_key(spec: RunSpec, train: Sequence[User], hardware: str) -> dict[str, An
         "train_users": users_digest(train), "n_train_users": len(train), "model": spec.model,
         "revision": spec.revision, "dtype": spec.dtype, "attn": spec.attn, "chat_template": spec.chat_template,
         "max_prompt_tokens": spec.max_prompt_tokens, "batch_size": spec.batch_size, "embedder": spec.embedder,
-        "fit_budget": spec.fit_budget, "hardware": hardware,
+        "fit_budget": spec.fit_budget, "hardware": hardware, "profiles": spec.profiles, "quantize": spec.quantize,
+        "decoding": [spec.decoding, spec.temperature, spec.top_k, spec.top_p] if spec.decoding != "greedy" else None,
     }  # fmt: skip
 
 

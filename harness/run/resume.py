@@ -17,6 +17,7 @@ line). A line cut by the kill, and every line after it, is ignored.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,8 @@ class Progress:
             self.report[key] = value
         for key, tail in batch.get("extend", {}).items():
             self.report.setdefault(key, []).extend(tail)
+        for key, new in batch.get("merge", {}).items():
+            self.report.setdefault(key, {}).update(new)
         self._written = _marks(self.report)
 
     def _rewrite(self) -> None:
@@ -98,19 +101,24 @@ class Progress:
 
     def commit(self, rows: list[UserRow], report: dict[str, Any], batch: int, spent: float) -> None:
         """Record users whose answers were just written (and flushed) to generations.jsonl: one appended line with
-        their rows and what changed in `report` since the last line (a list that grew: only its new items)."""
+        their rows and what changed in `report` since the last line (a list that grew: only its new items; a
+        mapping of `LARGE` keys or more that grew, such as one keyed by user: only its new keys)."""
         self.per_user.extend(rows)
         self.report = report
         self.batches[str(batch)] = self.batches.get(str(batch), 0) + 1
-        changed, grown = {}, {}
+        changed, grown, added = {}, {}, {}
         for key, value in report.items():
-            before = self._written.get(key)
-            if isinstance(value, list) and isinstance(before, int) and len(value) >= before:
-                if len(value) > before:
+            before, now = self._written.get(key), _mark(value)
+            if isinstance(now, int) and isinstance(before, int) and now >= before:  # a list
+                if now > before:
                     grown[key] = value[before:]
-            elif _mark(value) != before:
+            elif isinstance(now, tuple) and isinstance(before, tuple) and now[1] >= before[1]:  # a large mapping
+                if now[1] > before[1]:
+                    added[key] = dict(itertools.islice(value.items(), before[1], None))  # insertion order
+            elif now != before:
                 changed[key] = value
-        line = {"per_user": [row.to_json() for row in rows], "batch": batch, "set": changed, "extend": grown}
+        line = {"per_user": [row.to_json() for row in rows], "batch": batch, "set": changed, "extend": grown,
+                "merge": added}  # fmt: skip
         with open(self.out / USERS, "a", encoding="utf-8") as f:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
         self._written = _marks(report)
@@ -134,10 +142,19 @@ class Progress:
         return lines
 
 
+#: A report mapping this large is taken to only gain keys (one keyed by user: `users`, `profiles`...), so each
+#: batch writes its new keys; a smaller one (counts by reason, seconds by phase) is written whole when it changes.
+LARGE = 64
+
+
 def _mark(value: Any) -> Any:
     """What `commit` compares a report value by: a list's length (lists only grow: their new items are written),
-    anything else as its JSON."""
-    return len(value) if isinstance(value, list) else json.dumps(value, sort_keys=True, default=str)
+    a large mapping's length, anything else as its JSON."""
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, dict) and len(value) >= LARGE:
+        return ("mapping", len(value))
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _marks(report: dict[str, Any]) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def mlp_outputs(backbone, prompts: Sequence[str], answers: Sequence[str], *, bat
 
     def grab(layer: int):
         def hook(module, inputs, output):
-            captured[layer] = output[:, -1, :].float().cpu()  # left padding: -1 is every row's last token
+            captured[layer] = output[:, -1, :]  # left padding: -1 is every row's last token; stays on the device
 
         return hook
 
@@ -65,7 +65,7 @@ def mlp_outputs(backbone, prompts: Sequence[str], answers: Sequence[str], *, bat
                 input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
                 logits_to_keep=1,
             )  # fmt: skip
-            stacked = torch.stack([captured[i] for i in range(n_layers)], dim=1)
+            stacked = torch.stack([captured[i] for i in range(n_layers)], dim=1).float().cpu()  # one copy per batch
             for row, i in enumerate(idx):
                 result[i] = stacked[row]
     return torch.stack(result)  # type: ignore[arg-type]

@@ -24,7 +24,6 @@ the time left and the measured step time), so a method's budget curve is not fla
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -125,11 +124,17 @@ def _planned(clock: Clock, deadline: float | None, n: int, steps: int) -> Outcom
     return outcome
 
 
-def _autocast(device: torch.device):
-    """bf16 autocast on CUDA (the LoRA's fp32 master weights compute in bf16, as mixed precision does)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def _autocast(micro_loss: MicroLoss, device: torch.device) -> MicroLoss:
+    """On CUDA, the forward pass (not the backward) under bf16 autocast: the LoRA's fp32 master weights compute in
+    bf16, as mixed precision does."""
+    if device.type != "cuda":
+        return micro_loss
+
+    def loss(micro: list[int], step: list[list[int]]):
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            return micro_loss(micro, step)
+
+    return loss
 
 
 def _optimize(
@@ -145,7 +150,8 @@ def _optimize(
     params = [p for p in model.parameters() if p.requires_grad]
     plan = step_plan(outcome.examples, cfg, outcome.planned_steps, seed)
     recompute = checkpointing_on(cfg.gradient_checkpointing, device, heavy=heavy)
-    with torch.enable_grad(), training_mode(model), checkpointing(model, recompute), _autocast(device):
+    micro_loss = _autocast(micro_loss, device)
+    with torch.enable_grad(), training_mode(model), checkpointing(model, recompute):
         first = next(plan)
         warm_up(ctx, lambda: micro_loss(first[0], first)[0], params)
         torch.manual_seed(seed)  # dropout: a user's training does not depend on who trained before

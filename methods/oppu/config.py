@@ -3,6 +3,9 @@
 Both of OPPU's scripts train with AdamW at 1e-4, batch 16, LoRA r 8 and alpha 8; the task LoRA (stage 1) on
 q/k/v/o for 3 epochs, the per-user LoRA (stage 2) on q/v for 2 epochs. `train` is the LoRA and its optimizer;
 OPPU's `task` stage has its own epochs, target modules and examples and shares `train`'s optimizer settings.
+`prompt` is OPPU's +RAG / +PAG variant of the per-user stage (OPPU.py's `--k` and `--add_profile`): the per-user
+LoRA trains on and answers prompts that also show retrieved history items or the user's written profile
+(`methods/lib/prompt_variants.py`); the task LoRA trains on plain prompts (ours).
 """
 
 from __future__ import annotations
@@ -66,7 +69,8 @@ class OppuConfig(MethodConfig):
     )
     task: TaskStage = _f(TaskStage(), "stage 1, the task LoRA: its epochs, modules and examples")
     task_fraction: float = _f(
-        0.5, "share of the budget for stage 1; stage 2 gets the rest, split among users (ours: the paper is silent)"
+        0.5, "share of the budget for stage 1; stage 2 gets the rest, split among users (ours: the paper is silent; "
+        "with --fit-budget stage 1 has all of its own)"
     )
     prompt: PromptVariant = _f(PromptVariant(), PROMPT_HELP)
     budget_split: BudgetSplit = budget_split_field()

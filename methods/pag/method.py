@@ -30,45 +30,14 @@ Choices of ours, where the papers are silent or our setting differs:
 
 from __future__ import annotations
 
-import random
-import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from lampbench.methods.contract import Context, MethodConfig, PromptMethod
 from lampbench.methods.lib.checks import at_least
-from lampbench.methods.lib.prompt_budget import fit_query, fit_with, record_coverage, render_history
+from lampbench.methods.lib.profiles import pag_fit, write_profile
+from lampbench.methods.lib.prompt_budget import counted, fit_query, record_coverage
 from lampbench.methods.lib.retrieval import HistoryIndex, Retrieval
 from lampbench.tasks.specs import Query, User
-
-#: Per-Pcs Table 5, per task; `lamp2n` is ours (see the module docstring).
-PROFILE_PROMPTS: dict[str, str] = {
-    "lamp1": "Write a summary, in English, of the research interests and topics of a researcher who has published "
-    "the following papers. Only generate the summary, no other text.",
-    "lamp2": "Look at the following past movies this user has watched and determine the most popular tag they "
-    "labeled. Answer in the following form: most popular tag: <tag>.",
-    "lamp2n": "Look at the following past articles this journalist has written and determine the most popular "
-    "category they assigned. Answer in the following form: most popular category: <category>.",
-    "lamp3": "Based on this users' past reviews, what are the most common scores they give for positive and "
-    "negative reviews? Answer in the following form: most common positive score: <most common positive score>, "
-    "most common negative score: <most common negative score>.",
-    "lamp4": "Given this authors previous articles, try to describe a template for their headlines. I want to be "
-    "able to accurately predict the headline gives one of their articles. Be specific about their style and "
-    "wording, don't tell me anything generic.",
-    "lamp5": "Given this authors previous publications, try to describe a template for their titles. I want to be "
-    "able to accurately predict the title of one of the papers from the abstract. Only generate the template "
-    "description, nothing else.",
-    "lamp7": "Given this persons previous tweets, try to describe a template for their tweets. I want to take a "
-    "generic sentence and rephrase it to sound like one of their tweets, with the same "
-    "style/punctuation/capitalization/wording/tone/etc. as them. Only give me the template description, "
-    "nothing else.",
-}
-#: A task Table 5 does not cover (one added later) gets this prompt: the same request, phrased for any task.
-GENERIC_PROFILE_PROMPT = (
-    "Look at the following past items of this user and describe, in one or two sentences, the preferences and "
-    "the style that would best predict their next answer. Only generate the description, nothing else."
-)
 
 
 @dataclass(frozen=True)
@@ -98,26 +67,6 @@ class PagState:
     rag: HistoryIndex | None = None
 
 
-def sample_items(user: User, n: int, seed: int) -> list[dict[str, Any]]:
-    """`n` random items of the user's history, seeded by the run's seed and the user id, in history order."""
-    rng = random.Random(zlib.crc32(f"{seed}:{user.id}".encode()))
-    picked = rng.sample(range(len(user.profile)), min(n, len(user.profile)))
-    return [user.profile[i] for i in sorted(picked)]
-
-
-def profile_prompt(task: str, history: Sequence[str]) -> str:
-    """Per-Pcs' profile-generation prompt for `task` around the rendered history items."""
-    return f"{PROFILE_PROMPTS.get(task, GENERIC_PROFILE_PROMPT)}\nUser History:\n" + "\n".join(history) + "\nAnswer:"
-
-
-def pag_prompt(profile: str, history: Sequence[str], inp: str) -> str:
-    """Per-Pcs' personalized prompt: the profile, the history section when there are items, the instruction."""
-    parts = ["### User Profile:", profile]
-    if history:
-        parts += ["### User History:", "\n".join(history)]
-    return "\n".join([*parts, "### User Instruction:", inp])
-
-
 class Pag(PromptMethod):
     """Profile-augmented generation: an LLM-written user profile before the task input (optionally RAG k)."""
 
@@ -142,34 +91,17 @@ class Pag(PromptMethod):
         return PagState(profile, rag)
 
     def write_profile(self, ctx: Context, user: User) -> str | None:
-        """The backbone's profile of `user` from a seeded random sample of their history.
-
-        None when not one history item fits the profile prompt's budget beside its instruction.
-        """
-        backbone = ctx.backbone
-        budget = self.config.profile_prompt_tokens or ctx.max_prompt_tokens
-        room = budget - backbone.count_tokens(profile_prompt(ctx.task.name, []))
-        items = sample_items(user, self.config.n_items, ctx.seed)
-        history = render_history(ctx, items, max(room, 0), self.config.item_words)
-        prompt = profile_prompt(ctx.task.name, history)
-        if not history or backbone.count_tokens(prompt) > budget:
-            return None
-        (profile,) = backbone.generate([prompt], max_new_tokens=self.config.profile_max_new_tokens, batch_size=1)
-        return profile
+        """The backbone's profile of `user` from a seeded random sample of their history (`lib/profiles.py`)."""
+        cfg = self.config
+        return write_profile(
+            ctx, user, n_items=cfg.n_items, item_words=cfg.item_words, max_new_tokens=cfg.profile_max_new_tokens,
+            prompt_tokens=cfg.profile_prompt_tokens,
+        )  # fmt: skip
 
     def prompt(self, ctx: Context, state: PagState, query: Query) -> str:
         """The prompt for one query: the plain input without a profile, else Per-Pcs' layout fitted to the budget."""
         if state.profile is None:
             return fit_query(ctx, query.input)
-        count, truncate = ctx.backbone.count_tokens, ctx.backbone.truncate
         items = self._rag.retrieve(ctx, state.rag, ctx.task.query(query.input)) if state.rag is not None else []
+        return counted(ctx, pag_fit(ctx, state.profile, items, query.input))
 
-        def build(inp: str, room: int) -> str | None:
-            # What pag adds is cut first, the retrieved items before the profile (the profile is the method).
-            profile = truncate(state.profile, room - count(pag_prompt("", [], "")))
-            if not profile.strip():
-                return None
-            history = render_history(ctx, items, max(room - count(pag_prompt(profile, [""], "")), 0))
-            return pag_prompt(profile, history, inp)
-
-        return fit_with(ctx, query.input, build)

@@ -75,7 +75,9 @@ class PerPcsConfig(MethodConfig):
     select_fraction: float = _f(
         0.5, "share of `task_fraction` that embedding candidates for k-means may use; the task LoRA has the rest (ours)"
     )
-    pool_fraction: float = _f(0.7, "share of the budget left after that for sharer LoRAs and gates (ours)")
+    pool_fraction: float = _f(
+        0.7, "share of the budget left after that for sharer LoRAs and gates (ours; with --fit-budget: all of it)"
+    )
     gate_fraction: float = _f(0.25, "share of each sharer's time for training its gates (ours)")
     prompt: PromptVariant = _f(
         PromptVariant(),

@@ -32,6 +32,7 @@ import torch
 
 from lampbench.harness.services.activations import forward_until
 from lampbench.harness.services.backbone import pad_batch
+from lampbench.harness.services.lora_batch import lora_pairs
 from lampbench.methods.contract import Context, Method
 from lampbench.methods.lib.adapters import lora_config, lora_scaling, train_adapter
 from lampbench.methods.lib.examples import encode_example, fit_prompt, item_examples
@@ -43,7 +44,7 @@ from lampbench.methods.lib.saved import load_tensors, save_tensors
 from lampbench.methods.lib.sharers import select_sharers, spread
 from lampbench.methods.lib.task_lora import merge_task_lora, restore_task_lora
 from lampbench.methods.perpcs.config import PerPcsConfig
-from lampbench.methods.perpcs.pieces import Assembler, Assembly, Pool, applied_rows, gated, lora_pieces, stack
+from lampbench.methods.perpcs.pieces import Assembler, Assembly, Pool, applied_rows, gated, stack
 from lampbench.tasks.specs import Query, User
 
 PIECE = "piece"
@@ -114,7 +115,7 @@ class PerPcs(Method):
         row = {"user": sharer.id, "history": len(sharer.profile), "lora": outcome.report()}
         if state is None:
             return row, None, None
-        pieces = lora_pieces(state, PIECE, lora_scaling(lora))
+        pieces = lora_pairs(state, PIECE, lora_scaling(lora))  # {module: (A, B·scaling)}: its pieces
         device, dtype = ctx.backbone.device, ctx.backbone.dtype
         A = {m: a.to(device, dtype) for m, (a, _) in pieces.items()}
         B = {m: b.to(device, dtype) for m, (_, b) in pieces.items()}

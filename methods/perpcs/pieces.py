@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lampbench.harness.services.lora_batch import Stacked, lora_pairs, row_hooks, stack_modules
+from lampbench.harness.services.lora_batch import Stacked, row_hooks, stack_modules
 from lampbench.methods.lib.rows import Rows
 
 
@@ -69,11 +69,6 @@ class Assembly:
 
     index: torch.Tensor  # [M, m] int16
     weight: torch.Tensor  # [M, m] float32
-
-
-def lora_pieces(adapter_state: dict[str, torch.Tensor], adapter: str, scaling: float) -> dict[str, tuple]:
-    """{module name: (A [r, n], B·scaling [d, r])} from `Backbone.adapter_state` of one peft LoRA adapter."""
-    return lora_pairs(adapter_state, adapter, scaling)
 
 
 def piece_scores(gates: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

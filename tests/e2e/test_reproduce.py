@@ -9,6 +9,7 @@ from lampbench.harness.entrypoints.cli import app
 from lampbench.harness.run.method_config import config_keys
 from lampbench.harness.run.reproduce import load_preset, preset_names
 from lampbench.methods.registry import METHODS
+from lampbench.tasks.specs import get_task
 
 runner = CliRunner()
 
@@ -35,7 +36,7 @@ def small(name: str, out, task: str | None = None) -> list[str]:
     preset = load_preset(name)
     keys = {k for m in preset.sweep.methods for k in config_keys(METHODS.get(m).Config)}
     sets = [x for k, v in FAST.items() if k in keys for x in ("--set", f"{k}={v}")]
-    task = task or preset.sweep.tasks[0]
+    task = task or min(preset.sweep.tasks, key=lambda t: get_task(t).max_new_tokens)  # the quickest to answer
     return [name, "--model", "tiny-random", "--data", "synthetic", "--users", "2", "--train-users", "4",
             "--budget", "2s", "--task", task,
             "--out", str(out), *sets]  # fmt: skip
@@ -110,3 +111,21 @@ def test_bad_input_is_one_line_and_no_run_folder(args, message, tmp_path):
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "paper, message",
+    [
+        ("{paper: chameleon, table: Table 3, backbone: Mistral-7B-Instruct-v0.3}", "paper.cells is missing"),
+        ("{paper: chameleon, table: Table 3, backbone: Mistral-7B-Instruct-v0.3, cells: {Both: {method: rag}}}",
+         "paper.cells.Both: no run of the sweep is rag"),
+        ("{paper: chameleon, table: Table 3, backbone: Mistral-7B-Instruct-v0.3, cells: {A: {method: base}, "
+         "B: {method: base}}}", "answers cells A, B: tell them apart"),
+    ],
+)  # fmt: skip
+def test_a_bad_paper_section_of_a_preset_file_is_one_line(paper, message, tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(f"methods: [base]\ntasks: [lamp2]\nbudgets: [1m]\npaper: {paper}\n", encoding="utf-8")
+    result = bench("reproduce", str(path), "--dry-run", "--out", str(tmp_path / "runs"))
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -186,15 +186,17 @@ def test_progress_appends_a_line_per_batch_and_reads_the_report_back(tmp_path):
     from lampbench.harness.run.resume import Progress
 
     progress = Progress(tmp_path, fit_spent=1.0)
-    report = {"collective": {"steps": 3}, "users": []}
+    report = {"collective": {"steps": 3}, "users": [], "profiles": {f"t{k}": "p" for k in range(70)}}
     for i in range(3):
         report["users"].append({"user": f"u{i}"})
+        report["profiles"][f"u{i}"] = f"profile {i}"  # a mapping keyed by user: only its new keys are written
         report["personalized_fraction"] = 1.0
         progress.commit([UserRow(user=f"u{i}", queries=1)], report, batch=1, spent=2.0 + i)
     lines = [json.loads(line) for line in (tmp_path / "progress-users.jsonl").read_text().splitlines()]
     assert lines[0]["set"]["users"] == [{"user": "u0"}] and "collective" in lines[0]["set"]  # new keys: whole
     assert [line["extend"] for line in lines[1:]] == [{"users": [{"user": f"u{i}"}]} for i in (1, 2)]
     assert lines[1]["set"] == lines[2]["set"] == {}  # unchanged values are not written again
+    assert [line["merge"] for line in lines[1:]] == [{"profiles": {f"u{i}": f"profile {i}"}} for i in (1, 2)]
     with open(tmp_path / "progress-users.jsonl", "a") as f:
         f.write('{"per_user": [{"user": "u3"')  # a line cut by a kill
     back = Progress.load(tmp_path)

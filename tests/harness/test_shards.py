@@ -80,3 +80,10 @@ def _two_shards(tmp_path):
     again = execute(spec(shards=2), str(tmp_path / "two"), cpus_per_run=1)
     assert again["status"] == "ok" and [s["reused"] for s in again["shards"]] == [True, True, False]
     assert predictions(tmp_path / "two", again) == predictions(tmp_path / "one", one)
+
+    # With a fit budget the fit goes to the fit store: the shards load it there, and a one-device run reuses it.
+    sharded = execute(spec(shards=2, fit_budget=60), str(tmp_path / "two"), cpus_per_run=1)
+    assert sharded["status"] == "ok" and sharded["budget_mode"] == "separate", sharded.get("error")
+    assert sharded["fit_path"].startswith(str(tmp_path / "two" / "fits"))
+    single = execute(spec(fit_budget=60, seed=1), str(tmp_path / "two"))
+    assert single["fit_reused"]["run_id"] == sharded["run_id"] and single["devices"] == 1

@@ -228,3 +228,11 @@ def test_the_demo_pipeline_draws_its_curve_and_site(cache, tmp_path):
     assert site.exit_code == 0, site.output
     assert (out / "lamp2-budget-curve.png").stat().st_size and (out / "lamp2-budget-curve.svg").exists()
     assert (out / "site" / "index.html").exists() and (out / "site" / "lamp2.html").exists()
+
+
+def test_a_sweep_over_fit_budgets_gives_each_run_its_fit_budget():
+    plan = SweepSpec(methods=["oppu"], tasks=["lamp3"], budgets=["1m", "2m"], fit_budgets=["30s", "1m"], seeds=[0, 1])
+    specs = expand(plan)
+    pairs = {(b, f) for b in (60, 120) for f in (30, 60)}
+    assert len(specs) == 8 and {(s.budget, s.fit_budget) for s in specs} == pairs
+    assert {s.fit_budget for s in expand(SweepSpec(methods=["oppu"], tasks=["lamp3"], budgets=["1m"]))} == {None}

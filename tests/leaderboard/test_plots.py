@@ -113,7 +113,7 @@ def test_cli(out, tmp_path):
     assert result.output.strip() == f"wrote {to}" and to.read_text().count("<svg") == 1
     bad = runner.invoke(app, ["plot", "cost", "--task", "lamp3", "--out", str(out), "--cost", "money"])
     assert bad.exit_code == 2 and bad.output.strip().endswith(
-        "Invalid value for '--cost': 'money' is not one of 'state', 'time'."
+        "Invalid value for '--cost': 'money' is not one of 'state', 'time', 'per-user'."
     )  # checked by the command line (a Literal), before anything is read
     bad = runner.invoke(app, ["plot", "history-size", "--task", "lamp2", "--out", str(out)])
     assert bad.exit_code == 2 and "with two values of 'history_k'" in bad.output

@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lampbench.harness.entrypoints.cli import app
+from lampbench.leaderboard import plots
 from lampbench.leaderboard.table import leaderboard, load_runs
 from lampbench.tests.fake_results import write_results
 
@@ -25,7 +26,7 @@ needs_chromium = pytest.mark.skipif(
     reason="Debian's chromium is not installed and nothing installed it (.ci/run does where apt-get can: "
     "apt-get install chromium)",
 )
-PLOTS = ["budget-curve", "cost-state", "cost-time", "group-size", "history-size"]
+PLOTS = ["budget-curve", *(f"cost-{c}" for c in plots.COSTS), "group-size", "history-size"]
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +138,6 @@ def test_the_site_and_budget_curve_show_the_personalization_gain(tmp_path):
     """With own and shuffled runs of a method, the page's table has the personalization gain with its interval,
     and the budget curve a panel of it (the control drawn dashed beside its method)."""
     from lampbench.harness.run.store import Store
-    from lampbench.leaderboard import plots
     from lampbench.tests.fake_results import add_run, rating_run
 
     store = Store(tmp_path / "runs")

@@ -9,7 +9,8 @@ import pytest
 from lampbench.harness.run.method_config import ConfigError, build_config
 from lampbench.harness.services.budget import Clock
 from lampbench.methods.contract import Context
-from lampbench.methods.pag.method import PROFILE_PROMPTS, Pag, PagConfig, sample_items
+from lampbench.methods.lib.profiles import GENERIC_PROFILE_PROMPT, PROFILE_PROMPTS, profile_prompt, sample_items
+from lampbench.methods.pag.method import Pag, PagConfig
 from lampbench.tasks.specs import TASKS, Query, User, get_task
 from lampbench.tests.fakes import RecordingBackbone
 from lampbench.tests.smollm2 import bench_run
@@ -29,8 +30,10 @@ def review_user(uid: str, word: str, n: int = 30) -> User:
     return User(uid, profile, (query,))
 
 
-def test_every_task_has_a_profile_prompt():
-    assert set(PROFILE_PROMPTS) == set(TASKS)
+def test_every_lamp_task_has_a_profile_prompt_and_other_tasks_the_generic_one():
+    lamp = {name for name in TASKS if name.startswith("lamp")}
+    assert set(PROFILE_PROMPTS) == lamp
+    assert profile_prompt("longlamp-review", []).startswith(GENERIC_PROFILE_PROMPT)
     assert PROFILE_PROMPTS["lamp3"].startswith("Based on this users' past reviews, what are the most common scores")
 
 

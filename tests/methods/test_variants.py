@@ -202,3 +202,16 @@ def test_variant_prompts_keep_the_runs_prompt_budget(mode, monkeypatch):
     assert all(backbone.count_tokens(p) <= 96 for p in prompts)
     shown = prompts[0].startswith("### User Profile:") if mode == "pag" else " is the score for " in prompts[0]
     assert shown or ctx.report["personalization_cut"] == 1  # what did not fit is counted, as every method's
+
+
+def test_group_mode_writes_each_users_insight_for_the_insight_prompt(tiny_backbone):
+    from lampbench.methods.chameleon.directions import Directions
+
+    d = tiny_backbone.model.config.hidden_size
+    method = Chameleon(ChameleonConfig(mode="group", answer_prompt="insight", **CHAMELEON_FAST))
+    method._group = Directions((0,), torch.ones(1, d), torch.ones(1, d), (0.1,))
+    ctx = make_ctx(tiny_backbone)
+    with ctx.clock.charging():
+        state = method.personalize(ctx, make_user(0))
+    assert state.directions is None and state.history and state.insight  # c^P written from their own history
+    assert ctx.report["answered_with"] == {"insight": 1} and ctx.report["phase_s"]["insights"] > 0

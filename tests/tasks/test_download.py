@@ -369,3 +369,21 @@ def test_each_run_records_the_data_files_it_read(server, tmp_path, cache):
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "syn").glob("*/run.json")]
     assert [Path(f["path"]).name for f in record["data_files"]] == ["dev_questions.json", "dev_outputs.json"]
     assert all(len(f["sha256"]) == 64 and f["as_downloaded"] is None for f in record["data_files"])
+
+
+def test_concurrent_first_downloads_wait_for_one_another(server, tmp_path):
+    """Issue 18: the split is fetched under a file lock, so runs started together share one download."""
+    base, served = server
+    _publish(served)
+    root = tmp_path / "data"
+    results: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(download(LAMP3, "dev", root, base_url=base, progress=False)))
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 3 and _Handler.hits["/LaMP_3/dev/dev_questions.json"] == 1
+    assert _no_leftovers(root) and load_users(LAMP3, *split_files(LAMP3, "dev", root))

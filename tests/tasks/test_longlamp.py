@@ -74,6 +74,26 @@ def test_prompts_are_longlamps_own():
     )
 
 
+@pytest.mark.parametrize(
+    "raw, answer, how",
+    [
+        ("We study X.\n\nWe find Y.", "We study X.\n\nWe find Y.", "exact"),  # every paragraph is kept
+        (
+            "Sure! Here is the abstract:\n\n**Abstract:** We study X.\nWe find Y.",
+            "We study X.\nWe find Y.",
+            "extracted",
+        ),
+        ('The review text is: "Loved it. Would buy', "Loved it. Would buy", "extracted"),  # cut at the length limit
+        ('"A great mug."', "A great mug.", "extracted"),
+        ('He said "wow" twice.', 'He said "wow" twice.', "exact"),
+        ("  \n ", "", "unparsed"),
+    ],
+)
+def test_long_answers_are_read_whole(raw, answer, how):
+    parsed = REVIEW.parse(raw)
+    assert (parsed.answer, parsed.how, parsed.ok) == (answer, how, how != "unparsed")
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_synthetic_users_carry_their_style_in_history_and_gold(name, tmp_path):
     task = TASKS[name]
@@ -175,7 +195,7 @@ class _Hub(SimpleHTTPRequestHandler):
         tree, resolve = f"/api/datasets/{REPO}/tree/main/", f"/datasets/{REPO}/resolve/main/"
         root = Path(self.directory)
         if self.path.startswith(tree):
-            config = self.path.removeprefix(tree)
+            config = self.path.removeprefix(tree).split("?")[0]
             entries = [
                 {"type": "file", "path": f"{config}/{p.name}", "size": p.stat().st_size,
                  "lfs": {"oid": type(self).lie or hashlib.sha256(p.read_bytes()).hexdigest(),

@@ -44,7 +44,7 @@ def new_task(monkeypatch, tmp_path):
 def test_methods_own_per_task_settings_fall_back_for_a_new_task(new_task):
     from lampbench.methods.chameleon.prompts import answer_prompt, templates
     from lampbench.methods.lib.examples import instruction
-    from lampbench.methods.pag.method import GENERIC_PROFILE_PROMPT, profile_prompt
+    from lampbench.methods.lib.profiles import GENERIC_PROFILE_PROMPT, profile_prompt
     from lampbench.methods.perpcs.config import PerPcsConfig
 
     t = templates(NEW)
