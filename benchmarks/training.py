@@ -57,7 +57,8 @@ def recording() -> Iterator[Recording]:
     from peft.tuners.lora import LoraLayer
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
-    from lampbench.methods.lib import loop, trl_train
+    from lampbench.methods.lib import loop
+    from lampbench.methods.lib import train as engine
     from lampbench.methods.perfit import train as perfit_train
 
     rec = Recording()
@@ -83,13 +84,13 @@ def recording() -> Iterator[Recording]:
         return real_intervening(*args, **kwargs)
 
     handle = register_optimizer_step_post_hook(on_step)
-    loop.target_log_probs = trl_train.target_log_probs = spy
+    loop.target_log_probs = engine.target_log_probs = spy
     perfit_train.intervening = intervening
     try:
         yield rec
     finally:
         handle.remove()
-        loop.target_log_probs = trl_train.target_log_probs = real
+        loop.target_log_probs = engine.target_log_probs = real
         perfit_train.intervening = real_intervening
 
 

@@ -104,8 +104,11 @@ def columns_for(rows: pd.DataFrame) -> list[Column]:
                 columns.append(Column(f"{m}{label} {arrow}", key, lambda r, key=key: _metric(r, key)))
     columns += [
         Column("gain ↑", "gain_over_base", gain),
-        *([Column("personal ↑", "personal_gain", lambda r: gain(r, "personal_gain", "personal"))]
-          if _has(rows, "personal_gain") else []),  # fmt: skip
+        *(
+            [Column("personal ↑", "personal_gain", lambda r: gain(r, "personal_gain", "personal"))]
+            if _has(rows, "personal_gain")
+            else []
+        ),  # fmt: skip
         Column("adapt", "adapt_s", lambda r: seconds(r["adapt_s"])),
         *_costs(rows),
         Column("s/query", "predict_s_per_query", lambda r: _number(r["predict_s_per_query"], "{:.3g}")),

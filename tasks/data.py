@@ -136,7 +136,7 @@ def _check_ids(questions: Path, outputs: Path, qids: list[str], golds: dict[str,
 
 
 def _some(where: list[str]) -> str:
-    """"entry 4 (id '110')" or "3 entries (first: entry 4 (id '110'))", for a warning."""
+    """ "entry 4 (id '110')" or "3 entries (first: entry 4 (id '110'))", for a warning."""
     return where[0] if len(where) == 1 else f"{len(where)} entries (first: {where[0]})"
 
 
@@ -144,8 +144,10 @@ def _content_quirks(task: TaskSpec, path: Path, rows: list[Row], patch: bool, wa
     """Warn about entries that load anyway (empty profile, input off LaMP's pattern); patch the known ones."""
     empty = [f"entry {i} (id {qid!r})" for i, (qid, _, profile, _) in enumerate(rows) if not profile]
     if empty:
-        warn(f"{path}: {_some(empty)} with an empty profile: kept, the user has no history (methods answer "
-             "such users from the input alone)")
+        warn(
+            f"{path}: {_some(empty)} with an empty profile: kept, the user has no history (methods answer "
+            "such users from the input alone)"
+        )
     off = [i for i, (_, text, _, _) in enumerate(rows) if not task.follows_pattern(text)]
     if off:
         names = [f"entry {i} (id {rows[i][0]!r})" for i in off]
@@ -166,8 +168,10 @@ def _content_quirks(task: TaskSpec, path: Path, rows: list[Row], patch: bool, wa
         if any("date" in item and lamp_date(item["date"]) is None for item in profile)
     ]
     if dates:
-        warn(f"{path}: {_some(dates)} with a profile date LaMP's rule (year-month-day numbers) cannot read: "
-             "--max-profile keeps those profiles' first items in file order")
+        warn(
+            f"{path}: {_some(dates)} with a profile date LaMP's rule (year-month-day numbers) cannot read: "
+            "--max-profile keeps those profiles' first items in file order"
+        )
     return rows
 
 
@@ -233,8 +237,10 @@ def _golds(task: TaskSpec, questions: Path, outputs: Path, qids: list[str], warn
     named = "" if name in (None, *task.file_names) else f" (and they say task {name!r}, not {task.lamp!r})"
     _check_ids(questions, outputs, qids, golds, named)
     if named:
-        warn(f"{outputs}: the file says task {name!r} but {task.name} expects {task.lamp!r}; read as "
-             f"{task.lamp} since its ids match {questions.name}")
+        warn(
+            f"{outputs}: the file says task {name!r} but {task.name} expects {task.lamp!r}; read as "
+            f"{task.lamp} since its ids match {questions.name}"
+        )
     return golds
 
 
@@ -303,8 +309,7 @@ def select_users(
     if max_profile is None:
         return chosen
     return [
-        u if len(u.profile) <= max_profile else User(u.id, _truncate(u.profile, max_profile), u.queries)
-        for u in chosen
+        u if len(u.profile) <= max_profile else User(u.id, _truncate(u.profile, max_profile), u.queries) for u in chosen
     ]
 
 
@@ -321,9 +326,7 @@ def resolve_data_dir(cli_value: Path | None) -> Path:
     return cache_dir() / "data"
 
 
-def split_files(
-    task: TaskSpec, split: str, root: Path, *, time_split: bool = False
-) -> tuple[Path, Path | None]:
+def split_files(task: TaskSpec, split: str, root: Path, *, time_split: bool = False) -> tuple[Path, Path | None]:
     """The paths of a split's files, laid out like the official URLs.
 
     `root/[time/]<task.path>/<split>/<split>_questions.json` and `..._outputs.json`; the outputs path is None
@@ -343,9 +346,7 @@ def split_files(
     return folder / f"{split}_questions.json", outputs
 
 
-def describe(
-    task: TaskSpec, root: Path, *, time_split: bool = False, warn: Warn | None = None
-) -> list[dict[str, Any]]:
+def describe(task: TaskSpec, root: Path, *, time_split: bool = False, warn: Warn | None = None) -> list[dict[str, Any]]:
     """Summaries of the splits on disk, for `bench data info` (loads and validates each file, one at a time).
 
     Args:

@@ -58,9 +58,7 @@ class _Transient(Exception):
     """A failure worth another attempt: the network, not the file."""
 
 
-def url_for(
-    task: TaskSpec, split: str, kind: str, *, time_split: bool = False, base_url: str = BASE_URL
-) -> str:
+def url_for(task: TaskSpec, split: str, kind: str, *, time_split: bool = False, base_url: str = BASE_URL) -> str:
     """The official URL of one file: `{base}/[time/]{task.path}/{split}/{split}_{kind}.json`.
 
     Raises:
@@ -93,9 +91,7 @@ def _check_body(task: TaskSpec, kind: str, path: Path) -> None:
     """Raise `ValueError` (with the reason) unless `path` holds a JSON file of the right kind."""
     head, tail = _edges(path)
     if head == b"<":
-        raise ValueError(
-            "the body looks like an HTML page, not JSON (a wrong URL answers 200 with an error page)"
-        )
+        raise ValueError("the body looks like an HTML page, not JSON (a wrong URL answers 200 with an error page)")
     opener, closer = (b"[", b"]") if kind == "questions" else (b"{", b"}")
     if head != opener:
         raise ValueError(f"the body does not start with {opener.decode()!r} as a {kind} file must")
@@ -137,9 +133,7 @@ def _attempt(url: str, part: Path, *, progress: bool, desc: str) -> str:
             got = 0
             with (
                 part.open("wb") as out,
-                tqdm(
-                    total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=not progress
-                ) as bar,
+                tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=not progress) as bar,
             ):
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
@@ -348,9 +342,7 @@ def _download_hub(
         _record_checksum(root, path, sha256_of(path), hub.page_url(task, time_split, base_url), source=keys)
 
 
-def files_record(
-    task: TaskSpec, splits: list[str], root: Path, *, time_split: bool = False
-) -> list[dict[str, Any]]:
+def files_record(task: TaskSpec, splits: list[str], root: Path, *, time_split: bool = False) -> list[dict[str, Any]]:
     """`file_record` of each file of `splits` found under `root`: what a run read, for its `run.json`."""
     records = []
     for split in dict.fromkeys(splits):
@@ -408,9 +400,7 @@ def ensure_split(
             gives the URLs, the paths to put them at and the `bench data download` command.
     """
     questions, outputs = split_files(task, split, root, time_split=time_split)
-    missing = [
-        (k, p) for k, p in zip(KINDS, (questions, outputs), strict=True) if p is not None and not p.exists()
-    ]
+    missing = [(k, p) for k, p in zip(KINDS, (questions, outputs), strict=True) if p is not None and not p.exists()]
     if not missing:
         return questions, outputs
     how = _how_to_get(task, split, root, missing, time_split, base_url)

@@ -35,6 +35,7 @@ Truncate = Callable[[str, int], str]
 #: (its own frame included), or None when nothing of it fits.
 Build = Callable[[str, int], "str | None"]
 
+
 @dataclass(frozen=True)
 class Fitted:
     """A prompt within the budget. `cut`: the method had text to add and none of it fitted."""

@@ -45,6 +45,7 @@ def rating_run(mae: float, phase: float = 0.0, official_shift: float = 0.5) -> t
             outcomes.setdefault(user, {}).setdefault(variant, []).append(list(pair))
     return metrics, outcomes
 
+
 BUDGETS = (60.0, 300.0, 600.0)
 SEEDS = (0, 1, 2)
 METHODS = {"base": 0.0, "rag": 0.1, "chameleon": 0.2}  # how much each method helps at the largest budget

@@ -207,10 +207,14 @@ def _print_record(record: dict, out: Path) -> None:
     typer.echo(
         f"  {metrics or 'no metrics (no golds)'}  unparsed={record.get('unparsed', 0)}/{record.get('queries', 0)}"
     )
+    separate = record.get("fit_budget_s") is not None  # --fit-budget: the collective stage has its own line
+    stages = f"personalize {record.get('personalize_s', 0):.1f}s"
+    if not separate:
+        stages = f"fit {record.get('fit_s', 0):.1f}s, {stages}"
     typer.echo(
-        f"  budget {format_seconds(record['budget_s'])}: used {record.get('budget_used_s', 0):.1f}s "
-        f"(fit {record.get('fit_s', 0):.1f}s, personalize {record.get('personalize_s', 0):.1f}s); "
-        f"predict {record.get('predict_s', 0):.1f}s; state {record.get('state_bytes_per_user', 0):.0f} B/user"
+        f"  {'per-user budget' if separate else 'budget'} {format_seconds(record['budget_s'])}: used "
+        f"{record.get('budget_used_s', 0):.1f}s ({stages}); predict {record.get('predict_s', 0):.1f}s; "
+        f"state {record.get('state_bytes_per_user', 0):.0f} B/user"
     )
     if record.get("fit_budget_s") is not None:
         reused = record.get("fit_reused")
@@ -324,7 +328,7 @@ def tasks(
     typer.echo(f"history item fields: {', '.join(t.profile_fields)}{target}")
     typer.echo("prompt: the task input as LaMP writes it; with retrieved history (RAG), LaMP's prompt:")
     typer.echo(f"  {t.rag_prompt('<task input>', '<items>')}")
-    typer.echo(f"  where <items> joins, with \", and \", one per retrieved item: {t.rag_item}")
+    typer.echo(f'  where <items> joins, with ", and ", one per retrieved item: {t.rag_item}')
 
 
 def _doc(obj) -> str:

@@ -21,8 +21,8 @@ from typing import Any
 
 #: Distributions whose version can move a score: the ML stack, retrieval, scoring, numerics.
 PACKAGES = (
-    "lampbench", "torch", "transformers", "tokenizers", "accelerate", "peft", "trl", "sentence-transformers",
-    "rank-bm25", "rouge-score", "numpy", "scipy", "scikit-learn", "pandas", "safetensors", "bitsandbytes",
+    "lampbench", "torch", "transformers", "tokenizers", "accelerate", "peft", "sentence-transformers", "nltk",
+    "rank-bm25", "rouge-score", "pyarrow", "numpy", "scipy", "scikit-learn", "pandas", "safetensors", "bitsandbytes",
     "flash-attn",
 )  # fmt: skip
 

@@ -4,7 +4,7 @@ Each training user's questions (with their gold outputs) and history items becom
 LaMP's RAG prompt: the `history_k` items of *that* user's history that BM25 ranks first (a history item is
 conditioned on the user's other items), then the input. One model (a LoRA by default, every weight with
 `mode: full`) is trained on all of them by supervised fine-tuning, the loss on the completion only
-(`trl_train.train_sft`). At test, each user's own history goes into the prompt the same way.
+(`train.train_sft`). At test, each user's own history goes into the prompt the same way.
 
 `mode: full` changes the shared backbone's weights for the rest of the run, in the model's own dtype unless
 `full_dtype: float32` asks for a cast; its collective state is the trained weights themselves (no copy: the
@@ -25,7 +25,7 @@ from lampbench.methods.lib.adapters import lora_config, train_adapter
 from lampbench.methods.lib.examples import Example
 from lampbench.methods.lib.history_lora import HistoryLora
 from lampbench.methods.lib.outcome import Outcome, seed_for
-from lampbench.methods.lib.trl_train import train_sft
+from lampbench.methods.lib.train import train_sft
 from lampbench.tasks.specs import User
 
 

@@ -101,8 +101,10 @@ class ChameleonConfig(MethodConfig):
     ccs_weight_decay: float = field(default=0.01, metadata={"help": "CCS AdamW weight decay"})
     fit_share: float = field(
         default=0.9,
-        metadata={"help": "group mode: share of the budget the group stage may use (the rest is for test users; "
-        "with --fit-budget the group stage has all of its own)"},
+        metadata={
+            "help": "group mode: share of the budget the group stage may use (the rest is for test users; "
+            "with --fit-budget the group stage has all of its own)"
+        },
     )
 
     def __post_init__(self) -> None:

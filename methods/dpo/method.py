@@ -9,7 +9,7 @@ prompt (chosen) with its answer without it (rejected). That is CHAMELEON's perso
 data: CHAMELEON conditions both answers on LLM-written insights (a personalized and a neutral one, from a PCA
 selection of the history), which this option does not make; hence its name. Equal pairs teach nothing and are
 dropped. Prompts are trained as the model is asked at test: through its chat template, or as plain text when it
-has none or the run says `--no-chat-template` (`trl_train.train_dpo`).
+has none or the run says `--no-chat-template` (`train.train_dpo`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from lampbench.methods.lib.adapters import ensure_adapter, fresh_adapter, lora_c
 from lampbench.methods.lib.examples import Example
 from lampbench.methods.lib.history_lora import HistoryLora
 from lampbench.methods.lib.outcome import seed_for
-from lampbench.methods.lib.trl_train import train_dpo
+from lampbench.methods.lib.train import train_dpo
 from lampbench.tasks.specs import User
 
 Pair = tuple[str, str, str]  # (prompt, chosen, rejected)

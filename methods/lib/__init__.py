@@ -4,7 +4,7 @@
 - `checks.py`: the config checks that raise `ConfigError` naming the field.
 - `examples.py`: training examples from users, and `encode_example`, the one tokenisation of an example.
 - `schedule.py`: `lr_factor`, the one learning-rate schedule.
-- `trl_train.py` (SFT and DPO of the backbone's trainable weights) and `loop.py` (parameters acting through
+- `train.py` (SFT and DPO of the backbone's trainable weights) and `loop.py` (parameters acting through
   hooks; the pieces both share): the training engines, plain PyTorch loops under the clock.
 - `outcome.py`: what a training stage did; `adapters.py`: LoRA adapters on the shared backbone.
 - `task_lora.py`: OPPU's task LoRA (OPPU, Per-Pcs); `history_lora.py`: the history-prompted LoRA (ALOE, DPO).

@@ -26,8 +26,8 @@ from lampbench.methods.contract import Context
 from lampbench.methods.lib.examples import Example
 from lampbench.methods.lib.outcome import NO_TIME, Outcome
 from lampbench.methods.lib.rows import answer_rows
+from lampbench.methods.lib.train import train_sft
 from lampbench.methods.lib.train_config import LoraTrain
-from lampbench.methods.lib.trl_train import train_sft
 from lampbench.tasks.specs import User
 
 

@@ -13,6 +13,10 @@ measured cost of the last steps (`harness.budget.Pace`), so no step runs past it
 it learnt, and a stage that could not take one step says so and leaves its parameters as they started. With
 `steps=None` the stage fills its time: it trains until the next step would not fit, the linear decay laid over
 the steps the time affords at the measured pace.
+
+It also holds what both engines (this loop and `train.py`'s) share: `target_log_probs` (the LM head only where
+a target is predicted), `checkpointing` (`gradient_checkpointing: auto|on|off`), `warm_up` (a process's first
+training, outside the budget) and `sync` (CUDA is asynchronous: the clock is read after the device finishes).
 """
 
 from __future__ import annotations

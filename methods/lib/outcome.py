@@ -1,4 +1,4 @@
-"""What a training stage did, and the counting both training engines share (trl's and the plain loop).
+"""What a training stage did, and the counting both training engines share (methods/lib/train.py and the plain loop).
 
 A stage either trains (steps > 0) or says why it could not (`skipped`: no time for one step, or nothing to train
 on); its `report()` is what the run's method report records.

@@ -1,4 +1,4 @@
-"""The one learning-rate schedule of both training engines (`trl_train.py`'s SFT and DPO, and `loop.py`).
+"""The one learning-rate schedule of both training engines (`train.py`'s SFT and DPO, and `loop.py`).
 
 Warm-up from 0 over `warmup_ratio` of training, then linear or cosine decay to 0, or constant. Progress is the
 step fraction, or the time fraction when that is further along (`LoraTrain.schedule_by: budget`), so a stage cut

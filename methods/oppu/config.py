@@ -69,8 +69,9 @@ class OppuConfig(MethodConfig):
     )
     task: TaskStage = _f(TaskStage(), "stage 1, the task LoRA: its epochs, modules and examples")
     task_fraction: float = _f(
-        0.5, "share of the budget for stage 1; stage 2 gets the rest, split among users (ours: the paper is silent; "
-        "with --fit-budget stage 1 has all of its own)"
+        0.5,
+        "share of the budget for stage 1; stage 2 gets the rest, split among users (ours: the paper is silent; "
+        "with --fit-budget stage 1 has all of its own)",
     )
     prompt: PromptVariant = _f(PromptVariant(), PROMPT_HELP)
     budget_split: BudgetSplit = budget_split_field()

@@ -133,4 +133,3 @@ class Oppu(LoraP):
             config = lora_config(self.config.train, self.config.task.target_modules)
             restore_task_lora(ctx, self._task, config, merge=True)
         return found
-

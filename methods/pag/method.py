@@ -104,4 +104,3 @@ class Pag(PromptMethod):
             return fit_query(ctx, query.input)
         items = self._rag.retrieve(ctx, state.rag, ctx.task.query(query.input)) if state.rag is not None else []
         return counted(ctx, pag_fit(ctx, state.profile, items, query.input))
-

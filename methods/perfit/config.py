@@ -83,8 +83,9 @@ class PerFitConfig(MethodConfig):
         "OPPU's task LoRA), their history items as task examples (about profile-size times more), or both",
     )
     stage1_fraction: float = _f(
-        0.5, "share of the budget stage 1 may use when both stages run; users share the rest (ours; with "
-        "--fit-budget stage 1 has all of its own)"
+        0.5,
+        "share of the budget stage 1 may use when both stages run; users share the rest (ours; with "
+        "--fit-budget stage 1 has all of its own)",
     )
     max_target_tokens: int = _f(128, "training targets are cut to this many tokens (ours)")
     gradient_checkpointing: Checkpointing = _f(

@@ -343,8 +343,10 @@ def test_model_options_are_recorded_in_config_json(cache, tmp_path):
 
 def test_a_typed_flag_wins_over_the_sweep_file_even_at_its_default_value(cache, tmp_path):
     plan = tmp_path / "plan.yaml"
-    plan.write_text("methods: [base]\ntasks: [lamp3]\nbudgets: [1m]\n"
-                    "run: {data: synthetic, users: 2, model: tiny-random, select: random, max_prompt_tokens: 256}\n")
+    plan.write_text(
+        "methods: [base]\ntasks: [lamp3]\nbudgets: [1m]\n"
+        "run: {data: synthetic, users: 2, model: tiny-random, select: random, max_prompt_tokens: 256}\n"
+    )
     out = tmp_path / "runs"
     result = bench("sweep", "--config", str(plan), "--out", str(out), "--select", "most-active", "--users", "1")
     assert result.exit_code == 0, result.output

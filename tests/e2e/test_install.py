@@ -102,7 +102,7 @@ def _ci_installer(tmp_path: Path, apt_rc: int) -> tuple[subprocess.CompletedProc
     bin_dir.mkdir(parents=True)
     for tool in ("id", "env", "sed", "cat"):
         (bin_dir / tool).symlink_to(shutil.which(tool))
-    (bin_dir / "apt-get").write_text(f"#!{shutil.which('bash')}\necho \"$@\" >> {calls}\nexit {apt_rc}\n")
+    (bin_dir / "apt-get").write_text(f'#!{shutil.which("bash")}\necho "$@" >> {calls}\nexit {apt_rc}\n')
     (bin_dir / "apt-get").chmod(0o755)
     script = (ROOT / ".ci" / "run").read_text()
     function = script[script.index("install_chromium() {") : script.index("\n}\n") + 3]

@@ -89,8 +89,7 @@ _APPENDER = textwrap.dedent("""
 def test_index_appends_from_several_processes_lose_no_line(tmp_path):
     workers, lines = 4, 40
     procs = [
-        subprocess.Popen([sys.executable, "-c", _APPENDER, str(tmp_path), f"w{w}", str(lines)])
-        for w in range(workers)
+        subprocess.Popen([sys.executable, "-c", _APPENDER, str(tmp_path), f"w{w}", str(lines)]) for w in range(workers)
     ]
     assert [p.wait(timeout=120) for p in procs] == [0] * workers
     raw = (tmp_path / "index.jsonl").read_text().splitlines()

@@ -18,7 +18,10 @@ FAST: dict[str, dict] = {
     "stylevector": {"max_items": 2},
     "peft-retrieval": {"sharers": 2, "train": {"max_steps": 1, "batch_size": 4}},
     "per-pcs": {
-        "sharers": 2, "train": {"max_steps": 1, "batch_size": 4}, "gate_steps": 2, "gate_batch_size": 2,
+        "sharers": 2,
+        "train": {"max_steps": 1, "batch_size": 4},
+        "gate_steps": 2,
+        "gate_batch_size": 2,
         "max_history": 4,
     },  # fmt: skip
 }

@@ -320,7 +320,7 @@ def test_on_a_bf16_model_per_row_edits_compute_in_bf16(case: str):
 
 #: Methods whose users share one model, so `predict_batch` puts every user of a batch through one `generate`.
 SHARED_MODEL = ["base", "rag", "pag", "llm-rec", "lora-c", "aloe", "dpo"]
-#: The LoRA methods build a trl trainer per user: about 16 s a pair of runs here, so they are marked slow.
+#: The LoRA methods train an adapter per user: seconds a pair of runs here, so they are marked slow.
 PER_USER = [
     *(pytest.param(name, marks=pytest.mark.slow) for name in ("lora-p", "oppu", "per-pcs")),
     "chameleon", "stylevector", "perfit",

@@ -23,7 +23,7 @@ from lampbench.methods.dpo import Dpo
 from lampbench.methods.dpo.config import DpoConfig
 from lampbench.methods.lib import adapters
 from lampbench.methods.lib.examples import history_examples, instruction, item_examples
-from lampbench.methods.lib.trl_train import NO_TIME, affordable_pairs, examples_seen, lr_factor
+from lampbench.methods.lib.train import NO_TIME, affordable_pairs, examples_seen, lr_factor
 from lampbench.methods.oppu import LoraC, LoraCConfig, LoraP, LoraPConfig, Oppu, OppuConfig
 from lampbench.tasks.specs import Query, User, get_task
 from lampbench.tests.smollm2 import bench_run
@@ -414,7 +414,7 @@ def test_epochs_budget_fills_each_users_share_and_ends_within_it():
 
 def test_epochs_budget_lays_the_learning_rate_schedule_over_the_time():
     """The schedule warms up and decays over the steps the time affords, measured as training goes."""
-    from lampbench.methods.lib import trl_train as train_module
+    from lampbench.methods.lib import train as train_module
 
     backbone = fresh_backbone()
     slow = SlowModel(backbone)
@@ -589,8 +589,14 @@ SLOW_SETS = {  # a step or two of a small batch
     "lora-p": ["train.batch_size=2", "train.max_steps=1"],
     "oppu": ["train.batch_size=2", "train.max_steps=1"],
     "aloe": ["train.batch_size=2", "train.grad_accum=1", "train.max_steps=2", "history_per_user=2"],
-    "dpo": ["train.batch_size=2", "train.max_steps=2", "max_pairs=4", "history_per_user=2", "train.r=16",
-            "train.alpha=8"],
+    "dpo": [
+        "train.batch_size=2",
+        "train.max_steps=2",
+        "max_pairs=4",
+        "history_per_user=2",
+        "train.r=16",
+        "train.alpha=8",
+    ],
 }
 
 

@@ -233,9 +233,7 @@ def test_per_user_reft_learns_each_users_label():
     backbone.tokenizer.chat_template = None
     task = get_task("lamp3")
     users = [rating_user("a", "2"), rating_user("b", "5")]
-    cfg = PerFitConfig(
-        stages=2, layers=(0, 1), r2=4, learning_rate=5e-2, epochs2=6, max_target_tokens=2, batch_size=16
-    )
+    cfg = PerFitConfig(stages=2, layers=(0, 1), r2=4, learning_rate=5e-2, epochs2=6, max_target_tokens=2, batch_size=16)
     method, ctx = PerFit(cfg), context(backbone, users)
 
     def accuracy(answers, user):

@@ -18,7 +18,7 @@ from lampbench.methods.aloe.config import AloeConfig
 from lampbench.methods.contract import Context
 from lampbench.methods.dpo import Dpo
 from lampbench.methods.dpo.config import DpoConfig
-from lampbench.methods.lib import trl_train
+from lampbench.methods.lib import train as engine
 from lampbench.methods.lib.examples import item_examples
 from lampbench.methods.lib.loop import LoopConfig, checkpointing_on, target_log_probs, train_parameters
 from lampbench.methods.oppu import LoraP, LoraPConfig
@@ -74,7 +74,7 @@ def test_dpo_without_a_chat_template_trains_plain_prompts_as_it_answers(template
     else:
         model = backbone(chat_template=False)
     seen: list[list[int]] = []
-    rows = trl_train._pair_rows
+    rows = engine._pair_rows
 
     def spy(bb, pairs, cfg):
         out = rows(bb, pairs, cfg)
@@ -82,7 +82,7 @@ def test_dpo_without_a_chat_template_trains_plain_prompts_as_it_answers(template
         assert all(good[0] == bad[0] for good, bad in out)
         return out
 
-    monkeypatch.setattr(trl_train, "_pair_rows", spy)
+    monkeypatch.setattr(engine, "_pair_rows", spy)
     ctx = context(model)
     method = Dpo(dpo_config())
     fit(method, ctx, DPO_USERS)

@@ -49,7 +49,7 @@ def test_methods_own_per_task_settings_fall_back_for_a_new_task(new_task):
 
     t = templates(NEW)
     assert "hotel star ratings" in t.intro and "1, 2, 3, 4, 5" in t.question
-    prompt = answer_prompt(t, "1. 4 is the score for \"nice\"", NEW.instruction + "great")
+    prompt = answer_prompt(t, '1. 4 is the score for "nice"', NEW.instruction + "great")
     assert NEW.instruction + "great" in prompt  # the whole input: the task's own instruction reaches the model
     assert profile_prompt(NEW.name, ["a"]).startswith(GENERIC_PROFILE_PROMPT)
     assert instruction(NEW, []) == NEW.instruction

@@ -17,7 +17,7 @@ from lampbench.tasks.metrics import score
 from lampbench.tasks.specs import TASKS, TaskRegistry, get_task
 
 #: A rating task written as a third party would, importing only lampbench's public names.
-PLUGIN = '''
+PLUGIN = """
 from lampbench.tasks.kinds import RATING
 from lampbench.tasks.lamp import after, then
 from lampbench.tasks.parsers import parse_rating
@@ -31,7 +31,7 @@ STARS = TaskSpec(
     input_marks=("review:",), instruction="How many stars (1 to 5) does this hotel review give? review: ",
 )
 NOT_A_TASK = 42
-'''
+"""
 
 
 @pytest.fixture
