@@ -47,6 +47,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+#: Method config keys that became run options: the hint a config that still sets one gets.
+MOVED = {"load_in_4bit": "4-bit loading is a run option now, the same for every method: --quantize 4bit"}
+
+
 def build_config(cls: type, *layers: dict[str, Any], where: str = "config") -> Any:
     """An instance of the dataclass `cls` from its defaults overlaid by `layers` (later layers win).
 
@@ -59,6 +63,8 @@ def build_config(cls: type, *layers: dict[str, Any], where: str = "config") -> A
         values.update(flatten_config(layer))
     known = config_keys(cls)
     for key in values:
+        if key in MOVED and key not in known:
+            raise ConfigError(f"{where} key {key!r}: {MOVED[key]}")
         if key not in known:
             close = difflib.get_close_matches(key, list(known), n=3)
             hint = f"; did you mean {' or '.join(close)}?" if close else f"; known keys: {', '.join(known) or 'none'}"

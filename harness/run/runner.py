@@ -40,7 +40,6 @@ from lampbench.harness.services.devices import claim, peak_memory, reset_peak_me
 from lampbench.harness.services.hardware import describe
 from lampbench.harness.services.models import check_load, load_backbone, load_embedder
 from lampbench.methods.contract import Context, Method
-from lampbench.tasks.errors import ConfigError
 from lampbench.tasks.specs import TaskSpec, User, get_task
 from lampbench.tasks.stats import score_rows
 
@@ -108,8 +107,6 @@ def check_loading(spec: RunSpec, *, loaded: bool = False) -> None:
     Raises:
         ConfigError: an unknown or absent device, a model that does not exist, a quantization that cannot run.
     """
-    if spec.method_config.get("load_in_4bit"):
-        raise ConfigError("load_in_4bit is a run option now, the same for every method: --quantize 4bit")
     if not loaded:
         check_load(
             spec.model, device=claim(spec.device).device, quantize=spec.quantize, dtype=spec.dtype, attn=spec.attn,

@@ -43,7 +43,5 @@ class AloeConfig(HistoryLoraConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.mode == "full" and self.load_in_4bit:
-            raise ConfigError("mode: full trains every weight, and 4-bit weights cannot be trained (load_in_4bit)")
         if self.full_learning_rate <= 0:
             raise ConfigError(f"full_learning_rate must be > 0, got {self.full_learning_rate}")

@@ -26,6 +26,7 @@ from lampbench.methods.lib.examples import Example
 from lampbench.methods.lib.history_lora import HistoryLora
 from lampbench.methods.lib.outcome import Outcome, seed_for
 from lampbench.methods.lib.train import train_sft
+from lampbench.tasks.errors import ConfigError
 from lampbench.tasks.specs import User
 
 
@@ -55,6 +56,9 @@ class Aloe(HistoryLora):
     def _full(self, ctx: Context, examples: Sequence[Example], seed: int) -> Outcome:
         """Fine-tune every base weight (adapters of other methods are switched off and stay frozen)."""
         backbone, cfg = ctx.backbone, self.config
+        if getattr(backbone.model, "is_loaded_in_4bit", False) or getattr(backbone.model, "is_loaded_in_8bit", False):
+            raise ConfigError("aloe mode=full trains every weight, and quantized weights cannot be trained: run it "
+                              "without --quantize, or with mode=lora")  # fmt: skip
         if cfg.full_dtype == "float32" and backbone.dtype != torch.float32:
             backbone.model.float()  # for the rest of the run: 4 bytes a weight, and as much again for its gradient
         backbone.activate_lora([])

@@ -27,7 +27,7 @@ class DpoConfig(HistoryLoraConfig):
     bare input. `pairs: with-vs-without-history` (no label used): chosen = the model's answer with the user's
     retrieved history in the prompt, rejected = its answer without it; CHAMELEON's personal-vs-neutral idea without
     its insight-conditioned answers (not implemented here). Pairs whose two sides are equal are dropped.
-    CHAMELEON loads the base in 4-bit for DPO: set `load_in_4bit` on CUDA.
+    CHAMELEON loads the base in 4-bit for DPO: run with `--quantize 4bit` on CUDA.
     """
 
     train: LoraTrain = field(

@@ -20,7 +20,7 @@ from lampbench.methods.lib.checks import at_least
 from lampbench.methods.lib.examples import Example, fit_prompt, history_examples
 from lampbench.methods.lib.retrieval import HistoryIndex, Retrieval
 from lampbench.methods.lib.saved import load_lora, save_lora
-from lampbench.methods.lib.train_config import LoraTrain, Source, load_in_4bit_field
+from lampbench.methods.lib.train_config import LoraTrain, Source
 from lampbench.tasks.specs import Query, User
 
 
@@ -46,7 +46,6 @@ class HistoryLoraConfig(MethodConfig):
     history_per_user: int = field(
         default=16, metadata={"help": "at most this many history items per training user become examples (ours)"}
     )
-    load_in_4bit: bool = load_in_4bit_field()
 
     def __post_init__(self) -> None:
         at_least(self, 0, "history_k")

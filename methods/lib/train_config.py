@@ -108,15 +108,6 @@ class TaskStage:
             raise ConfigError("target_modules must name at least one module")
 
 
-def load_in_4bit_field():
-    """A config's `load_in_4bit`: a top-level key, since the runner reads it when it loads the backbone."""
-    return _f(
-        False,
-        "load the base model in 4-bit NF4 (QLoRA-style; needs CUDA and bitsandbytes; the runner reads this "
-        "when it loads the backbone). On CPU the model is fp32, on CUDA bf16",
-    )
-
-
 def budget_split_field():
     """A per-user trainer's `budget_split`: how the per-user budget is shared among the evaluation users."""
     return _f(

@@ -22,7 +22,6 @@ from lampbench.methods.lib.train_config import (
     Source,
     TaskStage,
     budget_split_field,
-    load_in_4bit_field,
 )
 
 
@@ -47,7 +46,6 @@ class LoraCConfig(MethodConfig):
         "training examples: the training users' questions with their gold outputs (OPPU's task LoRA), their "
         "history items as task examples, or both",
     )
-    load_in_4bit: bool = load_in_4bit_field()
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,6 @@ class LoraPConfig(MethodConfig):
     train: LoraTrain = _f(LoraTrain(target_modules=QV), "the per-user LoRA and its optimizer (OPPU: q_proj, v_proj)")
     prompt: PromptVariant = _f(PromptVariant(), PROMPT_HELP)
     budget_split: BudgetSplit = budget_split_field()
-    load_in_4bit: bool = load_in_4bit_field()
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,6 @@ class OppuConfig(MethodConfig):
     )
     prompt: PromptVariant = _f(PromptVariant(), PROMPT_HELP)
     budget_split: BudgetSplit = budget_split_field()
-    load_in_4bit: bool = load_in_4bit_field()
 
     def __post_init__(self) -> None:
         fraction(self, "task_fraction", closed=True)

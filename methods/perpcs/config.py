@@ -41,7 +41,6 @@ from lampbench.methods.lib.train_config import (
     LoraTrain,
     TaskStage,
     budget_split_field,
-    load_in_4bit_field,
 )
 from lampbench.tasks.errors import ConfigError
 
@@ -85,7 +84,6 @@ class PerPcsConfig(MethodConfig):
         "user's written profile), Table 1's variants; the sharers train on plain prompts",
     )
     budget_split: BudgetSplit = budget_split_field()
-    load_in_4bit: bool = load_in_4bit_field()
 
     def __post_init__(self) -> None:
         at_least(self, 1, "sharers", "embed_items", "assemble_batch_size")

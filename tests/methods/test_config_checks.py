@@ -44,10 +44,10 @@ def test_a_value_the_config_rejects_is_one_line_and_exit_2(method, bad, key, tmp
     assert not out.exists()
 
 
-def test_aloe_full_fine_tuning_of_4bit_weights_is_refused_the_same_way(tmp_path):
+def test_the_old_load_in_4bit_key_says_it_is_a_run_option_now(tmp_path):
     out = tmp_path / "runs"
     args = ["run", "--method", "aloe", "--task", "lamp3", "--set", "mode=full", "--set", "load_in_4bit=true",
             "--out", str(out)]  # fmt: skip
     result = CliRunner().invoke(app, args, prog_name="bench")
-    assert result.exit_code == 2 and "4-bit" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert result.exit_code == 2 and "--quantize 4bit" in result.stderr and len(result.stderr.splitlines()) == 1
     assert not out.exists()

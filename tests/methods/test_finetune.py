@@ -296,9 +296,12 @@ def test_oppu_merges_the_task_lora_then_trains_users_on_top():
     assert torch.allclose(backbone.hidden_states([user.queries[0].input]), with_task, atol=1e-5)
 
 
-def test_full_fine_tuning_cannot_train_4bit_weights():
-    with pytest.raises(ValueError, match="4-bit"):
-        AloeConfig(mode="full", load_in_4bit=True)
+def test_full_fine_tuning_cannot_train_quantized_weights():
+    backbone = fresh_backbone()
+    backbone.model.is_loaded_in_4bit = True  # what transformers sets on a model loaded with --quantize 4bit
+    method = Aloe(make(AloeConfig, mode="full", train={"max_steps": 1, "batch_size": 4, "grad_accum": 1}))
+    with pytest.raises(ValueError, match="quantized weights cannot be trained"):
+        method.fit(context(backbone), [make_user("u1", "4")])
 
 
 def test_full_fine_tuning_trains_every_weight():
