@@ -11,4 +11,6 @@
 - `retrieval.py`: LaMP's retrieval from a user's history (rag, pag, llm-rec, ALOE, DPO).
 - `prompt_budget.py`: the prompt budget as methods use it; `rows.py`: per-row state in batched answers;
   `saved.py`: a collective stage saved to the run folder.
+- `sharers.py`: Per-Pcs' sharers and its Table 3 (Per-Pcs, PEFT Retrieval); `profiles.py`: LLM-written profiles
+  (pag, the +PAG variants); `prompt_variants.py`: the +RAG / +PAG prompts of the PEFT methods.
 """
