@@ -75,7 +75,12 @@ def test_a_sigkilled_bench_run_continues_with_the_same_command(cache, tmp_path):
 
     def start(i: int) -> subprocess.Popen:
         env = {**os.environ, "LAMPBENCH_TEST_LOG": str(logs[i])}
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Ctrl-C's default action, as in a terminal: a shell that started the tests in the background left SIGINT
+        # ignored, and an ignored signal stays ignored across exec.
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
 
     def answered() -> int:
         """Users whose answers are written and recorded (the run's progress file)."""
