@@ -1,9 +1,11 @@
 """The regression check: a small suite's per-user scores against a committed baseline, by statistics.
 
-The baseline is a JSON file keyed by a readable run key (`task/method/budget/seed` plus the method config when it
-is not the default), so a diff of the file in a pull request says what moved. Each entry keeps the run's metrics
-(to read) and its per-user outcomes (to test): for each user, the per-query outcomes that LaMP's metrics are
-computed from, after reading answers (`read`) and on the raw generations (`official`).
+The baseline is a JSON file keyed by a readable run key (`task/method/budget/seed` plus the method config keys whose
+values are not the method's defaults: what the suite sets), so a diff of the file in a pull request says what moved,
+and a method that gains a config field, or moves a default, keeps its key (a moved default shows in the scores).
+Each entry keeps the run's metrics (to read) and its per-user outcomes (to test): for each user, the per-query
+outcomes that LaMP's metrics are computed from, after reading answers (`read`) and on the raw generations
+(`official`).
 
 A run regresses when a metric dropped and the drop is real: the paired bootstrap interval of the change, over the
 users both runs answered (`tasks/stats.py`), lies wholly on the worse side of 0, and the drop is larger than the
@@ -14,6 +16,7 @@ With fewer than 2 shared users there is no interval, and any drop beyond the tol
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +25,7 @@ from typing import Any
 from lampbench.harness.run.method_config import flatten_config
 from lampbench.harness.run.store import FINISHED, Store
 from lampbench.harness.services.budget import format_seconds
+from lampbench.methods.registry import METHODS
 from lampbench.tasks.files import write_json
 from lampbench.tasks.specs import DataError, get_task
 from lampbench.tasks.stats import VARIANTS, paired, stats_from_outcomes
@@ -31,8 +35,13 @@ DEFAULT_TOLERANCE = 0.0
 
 
 def run_key(spec) -> str:
-    """A readable key for a run of the suite (a RunSpec); a nested method config shows as dotted keys."""
-    config = ",".join(f"{k}={v}" for k, v in sorted(flatten_config(spec.method_config).items()))
+    """A readable key for a run of the suite (a RunSpec): its config keys that differ from the method's defaults.
+
+    A nested method config shows as dotted keys (`train.epochs=budget`).
+    """
+    defaults = flatten_config(dataclasses.asdict(METHODS.get(spec.method).Config()))
+    changed = {k: v for k, v in flatten_config(spec.method_config).items() if k not in defaults or defaults[k] != v}
+    config = ",".join(f"{k}={v}" for k, v in sorted(changed.items()))
     return f"{spec.task}/{spec.method}/{format_seconds(spec.budget)}/s{spec.seed}" + (f"/{config}" if config else "")
 
 

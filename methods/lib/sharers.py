@@ -4,17 +4,26 @@
 - `mean_embeddings`: a user's mean history embedding (the sentence embedder over up to `embed_items` items
   spread over the profile), the same vector k-means clusters and PEFT Retrieval compares by cosine.
 - `PAPER`: Table 3, per task, the sharers' LoRA recipe (batch, epochs, learning rate), the gates' and the top-k.
+- `fit_sharers`: the collective stage both methods run (sharers, the merged task LoRA on the others, then each
+  sharer's own training in an equal share of the pool's time); the methods differ in what a sharer trains.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
 from lampbench.methods.contract import Context
+from lampbench.methods.lib.outcome import seed_for
+from lampbench.methods.lib.task_lora import merge_task_lora
+from lampbench.methods.lib.train_config import LoraTrain, TaskStage
 from lampbench.tasks.specs import User
+
+#: What one sharer's training gives the pool (Per-Pcs: pieces and gates; PEFT Retrieval: the LoRA's weights).
+Trained = TypeVar("Trained")
 
 
 class Table3(NamedTuple):
@@ -48,6 +57,14 @@ OTHER = Table3(1, 50, 2e-5, 6, 16, 2.0, 2e-5)
 def paper_row(task: str) -> Table3:
     """Table 3's row for `task` (`OTHER` for a task the paper did not run)."""
     return PAPER.get(task, OTHER)
+
+
+def sharer_lora_train(train: LoraTrain, task: str, batch_size: int, learning_rate: float) -> LoraTrain:
+    """A sharer LoRA's optimisation: `train` with its batch and learning rate for `task` (0s: Table 3's)."""
+    row = paper_row(task)
+    return dataclasses.replace(
+        train, batch_size=batch_size or row.sharer_batch_size, learning_rate=learning_rate or row.sharer_learning_rate
+    )
 
 
 def spread(items: Sequence, k: int) -> list:
@@ -112,3 +129,62 @@ def select_sharers(
         if members:
             chosen.append(max(members, key=lambda u: len(u.profile)))  # first of the most active on a tie
     return chosen
+
+
+class SharerStage(Protocol):
+    """The config fields `fit_sharers` reads (`PerPcsConfig` and `PeftRetrievalConfig` both have them)."""
+
+    train: LoraTrain
+    task: TaskStage
+    sharers: int
+    embed_items: int
+    task_adapt: bool
+    task_fraction: float
+    select_fraction: float
+    pool_fraction: float
+
+
+def fit_sharers(
+    ctx: Context, train: Sequence[User], cfg: SharerStage, *, name: str, adapter: str,
+    train_sharer: Callable[[User, float], tuple[dict, Trained | None]],
+) -> tuple[dict | None, list[tuple[User, Trained]]]:  # fmt: skip
+    """Per-Pcs' collective stage (§2.2-2.3): sharers, the task LoRA on the other users, then each sharer trained.
+
+    1. Sharers (`select_sharers`) in at most `select_fraction` of `task_fraction` of the budget.
+    2. With `task_adapt`, OPPU's task LoRA on the training users that are not sharers, merged into the base, by the
+       end of `task_fraction`.
+    3. `train_sharer(sharer, deadline)` for each sharer in turn, each with an equal share of the pool's time left
+       (`pool_fraction` of what is left, `clock.fit_deadline`); it returns its report row and what it trained, or
+       None for a sharer that took no step (left out of the pool). The sharers' `adapter` is removed after.
+
+    The report gets `sharers`, `task_adaptation` and `sharer_training`; seeds are `name`'s (`<name>-task`).
+
+    Returns:
+        The merged task LoRA's weights (None without `task_adapt` or when it took no step), and the sharers kept
+        with what each trained, in the sharers' order.
+    """
+    clock, report = ctx.clock, ctx.report
+    task_deadline = clock.share(cfg.task_fraction)
+    sharers = select_sharers(
+        ctx, train, cfg.sharers, embed_items=cfg.embed_items, seed=ctx.seed,
+        deadline=clock.share(cfg.task_fraction * (cfg.select_fraction if cfg.task_adapt else 1.0)),
+    )  # fmt: skip
+    report["sharers"] = {"candidates": len(train), "selected": [u.id for u in sharers], "spent_s": clock.spent}
+    task = None
+    if cfg.task_adapt:
+        ids = {u.id for u in sharers}
+        rest = [u for u in train if u.id not in ids]
+        task, report["task_adaptation"] = merge_task_lora(
+            ctx, rest, cfg.train, cfg.task, deadline=task_deadline, seed=seed_for(ctx.seed, f"{name}-task")
+        )
+    pool_deadline = clock.fit_deadline(cfg.pool_fraction)
+    kept, rows = [], []
+    for i, sharer in enumerate(sharers):
+        row, trained = train_sharer(sharer, clock.spent + (pool_deadline - clock.spent) / (len(sharers) - i))
+        rows.append(row)
+        if trained is not None:
+            kept.append((sharer, trained))
+    if adapter in ctx.backbone.adapters:
+        ctx.backbone.remove_lora(adapter)
+    report["sharer_training"] = rows
+    return task, kept

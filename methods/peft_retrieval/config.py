@@ -19,14 +19,13 @@ which it is the baseline of, so the two differ only in how a user's adapter is c
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
 from lampbench.methods.contract import MethodConfig
 from lampbench.methods.lib.checks import at_least, fraction
 from lampbench.methods.lib.prompt_variants import PromptVariant
-from lampbench.methods.lib.sharers import paper_row
+from lampbench.methods.lib.sharers import paper_row, sharer_lora_train
 from lampbench.methods.lib.train_config import (
     BudgetSplit,
     LoraTrain,
@@ -84,10 +83,5 @@ class PeftRetrievalConfig(MethodConfig):
 
     def sharer_train(self, task: str) -> tuple[LoraTrain, float | str]:
         """A sharer LoRA's optimisation and epochs for `task`, 0s replaced by Per-Pcs' Table 3 values."""
-        row = paper_row(task)
-        train = dataclasses.replace(
-            self.train,
-            batch_size=self.sharer_batch_size or row.sharer_batch_size,
-            learning_rate=self.sharer_learning_rate or row.sharer_learning_rate,
-        )
-        return train, self.train.epochs or row.sharer_epochs
+        train = sharer_lora_train(self.train, task, self.sharer_batch_size, self.sharer_learning_rate)
+        return train, self.train.epochs or paper_row(task).sharer_epochs

@@ -32,8 +32,8 @@ from lampbench.methods.lib.examples import item_examples
 from lampbench.methods.lib.outcome import seed_for
 from lampbench.methods.lib.prompt_variants import Prompted, answer_prompt, prepare, unwrap, wrap
 from lampbench.methods.lib.saved import load_tensors, save_tensors
-from lampbench.methods.lib.sharers import mean_embeddings, select_sharers
-from lampbench.methods.lib.task_lora import merge_task_lora, restore_task_lora
+from lampbench.methods.lib.sharers import fit_sharers, mean_embeddings
+from lampbench.methods.lib.task_lora import restore_task_lora
 from lampbench.methods.peft_retrieval.config import PeftRetrievalConfig
 from lampbench.tasks.specs import Query, User
 
@@ -95,40 +95,24 @@ class PeftRetrieval(Method):
         self._task: dict | None = None
 
     def fit(self, ctx: Context, train: Sequence[User]) -> None:
-        cfg, clock, report = self.config, ctx.clock, ctx.report
-        self._pool = self._task = None
-        task_deadline = clock.share(cfg.task_fraction)
-        sharers = select_sharers(
-            ctx, train, cfg.sharers, embed_items=cfg.embed_items, seed=ctx.seed,
-            deadline=clock.share(cfg.task_fraction * (cfg.select_fraction if cfg.task_adapt else 1.0)),
-        )  # fmt: skip
-        ids = {u.id for u in sharers}
-        report["sharers"] = {"candidates": len(train), "selected": [u.id for u in sharers], "spent_s": clock.spent}
-        if cfg.task_adapt:
-            rest = [u for u in train if u.id not in ids]
-            self._task, report["task_adaptation"] = merge_task_lora(
-                ctx, rest, cfg.train, cfg.task, deadline=task_deadline, seed=seed_for(ctx.seed, "peft-retrieval-task")
-            )
-        pool_deadline = clock.fit_deadline(cfg.pool_fraction)
+        cfg = self.config
+        self._pool = None
         train_cfg, epochs = cfg.sharer_train(ctx.task.name)
-        kept, loras, rows = [], [], []
-        for i, sharer in enumerate(sharers):
+
+        def train_sharer(sharer: User, deadline: float) -> tuple[dict, dict | None]:
             state, outcome = train_adapter(
-                ctx, SHARER, lora_config(cfg.train), item_examples(ctx, sharer), train_cfg,
-                deadline=clock.spent + (pool_deadline - clock.spent) / (len(sharers) - i),
+                ctx, SHARER, lora_config(cfg.train), item_examples(ctx, sharer), train_cfg, deadline=deadline,
                 seed=seed_for(ctx.seed, f"peft-retrieval-sharer-{sharer.id}"), epochs=epochs,
             )  # fmt: skip
-            rows.append({"user": sharer.id, "history": len(sharer.profile), "lora": outcome.report()})
-            if state is not None:
-                kept.append(sharer)
-                loras.append(state)
-        if SHARER in ctx.backbone.adapters:
-            ctx.backbone.remove_lora(SHARER)
+            return {"user": sharer.id, "history": len(sharer.profile), "lora": outcome.report()}, state
+
+        self._task, kept = fit_sharers(
+            ctx, train, cfg, name="peft-retrieval", adapter=SHARER, train_sharer=train_sharer
+        )
         if kept:
-            vectors = unit(mean_embeddings(ctx, kept, cfg.embed_items))
-            self._pool = Pool(tuple(u.id for u in kept), vectors, tuple(loras))
-        report["pool"] = {"sharers": len(kept)}
-        report["sharer_training"] = rows
+            vectors = unit(mean_embeddings(ctx, [sharer for sharer, _ in kept], cfg.embed_items))
+            self._pool = Pool(tuple(sharer.id for sharer, _ in kept), vectors, tuple(lora for _, lora in kept))
+        ctx.report["pool"] = {"sharers": len(kept)}
 
     def personalize(self, ctx: Context, user: User) -> Retrieved | Prompted | None:
         cfg, pool = self.config, self._pool

@@ -29,13 +29,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from lampbench.methods.contract import MethodConfig
 from lampbench.methods.lib.checks import at_least, fraction
 from lampbench.methods.lib.prompt_variants import PromptVariant
-from lampbench.methods.lib.sharers import PAPER, paper_row
+from lampbench.methods.lib.sharers import PAPER, paper_row, sharer_lora_train
 from lampbench.methods.lib.train_config import (
     BudgetSplit,
     LoraTrain,
@@ -110,12 +109,7 @@ class PerPcsConfig(MethodConfig):
 
     def sharer_train(self, task: str) -> LoraTrain:
         """A sharer LoRA's optimisation: `train` with the batch and learning rate for `task` (0s: Table 3's)."""
-        row = paper_row(task)
-        return dataclasses.replace(
-            self.train,
-            batch_size=self.sharer_batch_size or row.sharer_batch_size,
-            learning_rate=self.sharer_learning_rate or row.sharer_learning_rate,
-        )
+        return sharer_lora_train(self.train, task, self.sharer_batch_size, self.sharer_learning_rate)
 
 
 __all__ = ["PAPER", "PerPcsConfig"]

@@ -41,8 +41,8 @@ from lampbench.methods.lib.outcome import seed_for
 from lampbench.methods.lib.prompt_variants import Prompted, answer_prompt, prepare, unwrap, wrap
 from lampbench.methods.lib.rows import answer_rows
 from lampbench.methods.lib.saved import load_tensors, save_tensors
-from lampbench.methods.lib.sharers import select_sharers, spread
-from lampbench.methods.lib.task_lora import merge_task_lora, restore_task_lora
+from lampbench.methods.lib.sharers import fit_sharers, spread
+from lampbench.methods.lib.task_lora import restore_task_lora
 from lampbench.methods.perpcs.config import PerPcsConfig
 from lampbench.methods.perpcs.pieces import Assembler, Assembly, Pool, applied_rows, gated, stack
 from lampbench.tasks.specs import Query, User
@@ -65,40 +65,19 @@ class PerPcs(Method):
     # -- the pool ---------------------------------------------------------------------------------------------
 
     def fit(self, ctx: Context, train: Sequence[User]) -> None:
-        cfg, clock = self.config, ctx.clock
-        self._pool = self._task = None
-        task_deadline = clock.share(cfg.task_fraction)
-        sharers = select_sharers(
-            ctx, train, cfg.sharers, embed_items=cfg.embed_items, seed=ctx.seed,
-            deadline=clock.share(cfg.task_fraction * (cfg.select_fraction if cfg.task_adapt else 1.0)),
+        self._pool = None
+        self._task, kept = fit_sharers(
+            ctx, train, self.config, name="per-pcs", adapter=PIECE,
+            train_sharer=lambda sharer, deadline: self._sharer(ctx, sharer, deadline),
         )  # fmt: skip
-        ids = {u.id for u in sharers}
-        report = ctx.report
-        report["sharers"] = {"candidates": len(train), "selected": [u.id for u in sharers], "spent_s": clock.spent}
-        if cfg.task_adapt:
-            rest = [u for u in train if u.id not in ids]
-            self._task, report["task_adaptation"] = merge_task_lora(
-                ctx, rest, cfg.train, cfg.task, deadline=task_deadline, seed=seed_for(ctx.seed, "per-pcs-task")
-            )
-        pool_deadline = clock.fit_deadline(cfg.pool_fraction)
-        pieces, gates, kept, rows = [], [], [], []
-        for i, sharer in enumerate(sharers):
-            deadline = clock.spent + (pool_deadline - clock.spent) / (len(sharers) - i)
-            row, piece, gate = self._sharer(ctx, sharer, deadline)
-            rows.append(row)
-            if gate is not None:
-                pieces.append(piece)
-                gates.append(gate)
-                kept.append(sharer.id)
-        if PIECE in ctx.backbone.adapters:
-            ctx.backbone.remove_lora(PIECE)
-        if kept:
-            self._pool = stack(pieces, gates, kept).to(ctx.backbone.device, ctx.backbone.dtype)  # every user reads it
-        report["pool"] = {"sharers": len(kept), "modules": len(self._pool.modules) if self._pool else 0}
-        report["sharer_training"] = rows
+        if kept:  # every user reads the pool: on the device, in the model's dtype
+            pieces, gates = zip(*(trained for _, trained in kept), strict=True)
+            ids = [sharer.id for sharer, _ in kept]
+            self._pool = stack(list(pieces), list(gates), ids).to(ctx.backbone.device, ctx.backbone.dtype)
+        ctx.report["pool"] = {"sharers": len(kept), "modules": len(self._pool.modules) if self._pool else 0}
 
     def _sharer(self, ctx: Context, sharer: User, deadline: float):
-        """Train one sharer's LoRA, then its gates: (report row, {module: (A, B)} or None, {module: gate} or None)."""
+        """Train one sharer's LoRA, then its gates: (report row, ({module: (A, B)}, {module: gate}) or None)."""
         cfg, clock = self.config, ctx.clock
         examples = item_examples(ctx, sharer)
         seed = seed_for(ctx.seed, f"per-pcs-sharer-{sharer.id}")
@@ -114,7 +93,7 @@ class PerPcs(Method):
         deadline = max(deadline, clock.spent + cfg.gate_fraction * share)
         row = {"user": sharer.id, "history": len(sharer.profile), "lora": outcome.report()}
         if state is None:
-            return row, None, None
+            return row, None
         pieces = lora_pairs(state, PIECE, lora_scaling(lora))  # {module: (A, B·scaling)}: its pieces
         device, dtype = ctx.backbone.device, ctx.backbone.dtype
         A = {m: a.to(device, dtype) for m, (a, _) in pieces.items()}
@@ -133,8 +112,8 @@ class PerPcs(Method):
         )  # fmt: skip
         row["gates"] = gate_outcome.report()
         if gate_outcome.steps == 0:
-            return row, None, None
-        return row, pieces, {m: g.detach().float().cpu() for m, g in gates.items()}
+            return row, None
+        return row, (pieces, {m: g.detach().float().cpu() for m, g in gates.items()})
 
     # -- a user -------------------------------------------------------------------------------------------------
 

@@ -87,3 +87,23 @@ def test_ci_suite_covers_prompting_training_and_representation():
     plan = read_sweep(Path(__file__).resolve().parents[2] / "configs" / "ci-small.yaml")
     assert {"rag", "lora-p", "stylevector"} <= set(plan["methods"]) and plan["run"]["data"] == "synthetic"
     assert plan["tolerances"]
+
+
+def test_a_run_key_names_only_what_the_suite_set():
+    """A new config field, or a moved default, keeps a run's key: the key is the values that are not defaults."""
+    import dataclasses
+
+    from lampbench.harness.run.options import RunSpec
+    from lampbench.leaderboard.regress import run_key
+    from lampbench.methods.registry import METHODS
+
+    def spec(method, **values):
+        config = dataclasses.asdict(METHODS.get(method).Config(**values))
+        return RunSpec(method=method, task="lamp2", budget=30.0, method_config=config)
+
+    assert run_key(spec("lora-p")) == "lamp2/lora-p/30s/s0"
+    assert run_key(spec("rag", k=2)) == "lamp2/rag/30s/s0/k=2"
+    oppu = spec("oppu")
+    oppu.method_config["train"] = {**oppu.method_config["train"], "epochs": "budget"}
+    oppu.method_config["load_in_4bit"] = False  # a key the method no longer has is shown: it is not a default
+    assert run_key(oppu) == "lamp2/oppu/30s/s0/load_in_4bit=False,train.epochs=budget"

@@ -17,8 +17,9 @@ from lampbench.harness.run.method_config import build_config
 from lampbench.harness.services.accounting import state_bytes
 from lampbench.harness.services.budget import Clock
 from lampbench.methods.lib.examples import fit_prompt
+from lampbench.methods.lib.sharers import select_sharers
 from lampbench.methods.perpcs import Assembly, PerPcs, PerPcsConfig, Pool
-from lampbench.methods.perpcs.method import history_rows, select_sharers
+from lampbench.methods.perpcs.method import history_rows
 from lampbench.methods.perpcs.pieces import (
     Assembler,
     answer_stacks,
