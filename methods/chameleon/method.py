@@ -26,6 +26,9 @@ edits, so `edit=both` against `edit=none` measures the editing alone (`base` see
 
 Anytime: in `user` mode each user's stage runs until their fair share of the time left (`ctx.user_deadline`),
 so the first users cannot eat the budget, and the CCS probes stop at it too (keeping the probes so far). A user
+whose share cannot pay for the stage at the mean cost measured on the users before them (insights to directions)
+is not started: their history is selected and their share goes to the users after them, so a budget a little
+short of the stage's cost personalizes most users instead of cutting every one after its costly part. A user
 whose stage is cut keeps what is finished: with their history selected but no directions (out of time, or all
 pairs identical) they are answered with the history prompt and no edit, as the control answers, and counted in
 `history_only_users`; with nothing finished, exactly as `base`. In `group` mode the group stage stops at
@@ -143,6 +146,7 @@ class Chameleon(Method):
     def __init__(self, config: ChameleonConfig | None = None):
         super().__init__(config)
         self._group: Directions | None = None  # what `fit` learnt in group mode: shared by every user
+        self._stage_s: list[float] = []  # `user` mode: seconds of each user's stage from insights on, as measured
 
     def collective_state(self) -> Directions | None:
         return self._group
@@ -227,7 +231,11 @@ class Chameleon(Method):
         out_of_time = lambda: ctx.clock.expired_by(deadline)  # noqa: E731
         if out_of_time():
             return self._count(ctx, user, None, "budget", phases, {})
-        stage = self._self_data(ctx, t, user, out_of_time, phases)
+        cost = sum(self._stage_s) / len(self._stage_s) if self._stage_s else 0.0
+        wont_finish = lambda: out_of_time() or ctx.clock.spent + cost > deadline  # noqa: E731
+        stage = self._self_data(ctx, t, user, out_of_time, phases, wont_finish)
+        if stage.data is not None:  # it ran past its pairs: what the stage costs (at least), for the users after
+            self._stage_s.append(sum(phases.seconds[name] for name in ("insights", "pairs", "embeddings")))
         entry = stage.data.record() if stage.data is not None else {"history_ids": list(stage.ids)}
         history = stage.history if cfg.answer_prompt != "input" else ""
         insight = stage.insight if cfg.answer_prompt == "insight" and history else ""
@@ -241,6 +249,7 @@ class Chameleon(Method):
             return self._count(ctx, user, state, reason, phases, entry, personalized=False)
         with phases("directions"):
             directions, losses = self._directions(ctx, stage.p, stage.n, out_of_time)
+        self._stage_s[-1] += phases.seconds["directions"]  # the CCS probes stop at the deadline
         entry.update(self._layer_record(directions, losses))
         return self._count(ctx, user, ChameleonState(directions, history, insight), "", phases, entry)
 
@@ -288,9 +297,14 @@ class Chameleon(Method):
     # -- helpers --------------------------------------------------------------------------------------------
 
     def _self_data(
-        self, ctx: Context, t: Templates, user: User, out_of_time: Callable[[], bool], phases: _Phases
-    ) -> _Stage:
-        """Steps 1-4 for one user, as far as time and the prompt budget allow (see `_Stage`)."""
+        self, ctx: Context, t: Templates, user: User, out_of_time: Callable[[], bool], phases: _Phases,
+        wont_finish: Callable[[], bool] | None = None,
+    ) -> _Stage:  # fmt: skip
+        """Steps 1-4 for one user, as far as time and the prompt budget allow (see `_Stage`).
+
+        `wont_finish` (default `out_of_time`) says, once the history is selected, that the rest cannot finish in
+        time: the stage is not started.
+        """
         cfg = self.config
         texts = self._query_texts(ctx, t, user.queries)
         with phases("history"):
@@ -302,7 +316,7 @@ class Chameleon(Method):
         if cfg.edit == "none" and cfg.answer_prompt != "insight":
             return stage
         fits = lambda prompts: all(ctx.backbone.count_tokens(p) <= ctx.max_prompt_tokens for p in prompts)  # noqa: E731
-        if out_of_time():
+        if (wont_finish or out_of_time)():
             return stage.stop("budget")
         if not fits(insight_prompt(t, history, personal=p) for p in (True, False)):
             return stage.stop("prompt_budget")

@@ -268,6 +268,27 @@ def test_each_user_stage_stops_at_its_fair_share_and_keeps_its_history(tiny_back
     assert clock.spent == pytest.approx(10.0)  # the three users after it keep their 30 s
 
 
+def test_a_user_whose_share_cannot_pay_for_the_stage_is_not_started_and_leaves_it_to_the_next(
+    tiny_backbone, monkeypatch
+):
+    """Pairs take 10 s; 4 users share 38 s. Cutting each user at their share, none would finish (9.5, 9.3, 9, 8 s);
+    skipping the one whose share is short of the measured cost lets the users after it finish."""
+    now = slow_pairs(monkeypatch)
+    clock = Clock(38, now=lambda: now[0])
+    users = [make_user(i) for i in range(4)]
+    ctx = make_ctx(tiny_backbone, clock)
+    ctx.eval_users = tuple(users)
+    method = Chameleon(ChameleonConfig(**FAST))
+    with clock.charging():
+        states = [method.personalize(ctx, user) for user in users]
+    report = ctx.report
+    assert [s.directions is not None for s in states] == [False, False, True, True]
+    assert all(s.history for s in states)  # the skipped ones answer with their history prompt, unedited
+    assert report["fallback_reasons"] == {"budget": 2} and report["personalized_fraction"] == 0.5
+    assert report["users"]["u1"]["phase_s"]["pairs"] == 0.0  # not started: its 9.3 s could not pay for 10
+    assert clock.spent == pytest.approx(30.0)
+
+
 def test_ccs_stops_when_told_and_keeps_its_probes():
     from lampbench.methods.chameleon.directions import CHECK_EVERY
 
