@@ -254,13 +254,18 @@ def slow_pairs(monkeypatch) -> list[float]:
     return now
 
 
-def test_each_user_stage_stops_at_its_fair_share_and_keeps_its_history(tiny_backbone, monkeypatch):
+def four_slow_users(backbone, monkeypatch, budget: float) -> tuple[Clock, Context, list[User], Chameleon]:
+    """4 evaluation users sharing `budget` seconds of a fake clock on which each user's pairs take 10 s."""
     now = slow_pairs(monkeypatch)
-    clock = Clock(40, now=lambda: now[0])
+    clock = Clock(budget, now=lambda: now[0])
     users = [make_user(i) for i in range(4)]
-    ctx = make_ctx(tiny_backbone, clock)
+    ctx = make_ctx(backbone, clock)
     ctx.eval_users = tuple(users)
-    method = Chameleon(ChameleonConfig(**FAST))
+    return clock, ctx, users, Chameleon(ChameleonConfig(**FAST))
+
+
+def test_each_user_stage_stops_at_its_fair_share_and_keeps_its_history(tiny_backbone, monkeypatch):
+    clock, ctx, users, method = four_slow_users(tiny_backbone, monkeypatch, 40)
     with clock.charging():
         first = method.personalize(ctx, users[0])  # its share: 40 / 4 = 10 s, all spent by its pairs
     assert first.directions is None and first.history
@@ -273,12 +278,7 @@ def test_a_user_whose_share_cannot_pay_for_the_stage_is_not_started_and_leaves_i
 ):
     """Pairs take 10 s; 4 users share 38 s. Cutting each user at their share, none would finish (9.5, 9.3, 9, 8 s);
     skipping the one whose share is short of the measured cost lets the users after it finish."""
-    now = slow_pairs(monkeypatch)
-    clock = Clock(38, now=lambda: now[0])
-    users = [make_user(i) for i in range(4)]
-    ctx = make_ctx(tiny_backbone, clock)
-    ctx.eval_users = tuple(users)
-    method = Chameleon(ChameleonConfig(**FAST))
+    clock, ctx, users, method = four_slow_users(tiny_backbone, monkeypatch, 38)
     with clock.charging():
         states = [method.personalize(ctx, user) for user in users]
     report = ctx.report
